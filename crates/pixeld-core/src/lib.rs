@@ -1,0 +1,83 @@
+//! pixeld's domain: accounts, sessions, two-factor sign-in, API tokens and organisations.
+//!
+//! Everything here is plain Rust over the [`store::Store`] trait, a [`clock::Clock`] and a
+//! [`mail::Mailer`]; it never sees SQL or HTTP. The HTTP server and the CLI call the use cases
+//! on [`Pixeld`], and the two storage backends in `pixeld-store` implement [`store::Store`].
+
+pub mod accounts;
+pub mod clock;
+pub mod email;
+pub mod error;
+pub mod idempotency;
+pub mod mail;
+pub mod orgs;
+pub mod page;
+pub mod password;
+pub mod principal;
+pub mod roles;
+pub mod secret;
+pub mod sessions;
+pub mod store;
+pub mod tokens;
+pub mod twofactor;
+
+use std::sync::Arc;
+
+pub use error::{Error, Result};
+
+/// Settings the use cases need; the server fills them from its configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Public base URL used in links sent by email (no trailing slash).
+    pub public_url: String,
+    /// A session ends after this long without a request.
+    pub session_idle: time::Duration,
+    /// A session ends this long after sign-in, however active.
+    pub session_absolute: time::Duration,
+    /// Name shown in authenticator apps for TOTP entries.
+    pub totp_issuer: String,
+    /// Argon2 parameters for password hashing.
+    pub password_hashing: password::HashingCost,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            session_idle: time::Duration::days(7),
+            session_absolute: time::Duration::days(30),
+            totp_issuer: "pixeld".into(),
+            password_hashing: password::HashingCost::Owasp,
+        }
+    }
+}
+
+/// The application: storage, time, mail and settings, with every use case as a method.
+#[derive(Clone)]
+pub struct Pixeld {
+    /// Where everything is kept.
+    pub store: Arc<dyn store::Store>,
+    /// The source of "now" (a manual clock in tests).
+    pub clock: Arc<dyn clock::Clock>,
+    /// Outgoing email.
+    pub mailer: Arc<dyn mail::Mailer>,
+    /// Tunables.
+    pub settings: Arc<Settings>,
+}
+
+impl Pixeld {
+    /// Assembles the application from its parts.
+    pub fn new(
+        store: Arc<dyn store::Store>,
+        clock: Arc<dyn clock::Clock>,
+        mailer: Arc<dyn mail::Mailer>,
+        settings: Settings,
+    ) -> Self {
+        Self { store, clock, mailer, settings: Arc::new(settings) }
+    }
+
+    /// The current time, truncated to microseconds so it survives a database round trip.
+    pub fn now(&self) -> time::OffsetDateTime {
+        clock::truncate(self.clock.now())
+    }
+}

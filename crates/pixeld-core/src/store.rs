@@ -1,0 +1,377 @@
+//! The storage contract. `pixeld-store` implements it on SQLite and on PostgreSQL, and one
+//! conformance suite runs the same behaviour on both.
+//!
+//! Methods that must be atomic (consuming a single-use token, advancing the TOTP step, accepting
+//! an invite) are single methods here, so each backend can make them one statement or one
+//! transaction.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::page::PageRequest;
+use crate::roles::Role;
+
+/// What can go wrong in storage, in terms the use cases understand.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken; the text names what (e.g. "email address already registered").
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed.
+    #[error("storage: {0}")]
+    Backend(String),
+}
+
+/// Result of a storage call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Unique, normalised.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// When the address was confirmed.
+    pub email_verified_at: Option<OffsetDateTime>,
+    /// Operator flag: may use the `admin` scope.
+    pub is_admin: bool,
+    /// Operator flag: may not sign in or use tokens.
+    pub disabled_at: Option<OffsetDateTime>,
+    /// Confirmed TOTP secret (base32); 2FA is on when set.
+    pub totp_secret: Option<String>,
+    /// Secret proposed during enrolment, not yet confirmed.
+    pub totp_pending_secret: Option<String>,
+    /// Last accepted TOTP time step, so it cannot be replayed.
+    pub totp_last_step: Option<i64>,
+    /// The organisation created for the user at sign-up.
+    pub personal_org_id: Uuid,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// An organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Whether this is someone's personal organisation.
+    pub personal: bool,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A user's membership in an organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// Organisation.
+    pub org_id: Uuid,
+    /// Member.
+    pub user_id: Uuid,
+    /// Role in this organisation.
+    pub role: Role,
+    /// When they joined.
+    pub created_at: OffsetDateTime,
+}
+
+/// A member, joined with their account's public fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The user's id.
+    pub user_id: Uuid,
+    /// Their email.
+    pub email: String,
+    /// Their name.
+    pub name: String,
+    /// Their role.
+    pub role: Role,
+    /// When they joined.
+    pub joined_at: OffsetDateTime,
+}
+
+/// An organisation the user belongs to, with their role there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgWithRole {
+    /// The organisation.
+    pub org: Org,
+    /// The user's role in it.
+    pub role: Role,
+}
+
+/// A server-side session. The id itself is only held by the browser; storage has its digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Public id used to list and revoke sessions (not the cookie value).
+    pub id: Uuid,
+    /// SHA-256 of the cookie value.
+    pub secret_digest: String,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Sign-in time.
+    pub created_at: OffsetDateTime,
+    /// Last request.
+    pub last_seen_at: OffsetDateTime,
+    /// Absolute end of the session, however active.
+    pub expires_at: OffsetDateTime,
+    /// Client IP at sign-in.
+    pub ip: Option<String>,
+    /// Client user agent at sign-in.
+    pub user_agent: Option<String>,
+}
+
+/// An API token as stored: never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// The organisation it acts in.
+    pub org_id: Uuid,
+    /// The user it acts as.
+    pub user_id: Uuid,
+    /// A label chosen by the user.
+    pub name: String,
+    /// The visible prefix, e.g. `pxd_a1B2c3`.
+    pub prefix: String,
+    /// SHA-256 of the secret, hex.
+    pub secret_digest: String,
+    /// Space-separated scopes.
+    pub scopes: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Optional expiry.
+    pub expires_at: Option<OffsetDateTime>,
+    /// Last successful use.
+    pub last_used_at: Option<OffsetDateTime>,
+    /// Client IP at last use.
+    pub last_used_ip: Option<String>,
+    /// When revoked.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// What a single-use token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Confirms an email address at sign-up.
+    VerifyEmail,
+    /// Resets a forgotten password.
+    ResetPassword,
+    /// Confirms a new email address; `data` holds the new address.
+    ChangeEmail,
+    /// Second step of a sign-in with 2FA on.
+    SignIn2fa,
+}
+
+impl Purpose {
+    /// Stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Purpose::VerifyEmail => "verify_email",
+            Purpose::ResetPassword => "reset_password",
+            Purpose::ChangeEmail => "change_email",
+            Purpose::SignIn2fa => "sign_in_2fa",
+        }
+    }
+}
+
+/// A single-use token (email link, pending sign-in), stored by digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimeToken {
+    /// SHA-256 of the secret.
+    pub digest: String,
+    /// What it does.
+    pub purpose: Purpose,
+    /// Whose it is.
+    pub user_id: Uuid,
+    /// Purpose-specific payload (e.g. the new email address).
+    pub data: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// After this it is refused.
+    pub expires_at: OffsetDateTime,
+}
+
+/// An invitation to join an organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invite {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Organisation.
+    pub org_id: Uuid,
+    /// Invited address.
+    pub email: String,
+    /// Role on acceptance.
+    pub role: Role,
+    /// SHA-256 of the link token.
+    pub secret_digest: String,
+    /// Who invited.
+    pub invited_by: Uuid,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// After this it is refused.
+    pub expires_at: OffsetDateTime,
+    /// When accepted.
+    pub accepted_at: Option<OffsetDateTime>,
+    /// When withdrawn.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A stored response for an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type` of the body.
+    pub content_type: String,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+/// Outcome of claiming an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// First use: go ahead, then call `idempotency_complete`.
+    Fresh,
+    /// Same key, same request, finished: replay this.
+    Replay(IdempotentResponse),
+    /// Same key, same request, still running elsewhere.
+    InFlight,
+    /// Same key, different request: refuse.
+    Mismatch,
+}
+
+/// Everything pixeld keeps in its database (for the foundation: accounts, sessions, tokens,
+/// organisations, idempotency).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is (`sqlite` or `postgres`), for logs and health output.
+    fn backend(&self) -> &'static str;
+    /// Checks the connection (used by `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    // users
+    /// Creates a user with their personal organisation and owner membership, atomically.
+    /// Fails with `Conflict` if the email is taken.
+    async fn create_user(&self, user: &User, personal_org: &Org) -> StoreResult<()>;
+    /// Finds a user by id.
+    async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>>;
+    /// Finds a user by email (exact, normalised).
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Lists users by id.
+    async fn list_users(&self, page: PageRequest) -> StoreResult<Vec<User>>;
+    /// Marks the email verified.
+    async fn set_email_verified(&self, user_id: Uuid, at: OffsetDateTime) -> StoreResult<()>;
+    /// Replaces the password hash.
+    async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> StoreResult<()>;
+    /// Changes the email (and marks it verified at `verified_at`). `Conflict` if taken.
+    async fn set_email(&self, user_id: Uuid, email: &str, verified_at: OffsetDateTime) -> StoreResult<()>;
+    /// Sets or clears the instance-admin flag.
+    async fn set_admin(&self, user_id: Uuid, admin: bool) -> StoreResult<()>;
+    /// Disables (Some) or re-enables (None) an account.
+    async fn set_disabled(&self, user_id: Uuid, at: Option<OffsetDateTime>) -> StoreResult<()>;
+    /// Stores the secret proposed during TOTP enrolment.
+    async fn set_totp_pending(&self, user_id: Uuid, secret: Option<&str>) -> StoreResult<()>;
+    /// Turns 2FA on with `secret` (clearing the pending one) and records `step` as used, and
+    /// replaces the recovery codes, atomically.
+    async fn enable_totp(&self, user_id: Uuid, secret: &str, step: i64, recovery_digests: &[String]) -> StoreResult<()>;
+    /// Turns 2FA off and deletes the recovery codes.
+    async fn disable_totp(&self, user_id: Uuid) -> StoreResult<()>;
+    /// Records `step` as used if it is later than the last used one; false if it was not
+    /// (a replay). Atomic.
+    async fn advance_totp_step(&self, user_id: Uuid, step: i64) -> StoreResult<bool>;
+    /// Replaces the recovery codes.
+    async fn replace_recovery_codes(&self, user_id: Uuid, digests: &[String]) -> StoreResult<()>;
+    /// Marks a recovery code used; false if unknown or already used. Atomic.
+    async fn use_recovery_code(&self, user_id: Uuid, digest: &str, at: OffsetDateTime) -> StoreResult<bool>;
+    /// How many unused recovery codes remain.
+    async fn recovery_codes_left(&self, user_id: Uuid) -> StoreResult<i64>;
+
+    // single-use tokens
+    /// Stores a single-use token.
+    async fn create_one_time_token(&self, t: &OneTimeToken) -> StoreResult<()>;
+    /// Consumes a token if it exists, has this purpose, is unused and unexpired. Atomic: two
+    /// concurrent consumers cannot both succeed.
+    async fn consume_one_time_token(&self, digest: &str, purpose: Purpose, now: OffsetDateTime) -> StoreResult<Option<OneTimeToken>>;
+    /// Invalidates every unused token of a purpose for a user (e.g. older reset links).
+    async fn invalidate_one_time_tokens(&self, user_id: Uuid, purpose: Purpose, now: OffsetDateTime) -> StoreResult<()>;
+
+    // sessions
+    /// Stores a new session.
+    async fn create_session(&self, s: &Session) -> StoreResult<()>;
+    /// Finds a session by the digest of its cookie value.
+    async fn session_by_digest(&self, digest: &str) -> StoreResult<Option<Session>>;
+    /// Records activity.
+    async fn touch_session(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()>;
+    /// Lists a user's sessions, newest first.
+    async fn list_sessions(&self, user_id: Uuid) -> StoreResult<Vec<Session>>;
+    /// Deletes one of a user's sessions; false if there was none.
+    async fn delete_session(&self, user_id: Uuid, id: Uuid) -> StoreResult<bool>;
+    /// Deletes all of a user's sessions but `keep`; returns how many.
+    async fn delete_other_sessions(&self, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64>;
+
+    // api tokens
+    /// Stores a new token.
+    async fn create_token(&self, t: &ApiToken) -> StoreResult<()>;
+    /// Finds a token by the digest of its secret.
+    async fn token_by_digest(&self, digest: &str) -> StoreResult<Option<ApiToken>>;
+    /// Lists an organisation's tokens, optionally only one user's, by id.
+    async fn list_tokens(&self, org_id: Uuid, user_id: Option<Uuid>, page: PageRequest) -> StoreResult<Vec<ApiToken>>;
+    /// Finds one token of an organisation.
+    async fn token_in_org(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<ApiToken>>;
+    /// Revokes a token; false if it was not found or already revoked.
+    async fn revoke_token(&self, org_id: Uuid, id: Uuid, at: OffsetDateTime) -> StoreResult<bool>;
+    /// Records a use.
+    async fn touch_token(&self, id: Uuid, at: OffsetDateTime, ip: Option<&str>) -> StoreResult<()>;
+
+    // organisations
+    /// Creates an organisation with `owner` as its owner, atomically.
+    async fn create_org(&self, org: &Org, owner: Uuid) -> StoreResult<()>;
+    /// Finds an organisation.
+    async fn org_by_id(&self, id: Uuid) -> StoreResult<Option<Org>>;
+    /// Renames an organisation.
+    async fn rename_org(&self, id: Uuid, name: &str) -> StoreResult<()>;
+    /// The organisations a user belongs to, by id.
+    async fn orgs_of_user(&self, user_id: Uuid, page: PageRequest) -> StoreResult<Vec<OrgWithRole>>;
+    /// A user's membership in an organisation.
+    async fn membership(&self, org_id: Uuid, user_id: Uuid) -> StoreResult<Option<Membership>>;
+    /// Members of an organisation, by user id.
+    async fn list_members(&self, org_id: Uuid, page: PageRequest) -> StoreResult<Vec<Member>>;
+    /// Changes a member's role; `NotFound` if not a member.
+    async fn set_member_role(&self, org_id: Uuid, user_id: Uuid, role: Role) -> StoreResult<()>;
+    /// Removes a member and revokes their tokens in that organisation; false if not a member.
+    async fn remove_member(&self, org_id: Uuid, user_id: Uuid, at: OffsetDateTime) -> StoreResult<bool>;
+    /// How many owners an organisation has.
+    async fn count_owners(&self, org_id: Uuid) -> StoreResult<i64>;
+
+    // invites
+    /// Stores an invite.
+    async fn create_invite(&self, i: &Invite) -> StoreResult<()>;
+    /// Open (not accepted, not revoked) invites of an organisation, by id.
+    async fn list_invites(&self, org_id: Uuid, page: PageRequest) -> StoreResult<Vec<Invite>>;
+    /// Finds an invite by the digest of its link token.
+    async fn invite_by_digest(&self, digest: &str) -> StoreResult<Option<Invite>>;
+    /// Marks the invite accepted and adds the membership (keeping a higher existing role out of
+    /// scope: an existing member is left as is). False if it was no longer open. Atomic.
+    async fn accept_invite(&self, invite_id: Uuid, user_id: Uuid, at: OffsetDateTime) -> StoreResult<bool>;
+    /// Withdraws an open invite; false if not found or not open.
+    async fn revoke_invite(&self, org_id: Uuid, id: Uuid, at: OffsetDateTime) -> StoreResult<bool>;
+
+    // idempotency
+    /// Claims `(caller, key)` for a request with digest `request_digest`.
+    async fn idempotency_claim(&self, caller: &str, key: &str, request_digest: &str, now: OffsetDateTime) -> StoreResult<IdempotencyClaim>;
+    /// Stores the response for a claimed key.
+    async fn idempotency_complete(&self, caller: &str, key: &str, response: &IdempotentResponse) -> StoreResult<()>;
+    /// Releases a claim whose request failed before producing a response worth replaying.
+    async fn idempotency_release(&self, caller: &str, key: &str) -> StoreResult<()>;
+    /// Deletes keys created before `before`; returns how many.
+    async fn idempotency_purge(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}

@@ -1,0 +1,87 @@
+//! Pixel decoding: mozjpeg for JPEG (with DCT shrink-on-decode), the `image` crate for the
+//! rest. Always called after [`crate::format::read_header`] has checked the limits.
+
+use image::{DynamicImage, RgbImage};
+
+use crate::error::{Error, Result};
+use crate::format::{self, Header, SourceFormat};
+use crate::limits::Limits;
+
+/// Decoded pixels, always 8-bit RGB or RGBA, and by how much the decoder already shrank them.
+pub(crate) struct Decoded {
+    pub image: DynamicImage,
+    /// 1, 2, 4 or 8: the decoded image is the source divided by this (rounded up).
+    pub shrink: u32,
+}
+
+/// Largest JPEG DCT shrink (1, 2, 4 or 8) that still leaves at least `need` pixels on both
+/// axes. Only the power-of-two scales have fast reduced IDCTs in libjpeg-turbo/mozjpeg.
+pub(crate) fn jpeg_shrink_for(src: (u32, u32), need: (u32, u32)) -> u32 {
+    [8, 4, 2]
+        .into_iter()
+        .find(|&k| src.0.div_ceil(k) >= need.0.max(1) && src.1.div_ceil(k) >= need.1.max(1))
+        .unwrap_or(1)
+}
+
+pub(crate) fn decode(bytes: &[u8], header: &Header, limits: &Limits, shrink: u32) -> Result<Decoded> {
+    if !header.format.is_decodable() {
+        return Err(format::unsupported_decode(header.format));
+    }
+    // CMYK/YCCK JPEGs need a colour conversion libjpeg does not do; zune-jpeg does.
+    if header.format == SourceFormat::Jpeg && header.jpeg_components != 4 {
+        if !format::jpeg_has_end_marker(bytes, header.jpeg_scan_start) {
+            return Err(Error::corrupt("the JPEG is truncated (no end-of-image marker)"));
+        }
+        let image = decode_jpeg(bytes, shrink)?;
+        return Ok(Decoded { image, shrink });
+    }
+    let dec = format::image_decoder(bytes, header.format, limits)?;
+    let img = DynamicImage::from_decoder(dec).map_err(|e| match Error::from_image(e) {
+        // The header was readable, so "unsupported" here means a broken stream.
+        Error::UnsupportedFormat(m) => Error::Corrupt(m),
+        e => e,
+    })?;
+    Ok(Decoded {
+        image: normalize(img),
+        shrink: 1,
+    })
+}
+
+/// Every later step works on 8-bit RGB or RGBA only.
+pub(crate) fn normalize(img: DynamicImage) -> DynamicImage {
+    match img {
+        DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => img,
+        other if other.color().has_alpha() => DynamicImage::ImageRgba8(other.to_rgba8()),
+        other => DynamicImage::ImageRgb8(other.to_rgb8()),
+    }
+}
+
+fn decode_jpeg(bytes: &[u8], shrink: u32) -> Result<DynamicImage> {
+    // mozjpeg reports libjpeg errors by unwinding; catch them here so that no broken file
+    // can take the process down.
+    let result = std::panic::catch_unwind(|| -> std::io::Result<(usize, usize, Vec<u8>)> {
+        let mut d = mozjpeg::Decompress::new_mem(bytes)?;
+        d.scale((8 / shrink.clamp(1, 8)) as u8);
+        let mut started = d.rgb()?;
+        let (w, h) = (started.width(), started.height());
+        let px: Vec<u8> = started.read_scanlines()?;
+        // Trailing garbage after the image is harmless; the pixels are complete.
+        let _ = started.finish_decompress();
+        Ok((w, h, px))
+    });
+    let (w, h, px) = match result {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return Err(Error::corrupt(e)),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "libjpeg error".to_owned());
+            return Err(Error::Corrupt(msg));
+        }
+    };
+    let img = RgbImage::from_raw(w as u32, h as u32, px)
+        .ok_or_else(|| Error::corrupt("the JPEG decoded to fewer pixels than its size"))?;
+    Ok(DynamicImage::ImageRgb8(img))
+}

@@ -1,0 +1,376 @@
+//! Format sniffing and header parsing: everything [`crate::probe`] learns without decoding
+//! pixels.
+
+use std::io::Cursor;
+
+use image::ImageDecoder;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+use crate::metadata;
+
+/// The format of an input image, recognised from its magic bytes (never from a file name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceFormat {
+    /// JPEG / JFIF / EXIF.
+    Jpeg,
+    /// PNG (and APNG).
+    Png,
+    /// WebP, lossy or lossless.
+    Webp,
+    /// GIF; only the first frame is decoded.
+    Gif,
+    /// AVIF; recognised and probed, but not decodable in this build.
+    Avif,
+    /// HEIC/HEIF; recognised, never decoded (no permissively licensed decoder).
+    Heic,
+    /// TIFF.
+    Tiff,
+    /// Windows bitmap.
+    Bmp,
+}
+
+impl SourceFormat {
+    /// Recognises the format from the first bytes of the input.
+    pub fn sniff(b: &[u8]) -> Option<SourceFormat> {
+        if b.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(SourceFormat::Jpeg)
+        } else if b.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(SourceFormat::Png)
+        } else if b.starts_with(b"GIF87a") || b.starts_with(b"GIF89a") {
+            Some(SourceFormat::Gif)
+        } else if b.len() >= 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP" {
+            Some(SourceFormat::Webp)
+        } else if b.starts_with(b"II*\0") || b.starts_with(b"MM\0*") {
+            Some(SourceFormat::Tiff)
+        } else if b.starts_with(b"BM") && b.len() >= 26 {
+            Some(SourceFormat::Bmp)
+        } else if b.len() >= 16 && &b[4..8] == b"ftyp" {
+            isobmff_brand(b)
+        } else {
+            None
+        }
+    }
+
+    /// Lower-case name, as used in error messages and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceFormat::Jpeg => "jpeg",
+            SourceFormat::Png => "png",
+            SourceFormat::Webp => "webp",
+            SourceFormat::Gif => "gif",
+            SourceFormat::Avif => "avif",
+            SourceFormat::Heic => "heic",
+            SourceFormat::Tiff => "tiff",
+            SourceFormat::Bmp => "bmp",
+        }
+    }
+
+    /// Whether [`crate::process`] and [`crate::analyze`] can decode this format here.
+    pub fn is_decodable(self) -> bool {
+        !matches!(self, SourceFormat::Avif | SourceFormat::Heic)
+    }
+
+    fn image_format(self) -> Option<image::ImageFormat> {
+        Some(match self {
+            SourceFormat::Jpeg => image::ImageFormat::Jpeg,
+            SourceFormat::Png => image::ImageFormat::Png,
+            SourceFormat::Webp => image::ImageFormat::WebP,
+            SourceFormat::Gif => image::ImageFormat::Gif,
+            SourceFormat::Tiff => image::ImageFormat::Tiff,
+            SourceFormat::Bmp => image::ImageFormat::Bmp,
+            SourceFormat::Avif | SourceFormat::Heic => return None,
+        })
+    }
+}
+
+fn isobmff_brand(b: &[u8]) -> Option<SourceFormat> {
+    let size = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let end = size.clamp(16, b.len().min(256));
+    // Major brand at 8..12, compatible brands from 16 on.
+    let brands = std::iter::once(&b[8..12]).chain(b[16..end].chunks_exact(4));
+    let mut heif = false;
+    for brand in brands {
+        match brand {
+            b"avif" | b"avis" => return Some(SourceFormat::Avif),
+            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" | b"mif1" | b"msf1" => {
+                heif = true
+            }
+            _ => {}
+        }
+    }
+    heif.then_some(SourceFormat::Heic)
+}
+
+/// What the header says, before any pixel is decoded.
+#[derive(Debug, Clone)]
+pub(crate) struct Header {
+    pub format: SourceFormat,
+    pub width: u32,
+    pub height: u32,
+    pub has_alpha: bool,
+    pub animated: bool,
+    /// JPEG colour components (3 = YCbCr, 1 = grey, 4 = CMYK/YCCK); 0 for other formats.
+    pub jpeg_components: u8,
+    /// JPEG: offset of the first start-of-scan marker; 0 for other formats.
+    pub jpeg_scan_start: usize,
+    pub exif: Option<Vec<u8>>,
+    pub icc: Option<Vec<u8>>,
+}
+
+/// Reads the header, enforcing `limits` on bytes, pixels and dimensions.
+pub(crate) fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header> {
+    limits.check_bytes(bytes.len())?;
+    let format = SourceFormat::sniff(bytes).ok_or_else(|| {
+        Error::UnsupportedFormat(
+            "not a JPEG, PNG, WebP, GIF, AVIF, HEIC, TIFF or BMP image".to_owned(),
+        )
+    })?;
+    let header = match format {
+        SourceFormat::Jpeg => jpeg_header(bytes)?,
+        SourceFormat::Avif | SourceFormat::Heic => {
+            let (width, height) = isobmff_dimensions(bytes).ok_or_else(|| {
+                Error::corrupt(format!("{} file without image dimensions", format.name()))
+            })?;
+            Header {
+                format,
+                width,
+                height,
+                has_alpha: false,
+                animated: false,
+                jpeg_components: 0,
+                jpeg_scan_start: 0,
+                exif: None,
+                icc: None,
+            }
+        }
+        _ => generic_header(bytes, format, limits)?,
+    };
+    limits.check_dimensions(header.width, header.height)?;
+    Ok(header)
+}
+
+/// Opens an `image` crate decoder with limits set; reading its header is cheap.
+pub(crate) fn image_decoder<'a>(
+    bytes: &'a [u8],
+    format: SourceFormat,
+    limits: &Limits,
+) -> Result<Box<dyn ImageDecoder + 'a>> {
+    let fmt = format
+        .image_format()
+        .ok_or_else(|| unsupported_decode(format))?;
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), fmt);
+    // Our own check runs on the dimensions first; these are the allocation backstop.
+    reader.limits(limits.image_limits());
+    let mut dec = reader.into_decoder().map_err(Error::from_image)?;
+    dec.set_limits(limits.image_limits())
+        .map_err(Error::from_image)?;
+    Ok(Box::new(dec))
+}
+
+pub(crate) fn unsupported_decode(format: SourceFormat) -> Error {
+    match format {
+        SourceFormat::Heic => Error::UnsupportedFormat(
+            "HEIC/HEIF images cannot be decoded: no permissively licensed decoder is available; convert to JPEG, PNG, WebP or AVIF first".to_owned(),
+        ),
+        SourceFormat::Avif => Error::UnsupportedFormat(
+            "AVIF images can be written but not read in this build (no permissively licensed decoder without system libraries)".to_owned(),
+        ),
+        other => Error::UnsupportedFormat(format!("cannot decode {}", other.name())),
+    }
+}
+
+fn generic_header(bytes: &[u8], format: SourceFormat, limits: &Limits) -> Result<Header> {
+    // The decoder constructors below only parse headers; dimension limits are ours to check
+    // before the first allocation proportional to the image size happens in decode.
+    let unlimited = Limits {
+        max_pixels: u64::MAX / 16,
+        max_dimension: u32::MAX,
+        ..*limits
+    };
+    let mut dec = image_decoder(bytes, format, &unlimited).map_err(|e| match e {
+        // A header-only parse that fails means broken data, whatever the crate calls it.
+        Error::UnsupportedFormat(m) | Error::ResourceLimit(m) => Error::Corrupt(m),
+        e => e,
+    })?;
+    let (width, height) = dec.dimensions();
+    let has_alpha = dec.color_type().has_alpha();
+    // Metadata that fails to parse is not worth refusing the image for.
+    let icc = dec.icc_profile().ok().flatten();
+    let exif = dec
+        .exif_metadata()
+        .ok()
+        .flatten()
+        .map(|e| metadata::strip_exif_prefix(e));
+    let animated = match format {
+        SourceFormat::Gif => gif_is_animated(bytes),
+        SourceFormat::Png => png_is_animated(bytes),
+        SourceFormat::Webp => webp_is_animated(bytes),
+        _ => false,
+    };
+    Ok(Header {
+        format,
+        width,
+        height,
+        has_alpha,
+        animated,
+        jpeg_components: 0,
+        jpeg_scan_start: 0,
+        exif,
+        icc,
+    })
+}
+
+/// Walks JPEG segments up to the start of scan: size, components, EXIF (APP1) and ICC
+/// (APP2, possibly split over several segments).
+fn jpeg_header(b: &[u8]) -> Result<Header> {
+    let mut pos = 2;
+    let mut exif = None;
+    let mut icc_parts: Vec<(u8, &[u8])> = Vec::new();
+    let mut size = None;
+    loop {
+        // Fill bytes (0xFF padding) may precede a marker.
+        while pos < b.len() && b[pos] == 0xFF && b.get(pos + 1) == Some(&0xFF) {
+            pos += 1;
+        }
+        if pos + 4 > b.len() || b[pos] != 0xFF {
+            return Err(Error::corrupt("JPEG header ends before the image data"));
+        }
+        let marker = b[pos + 1];
+        if marker == 0xD8 || (0xD0..=0xD7).contains(&marker) || marker == 0x01 {
+            pos += 2;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([b[pos + 2], b[pos + 3]]));
+        if len < 2 || pos + 2 + len > b.len() {
+            return Err(Error::corrupt("JPEG segment runs past the end of the file"));
+        }
+        let seg = &b[pos + 4..pos + 2 + len];
+        match marker {
+            0xDA => break,
+            0xD9 => return Err(Error::corrupt("JPEG ends before the image data")),
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                if seg.len() < 6 {
+                    return Err(Error::corrupt("JPEG frame header is too short"));
+                }
+                let h = u32::from(u16::from_be_bytes([seg[1], seg[2]]));
+                let w = u32::from(u16::from_be_bytes([seg[3], seg[4]]));
+                if matches!(marker, 0xC3 | 0xC7 | 0xCB | 0xCF) {
+                    return Err(Error::UnsupportedFormat("lossless JPEG".to_owned()));
+                }
+                size = Some((w, h, seg[5]));
+            }
+            0xE1 if seg.starts_with(b"Exif\0") && exif.is_none() => {
+                exif = Some(metadata::strip_exif_prefix(seg.to_vec()));
+            }
+            0xE2 if seg.starts_with(b"ICC_PROFILE\0") && seg.len() > 14 => {
+                icc_parts.push((seg[12], &seg[14..]));
+            }
+            _ => {}
+        }
+        pos += 2 + len;
+    }
+    let (width, height, components) =
+        size.ok_or_else(|| Error::corrupt("JPEG without a frame header"))?;
+    if height == 0 {
+        // DNL-defined heights are legal but so rare that they are mostly broken files.
+        return Err(Error::corrupt("JPEG with an unspecified height"));
+    }
+    icc_parts.sort_by_key(|(seq, _)| *seq);
+    let icc = (!icc_parts.is_empty()).then(|| icc_parts.iter().flat_map(|(_, d)| *d).copied().collect());
+    Ok(Header {
+        format: SourceFormat::Jpeg,
+        width,
+        height,
+        has_alpha: false,
+        animated: false,
+        jpeg_components: components,
+        jpeg_scan_start: pos,
+        exif,
+        icc,
+    })
+}
+
+/// Whether a complete JPEG scan follows the header: truncated uploads decode to grey
+/// garbage in libjpeg, which only warns; we want an error instead.
+/// Entropy-coded data cannot contain 0xFFD9, so any end marker after the first scan
+/// ends the image; searching from the end finds it at once in a complete file.
+pub(crate) fn jpeg_has_end_marker(b: &[u8], scan_start: usize) -> bool {
+    b.get(scan_start..)
+        .is_some_and(|scan| scan.windows(2).rev().any(|w| w == [0xFF, 0xD9]))
+}
+
+fn gif_is_animated(b: &[u8]) -> bool {
+    // Header (6) + logical screen descriptor (7) + optional global colour table, then blocks.
+    let Some(&flags) = b.get(10) else { return false };
+    let mut pos = 13;
+    if flags & 0x80 != 0 {
+        pos += 3 << ((flags & 7) + 1);
+    }
+    let mut frames = 0;
+    let skip_sub_blocks = |mut p: usize| -> Option<usize> {
+        loop {
+            let n = usize::from(*b.get(p)?);
+            p += 1;
+            if n == 0 {
+                return Some(p);
+            }
+            p += n;
+        }
+    };
+    while let Some(&block) = b.get(pos) {
+        match block {
+            0x2C => {
+                frames += 1;
+                if frames > 1 {
+                    return true;
+                }
+                let Some(&lflags) = b.get(pos + 9) else { return false };
+                pos += 10;
+                if lflags & 0x80 != 0 {
+                    pos += 3 << ((lflags & 7) + 1);
+                }
+                pos += 1; // LZW minimum code size
+                match skip_sub_blocks(pos) {
+                    Some(p) => pos = p,
+                    None => return false,
+                }
+            }
+            0x21 => match skip_sub_blocks(pos + 2) {
+                Some(p) => pos = p,
+                None => return false,
+            },
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn png_is_animated(b: &[u8]) -> bool {
+    let mut pos = 8;
+    while pos + 8 <= b.len() {
+        let len = u32::from_be_bytes([b[pos], b[pos + 1], b[pos + 2], b[pos + 3]]) as usize;
+        match &b[pos + 4..pos + 8] {
+            b"acTL" => return true,
+            b"IDAT" => return false,
+            _ => {}
+        }
+        pos = pos.saturating_add(12).saturating_add(len);
+    }
+    false
+}
+
+fn webp_is_animated(b: &[u8]) -> bool {
+    b.len() > 20 && &b[12..16] == b"VP8X" && b[20] & 0x02 != 0
+}
+
+/// Finds the first `ispe` (image spatial extent) property of an AVIF/HEIF file.
+fn isobmff_dimensions(b: &[u8]) -> Option<(u32, u32)> {
+    let at = b.windows(4).position(|w| w == b"ispe")?;
+    let d = b.get(at + 8..at + 16)?;
+    let w = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+    let h = u32::from_be_bytes([d[4], d[5], d[6], d[7]]);
+    Some((w, h))
+}
