@@ -18,7 +18,11 @@ pub(crate) fn convert_to_srgb(img: &mut DynamicImage, icc: &[u8]) -> Result<(), 
         return Ok(());
     }
     let dst = ColorProfile::new_srgb();
-    let layout = if img.color().has_alpha() { Layout::Rgba } else { Layout::Rgb };
+    let layout = if img.color().has_alpha() {
+        Layout::Rgba
+    } else {
+        Layout::Rgb
+    };
     let transform = src
         .create_transform_8bit(layout, &dst, layout, TransformOptions::default())
         .map_err(|e| format!("ICC profile ignored: {e}"))?;

@@ -7,33 +7,25 @@ use crate::error::{Error, Result};
 use crate::format::{self, Header, SourceFormat};
 use crate::limits::Limits;
 
-/// Decoded pixels, always 8-bit RGB or RGBA, and by how much the decoder already shrank them.
-pub(crate) struct Decoded {
-    pub image: DynamicImage,
-    /// 1, 2, 4 or 8: the decoded image is the source divided by this (rounded up).
-    pub shrink: u32,
-}
-
-/// Largest JPEG DCT shrink (1, 2, 4 or 8) that still leaves at least `need` pixels on both
-/// axes. Only the power-of-two scales have fast reduced IDCTs in libjpeg-turbo/mozjpeg.
-pub(crate) fn jpeg_shrink_for(src: (u32, u32), need: (u32, u32)) -> u32 {
-    [8, 4, 2]
-        .into_iter()
-        .find(|&k| src.0.div_ceil(k) >= need.0.max(1) && src.1.div_ceil(k) >= need.1.max(1))
-        .unwrap_or(1)
-}
-
-pub(crate) fn decode(bytes: &[u8], header: &Header, limits: &Limits, shrink: u32) -> Result<Decoded> {
+/// Decodes to 8-bit RGB or RGBA. JPEGs are shrunk by `shrink` (1, 2, 4 or 8) in the DCT
+/// domain, the fastest way to a smaller image; other formats ignore it.
+pub(crate) fn decode(
+    bytes: &[u8],
+    header: &Header,
+    limits: &Limits,
+    shrink: u32,
+) -> Result<DynamicImage> {
     if !header.format.is_decodable() {
         return Err(format::unsupported_decode(header.format));
     }
     // CMYK/YCCK JPEGs need a colour conversion libjpeg does not do; zune-jpeg does.
     if header.format == SourceFormat::Jpeg && header.jpeg_components != 4 {
         if !format::jpeg_has_end_marker(bytes, header.jpeg_scan_start) {
-            return Err(Error::corrupt("the JPEG is truncated (no end-of-image marker)"));
+            return Err(Error::corrupt(
+                "the JPEG is truncated (no end-of-image marker)",
+            ));
         }
-        let image = decode_jpeg(bytes, shrink)?;
-        return Ok(Decoded { image, shrink });
+        return decode_jpeg(bytes, shrink);
     }
     let dec = format::image_decoder(bytes, header.format, limits)?;
     let img = DynamicImage::from_decoder(dec).map_err(|e| match Error::from_image(e) {
@@ -41,10 +33,7 @@ pub(crate) fn decode(bytes: &[u8], header: &Header, limits: &Limits, shrink: u32
         Error::UnsupportedFormat(m) => Error::Corrupt(m),
         e => e,
     })?;
-    Ok(Decoded {
-        image: normalize(img),
-        shrink: 1,
-    })
+    Ok(normalize(img))
 }
 
 /// Every later step works on 8-bit RGB or RGBA only.
@@ -66,7 +55,7 @@ fn decode_jpeg(bytes: &[u8], shrink: u32) -> Result<DynamicImage> {
         let (w, h) = (started.width(), started.height());
         let px: Vec<u8> = started.read_scanlines()?;
         // Trailing garbage after the image is harmless; the pixels are complete.
-        let _ = started.finish_decompress();
+        let _ = started.finish();
         Ok((w, h, px))
     });
     let (w, h, px) = match result {

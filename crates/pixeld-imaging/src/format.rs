@@ -279,7 +279,8 @@ fn jpeg_header(b: &[u8]) -> Result<Header> {
         return Err(Error::corrupt("JPEG with an unspecified height"));
     }
     icc_parts.sort_by_key(|(seq, _)| *seq);
-    let icc = (!icc_parts.is_empty()).then(|| icc_parts.iter().flat_map(|(_, d)| *d).copied().collect());
+    let icc =
+        (!icc_parts.is_empty()).then(|| icc_parts.iter().flat_map(|(_, d)| *d).copied().collect());
     Ok(Header {
         format: SourceFormat::Jpeg,
         width,
@@ -304,7 +305,9 @@ pub(crate) fn jpeg_has_end_marker(b: &[u8], scan_start: usize) -> bool {
 
 fn gif_is_animated(b: &[u8]) -> bool {
     // Header (6) + logical screen descriptor (7) + optional global colour table, then blocks.
-    let Some(&flags) = b.get(10) else { return false };
+    let Some(&flags) = b.get(10) else {
+        return false;
+    };
     let mut pos = 13;
     if flags & 0x80 != 0 {
         pos += 3 << ((flags & 7) + 1);
@@ -327,7 +330,9 @@ fn gif_is_animated(b: &[u8]) -> bool {
                 if frames > 1 {
                     return true;
                 }
-                let Some(&lflags) = b.get(pos + 9) else { return false };
+                let Some(&lflags) = b.get(pos + 9) else {
+                    return false;
+                };
                 pos += 10;
                 if lflags & 0x80 != 0 {
                     pos += 3 << ((lflags & 7) + 1);

@@ -1,1 +1,44 @@
-//! stub
+//! pixeld's imaging engine: decode → transform → encode → analyze.
+//!
+//! Synchronous, bytes in / bytes out, no I/O. Three entry points:
+//!
+//! - [`probe`] reads the header only (format, size, alpha, EXIF summary);
+//! - [`process`] resizes, crops, rotates, converts and re-encodes according to [`Options`];
+//! - [`analyze`] reports hashes, colours and a photo/graphic guess ([`Analysis`]).
+//!
+//! Every function checks [`Limits`] against the header before decoding any pixel, so a
+//! decompression bomb gets [`Error::TooManyPixels`] instead of exhausting memory. Errors
+//! carry a stable slug ([`Error::kind`]) for machine consumers.
+//!
+//! ```no_run
+//! use pixeld_imaging::{process, Limits, Options};
+//! # let jpeg_bytes: Vec<u8> = Vec::new();
+//! let opts = Options::from_query("w=800&format=webp&q=80")?;
+//! let out = process(&jpeg_bytes, &opts, &Limits::default())?;
+//! assert_eq!(out.width, 800);
+//! # Ok::<(), pixeld_imaging::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+mod analyze;
+mod color;
+pub mod compare;
+mod decode;
+mod encode;
+mod error;
+mod format;
+mod limits;
+mod metadata;
+mod options;
+mod pipeline;
+mod transform;
+
+pub use analyze::{Analysis, ImageKind, PaletteColor, hamming_distance};
+pub use error::{Error, Result};
+pub use format::SourceFormat;
+pub use limits::Limits;
+pub use metadata::ExifSummary;
+pub use options::{
+    Color, CropRect, Fit, Format, Gravity, IccMode, Options, OutputFormat, Rotation, accepts,
+};
+pub use pipeline::{Output, Probe, analyze, probe, process};

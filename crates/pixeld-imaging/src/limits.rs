@@ -47,7 +47,9 @@ impl Limits {
     pub fn check_dimensions(&self, width: u32, height: u32) -> Result<()> {
         let (w, h) = (u64::from(width), u64::from(height));
         if w == 0 || h == 0 {
-            return Err(Error::corrupt(format!("the image claims a size of {w}×{h}")));
+            return Err(Error::corrupt(format!(
+                "the image claims a size of {w}×{h}"
+            )));
         }
         if w * h > self.max_pixels {
             return Err(Error::TooManyPixels {

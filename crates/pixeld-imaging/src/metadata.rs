@@ -43,9 +43,13 @@ pub(crate) fn orientation(exif: &exif::Exif) -> u8 {
 
 fn text(exif: &exif::Exif, tag: Tag) -> Option<String> {
     let field = exif.get_field(tag, In::PRIMARY)?;
-    let Value::Ascii(parts) = &field.value else { return None };
+    let Value::Ascii(parts) = &field.value else {
+        return None;
+    };
     let raw = parts.first()?;
-    let s = String::from_utf8_lossy(raw).trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_owned();
+    let s = String::from_utf8_lossy(raw)
+        .trim_matches(|c: char| c == '\0' || c.is_whitespace())
+        .to_owned();
     (!s.is_empty()).then_some(s)
 }
 
@@ -70,7 +74,7 @@ pub(crate) fn summary(exif: &exif::Exif) -> ExifSummary {
 
 fn has_gps(exif: &exif::Exif) -> bool {
     exif.fields()
-        .any(|f| f.tag == Tag::GPSInfo || f.tag.context() == exif::Context::Gps)
+        .any(|f| f.tag == Tag::GPSInfoIFDPointer || f.tag.context() == exif::Context::Gps)
 }
 
 /// Rewrites EXIF for an output that keeps metadata: orientation reset to 1 (the pixels are
@@ -88,7 +92,12 @@ pub(crate) fn rewrite_exif(tiff: &[u8], keep_gps: bool) -> Option<Vec<u8>> {
         .fields()
         .filter(|f| f.ifd_num == In::PRIMARY)
         // The writer recreates the IFD pointers itself.
-        .filter(|f| !matches!(f.tag, Tag::ExifIFDPointer | Tag::GPSInfo | Tag::InteropIFDPointer))
+        .filter(|f| {
+            !matches!(
+                f.tag,
+                Tag::ExifIFDPointer | Tag::GPSInfoIFDPointer | Tag::InteropIFDPointer
+            )
+        })
         .filter(|f| f.tag != Tag::Orientation)
         .filter(|f| keep_gps || f.tag.context() != exif::Context::Gps)
         .collect();
@@ -113,6 +122,8 @@ pub(crate) fn icc_description(icc: &[u8]) -> Option<String> {
         moxcms::ProfileText::Localizable(list) => list.into_iter().next()?.value,
         moxcms::ProfileText::Description(d) => d.ascii_string,
     };
-    let text = text.trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_owned();
+    let text = text
+        .trim_matches(|c: char| c == '\0' || c.is_whitespace())
+        .to_owned();
     (!text.is_empty()).then_some(text)
 }

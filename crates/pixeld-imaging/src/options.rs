@@ -124,10 +124,6 @@ impl OutputFormat {
             OutputFormat::Avif => "avif",
         }
     }
-
-    fn supports_alpha(self) -> bool {
-        !matches!(self, OutputFormat::Jpeg)
-    }
 }
 
 /// What happens to an embedded ICC colour profile.
@@ -246,7 +242,14 @@ impl FromStr for Color {
         };
         match s.to_ascii_lowercase().as_str() {
             "white" => return Ok(Color::WHITE),
-            "black" => return Ok(Color { r: 0, g: 0, b: 0, a: 255 }),
+            "black" => {
+                return Ok(Color {
+                    r: 0,
+                    g: 0,
+                    b: 0,
+                    a: 255,
+                });
+            }
             "transparent" => return Ok(Color::TRANSPARENT),
             _ => {}
         }
@@ -255,11 +258,30 @@ impl FromStr for Color {
             return Err(bad());
         }
         let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
-        let nib = |i: usize| u8::from_str_radix(&hex[i..i + 1], 16).map(|v| v * 17).map_err(|_| bad());
+        let nib = |i: usize| {
+            u8::from_str_radix(&hex[i..i + 1], 16)
+                .map(|v| v * 17)
+                .map_err(|_| bad())
+        };
         match hex.len() {
-            3 => Ok(Color { r: nib(0)?, g: nib(1)?, b: nib(2)?, a: 255 }),
-            6 => Ok(Color { r: byte(0)?, g: byte(2)?, b: byte(4)?, a: 255 }),
-            8 => Ok(Color { r: byte(0)?, g: byte(2)?, b: byte(4)?, a: byte(6)? }),
+            3 => Ok(Color {
+                r: nib(0)?,
+                g: nib(1)?,
+                b: nib(2)?,
+                a: 255,
+            }),
+            6 => Ok(Color {
+                r: byte(0)?,
+                g: byte(2)?,
+                b: byte(4)?,
+                a: 255,
+            }),
+            8 => Ok(Color {
+                r: byte(0)?,
+                g: byte(2)?,
+                b: byte(4)?,
+                a: byte(6)?,
+            }),
             _ => Err(bad()),
         }
     }
@@ -300,7 +322,12 @@ impl FromStr for CropRect {
         let parts: Vec<&str> = s.split(',').map(str::trim).collect();
         let nums: Option<Vec<u32>> = parts.iter().map(|p| p.parse().ok()).collect();
         match nums.as_deref() {
-            Some(&[x, y, width, height]) => Ok(CropRect { x, y, width, height }),
+            Some(&[x, y, width, height]) => Ok(CropRect {
+                x,
+                y,
+                width,
+                height,
+            }),
             _ => Err(Error::invalid(format!(
                 "crop must be four non-negative integers x,y,width,height; got {s:?}"
             ))),
@@ -408,7 +435,9 @@ fn parse_bool(key: &str, v: &str) -> Result<bool> {
     match v.to_ascii_lowercase().as_str() {
         "" | "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(Error::invalid(format!("{key} must be true or false; got {v:?}"))),
+        _ => Err(Error::invalid(format!(
+            "{key} must be true or false; got {v:?}"
+        ))),
     }
 }
 
@@ -477,7 +506,11 @@ impl Options {
                 "blur" => o.blur = Some(parse_num(&key, v, "a number (sigma)")?),
                 "sharpen" => o.sharpen = Some(parse_num(&key, v, "a number (sigma)")?),
                 "format" => {
-                    let v = if v.eq_ignore_ascii_case("jpg") { "jpeg" } else { v };
+                    let v = if v.eq_ignore_ascii_case("jpg") {
+                        "jpeg"
+                    } else {
+                        v
+                    };
                     o.format = parse_word(&key, v, "auto, jpeg, png, webp, avif")?
                 }
                 "q" => o.quality = Some(parse_num(&key, v, "a whole number from 1 to 100")?),
@@ -518,27 +551,37 @@ impl Options {
         }
         if let Some(q) = self.quality {
             if !(1..=100).contains(&q) {
-                return Err(Error::invalid(format!("quality must be from 1 to 100; got {q}")));
+                return Err(Error::invalid(format!(
+                    "quality must be from 1 to 100; got {q}"
+                )));
             }
         }
         if let Some(e) = self.effort {
             if e > 9 {
-                return Err(Error::invalid(format!("effort must be from 0 to 9; got {e}")));
+                return Err(Error::invalid(format!(
+                    "effort must be from 0 to 9; got {e}"
+                )));
             }
         }
         if let Some(s) = self.blur {
             if !(0.3..=1000.0).contains(&s) {
-                return Err(Error::invalid(format!("blur must be a sigma from 0.3 to 1000; got {s}")));
+                return Err(Error::invalid(format!(
+                    "blur must be a sigma from 0.3 to 1000; got {s}"
+                )));
             }
         }
         if let Some(s) = self.sharpen {
             if !(0.3..=100.0).contains(&s) {
-                return Err(Error::invalid(format!("sharpen must be a sigma from 0.3 to 100; got {s}")));
+                return Err(Error::invalid(format!(
+                    "sharpen must be a sigma from 0.3 to 100; got {s}"
+                )));
             }
         }
         if let Some(c) = self.crop {
             if c.width == 0 || c.height == 0 {
-                return Err(Error::invalid("crop width and height must be at least 1 pixel"));
+                return Err(Error::invalid(
+                    "crop width and height must be at least 1 pixel",
+                ));
             }
         }
         if self.lossless && matches!(self.format, Format::Jpeg | Format::Avif) {
@@ -547,7 +590,9 @@ impl Options {
             ));
         }
         if self.keep_gps && !self.keep_metadata {
-            return Err(Error::invalid("keep_gps needs keep_metadata (metadata=keep)"));
+            return Err(Error::invalid(
+                "keep_gps needs keep_metadata (metadata=keep)",
+            ));
         }
         Ok(())
     }
@@ -584,11 +629,6 @@ impl Options {
 
     pub(crate) fn effort(&self) -> u8 {
         self.effort.unwrap_or(4)
-    }
-
-    /// Whether the output keeps an alpha channel.
-    pub(crate) fn keeps_alpha(&self, f: OutputFormat) -> bool {
-        f.supports_alpha()
     }
 }
 

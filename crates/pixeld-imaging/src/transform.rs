@@ -16,12 +16,32 @@ pub(crate) fn orient(img: &mut DynamicImage, exif_orientation: u8) {
 
 /// Size after EXIF orientation (5-8 swap the axes).
 pub(crate) fn oriented_size(w: u32, h: u32, exif_orientation: u8) -> (u32, u32) {
-    if (5..=8).contains(&exif_orientation) { (h, w) } else { (w, h) }
+    if (5..=8).contains(&exif_orientation) {
+        (h, w)
+    } else {
+        (w, h)
+    }
 }
 
 /// Crops a rectangle given in full-resolution (oriented) coordinates out of an image that
 /// the decoder may have shrunk.
 pub(crate) fn crop(img: &DynamicImage, rect: CropRect, full: (u32, u32)) -> Result<DynamicImage> {
+    crop_fits(rect, full)?;
+    let (fw, fh) = full;
+    let (iw, ih) = img.dimensions();
+    // The decoded image is ceil(full / shrink); map the rectangle proportionally.
+    let map = |v: u32, full: u32, dec: u32| {
+        ((f64::from(v) * f64::from(dec) / f64::from(full)).round() as u32).min(dec)
+    };
+    let x = map(rect.x, fw, iw);
+    let y = map(rect.y, fh, ih);
+    let w = map(rect.width, fw, iw).clamp(1, iw - x.min(iw - 1));
+    let h = map(rect.height, fh, ih).clamp(1, ih - y.min(ih - 1));
+    Ok(img.crop_imm(x.min(iw - 1), y.min(ih - 1), w, h))
+}
+
+/// Checks that a crop rectangle lies inside the (oriented) image.
+pub(crate) fn crop_fits(rect: CropRect, full: (u32, u32)) -> Result<()> {
     let (fw, fh) = full;
     if u64::from(rect.x) + u64::from(rect.width) > u64::from(fw)
         || u64::from(rect.y) + u64::from(rect.height) > u64::from(fh)
@@ -31,14 +51,7 @@ pub(crate) fn crop(img: &DynamicImage, rect: CropRect, full: (u32, u32)) -> Resu
             rect.x, rect.y, rect.width, rect.height
         )));
     }
-    let (iw, ih) = img.dimensions();
-    // The decoded image is ceil(full / shrink); map the rectangle proportionally.
-    let map = |v: u32, full: u32, dec: u32| ((f64::from(v) * f64::from(dec) / f64::from(full)).round() as u32).min(dec);
-    let x = map(rect.x, fw, iw);
-    let y = map(rect.y, fh, ih);
-    let w = map(rect.width, fw, iw).clamp(1, iw - x.min(iw - 1));
-    let h = map(rect.height, fh, ih).clamp(1, ih - y.min(ih - 1));
-    Ok(img.crop_imm(x.min(iw - 1), y.min(ih - 1), w, h))
+    Ok(())
 }
 
 /// User rotation then flip (vertical) and flop (horizontal).
@@ -82,29 +95,57 @@ pub(crate) fn geometry(src: (u32, u32), opts: &Options, limits: &Limits) -> Resu
     let (sw, sh) = (f64::from(src.0), f64::from(src.1));
     let cap = |f: f64| if opts.enlarge { f } else { f.min(1.0) };
     let g = match (opts.width, opts.height) {
-        (None, None) => Geometry { scaled: src, out: src, mode: Mode::Resize },
+        (None, None) => Geometry {
+            scaled: src,
+            out: src,
+            mode: Mode::Resize,
+        },
         (Some(w), None) => {
             let f = cap(f64::from(w) / sw);
             let s = (round_dim(sw * f), round_dim(sh * f));
-            Geometry { scaled: s, out: s, mode: Mode::Resize }
+            Geometry {
+                scaled: s,
+                out: s,
+                mode: Mode::Resize,
+            }
         }
         (None, Some(h)) => {
             let f = cap(f64::from(h) / sh);
             let s = (round_dim(sw * f), round_dim(sh * f));
-            Geometry { scaled: s, out: s, mode: Mode::Resize }
+            Geometry {
+                scaled: s,
+                out: s,
+                mode: Mode::Resize,
+            }
         }
         (Some(w), Some(h)) => {
             let (fx, fy) = (f64::from(w) / sw, f64::from(h) / sh);
             match opts.fit {
                 Fit::Fill => {
-                    let s = if opts.enlarge { (w, h) } else { (w.min(src.0), h.min(src.1)) };
-                    Geometry { scaled: s, out: s, mode: Mode::Resize }
+                    let s = if opts.enlarge {
+                        (w, h)
+                    } else {
+                        (w.min(src.0), h.min(src.1))
+                    };
+                    Geometry {
+                        scaled: s,
+                        out: s,
+                        mode: Mode::Resize,
+                    }
                 }
                 Fit::Inside | Fit::Outside => {
-                    let f = cap(if opts.fit == Fit::Inside { fx.min(fy) } else { fx.max(fy) });
+                    let f = cap(if opts.fit == Fit::Inside {
+                        fx.min(fy)
+                    } else {
+                        fx.max(fy)
+                    });
                     // Snap the constrained side to the exact request despite rounding.
                     let s = (round_dim(sw * f), round_dim(sh * f));
-                    Geometry { scaled: s, out: s, mode: Mode::Resize }
+                    Geometry {
+                        scaled: s,
+                        out: s,
+                        mode: Mode::Resize,
+                    }
                 }
                 Fit::Cover => {
                     let f = cap(fx.max(fy));
@@ -115,12 +156,20 @@ pub(crate) fn geometry(src: (u32, u32), opts: &Options, limits: &Limits) -> Resu
                         s.1 = h;
                     }
                     let out = (w.min(s.0), h.min(s.1));
-                    Geometry { scaled: s, out, mode: Mode::Cover }
+                    Geometry {
+                        scaled: s,
+                        out,
+                        mode: Mode::Cover,
+                    }
                 }
                 Fit::Contain => {
                     let f = cap(fx.min(fy));
                     let s = (round_dim(sw * f).min(w), round_dim(sh * f).min(h));
-                    Geometry { scaled: s, out: (w, h), mode: Mode::Pad }
+                    Geometry {
+                        scaled: s,
+                        out: (w, h),
+                        mode: Mode::Pad,
+                    }
                 }
             }
         }
@@ -131,7 +180,11 @@ pub(crate) fn geometry(src: (u32, u32), opts: &Options, limits: &Limits) -> Resu
 }
 
 fn pixel_type(img: &DynamicImage) -> fr::PixelType {
-    if img.color().has_alpha() { fr::PixelType::U8x4 } else { fr::PixelType::U8x3 }
+    if img.color().has_alpha() {
+        fr::PixelType::U8x4
+    } else {
+        fr::PixelType::U8x3
+    }
 }
 
 fn raw(img: &DynamicImage) -> &[u8] {
@@ -154,13 +207,18 @@ fn from_raw(w: u32, h: u32, alpha: bool, data: Vec<u8>) -> Result<DynamicImage> 
 /// Lanczos3 resize of the `src_crop` window (x, y, w, h in source pixels) to `dst`. The
 /// resizer premultiplies alpha before filtering and divides after, so transparent pixels
 /// do not bleed their (invisible) colour into the edges.
-pub(crate) fn resize(img: &DynamicImage, src_crop: Option<(f64, f64, f64, f64)>, dst: (u32, u32)) -> Result<DynamicImage> {
+pub(crate) fn resize(
+    img: &DynamicImage,
+    src_crop: Option<(f64, f64, f64, f64)>,
+    dst: (u32, u32),
+) -> Result<DynamicImage> {
     let (w, h) = img.dimensions();
     if src_crop.is_none() && (w, h) == dst {
         return Ok(img.clone());
     }
     let pt = pixel_type(img);
-    let src = fr::images::ImageRef::new(w, h, raw(img), pt).map_err(|e| Error::Encode(e.to_string()))?;
+    let src =
+        fr::images::ImageRef::new(w, h, raw(img), pt).map_err(|e| Error::Encode(e.to_string()))?;
     let mut out = fr::images::Image::new(dst.0, dst.1, pt);
     let mut ro = fr::ResizeOptions::new()
         .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3))
@@ -175,7 +233,12 @@ pub(crate) fn resize(img: &DynamicImage, src_crop: Option<(f64, f64, f64, f64)>,
 }
 
 /// Applies a [`Geometry`] computed for this image's size.
-pub(crate) fn fit(img: DynamicImage, g: &Geometry, opts: &Options, pad_alpha: bool) -> Result<DynamicImage> {
+pub(crate) fn fit(
+    img: DynamicImage,
+    g: &Geometry,
+    opts: &Options,
+    pad_alpha: bool,
+) -> Result<DynamicImage> {
     let (w, h) = img.dimensions();
     match g.mode {
         Mode::Resize => resize(&img, None, g.scaled),
@@ -195,14 +258,17 @@ pub(crate) fn fit(img: DynamicImage, g: &Geometry, opts: &Options, pad_alpha: bo
         }
         Mode::Pad => {
             let scaled = resize(&img, None, g.scaled)?;
-            let bg = opts
-                .background
-                .unwrap_or(if pad_alpha { Color::TRANSPARENT } else { Color::WHITE });
+            let bg = opts.background.unwrap_or(if pad_alpha {
+                Color::TRANSPARENT
+            } else {
+                Color::WHITE
+            });
             let (ax, ay) = opts.gravity.anchor().unwrap_or((0.5, 0.5));
             let x = (f64::from(g.out.0 - g.scaled.0) * ax).round() as i64;
             let y = (f64::from(g.out.1 - g.scaled.1) * ay).round() as i64;
             if pad_alpha && (bg.a < 255 || scaled.color().has_alpha()) {
-                let mut canvas = RgbaImage::from_pixel(g.out.0, g.out.1, Rgba([bg.r, bg.g, bg.b, bg.a]));
+                let mut canvas =
+                    RgbaImage::from_pixel(g.out.0, g.out.1, Rgba([bg.r, bg.g, bg.b, bg.a]));
                 image::imageops::overlay(&mut canvas, &scaled.to_rgba8(), x, y);
                 Ok(DynamicImage::ImageRgba8(canvas))
             } else {
@@ -228,7 +294,9 @@ pub(crate) fn smart_anchor(img: &DynamicImage, cw: f64, ch: f64) -> (f64, f64) {
     let small_scale = (128.0 / f64::from(w.max(h))).min(1.0);
     let sw = round_dim(f64::from(w) * small_scale);
     let sh = round_dim(f64::from(h) * small_scale);
-    let Ok(small) = resize(img, None, (sw, sh)) else { return (0.5, 0.5) };
+    let Ok(small) = resize(img, None, (sw, sh)) else {
+        return (0.5, 0.5);
+    };
     let luma = small.to_luma8();
     let win_w = round_dim(cw * small_scale).min(sw);
     let win_h = round_dim(ch * small_scale).min(sh);
@@ -281,7 +349,9 @@ pub(crate) fn blur_sharpen(img: DynamicImage, opts: &Options) -> DynamicImage {
 }
 
 fn premultiply(img: DynamicImage, forward: bool) -> DynamicImage {
-    let DynamicImage::ImageRgba8(mut rgba) = img else { return img };
+    let DynamicImage::ImageRgba8(mut rgba) = img else {
+        return img;
+    };
     for p in rgba.pixels_mut() {
         let a = u32::from(p.0[3]);
         for c in &mut p.0[..3] {
@@ -299,7 +369,9 @@ fn premultiply(img: DynamicImage, forward: bool) -> DynamicImage {
 
 /// Composites RGBA over an opaque background colour.
 pub(crate) fn flatten(img: DynamicImage, bg: Color) -> DynamicImage {
-    let DynamicImage::ImageRgba8(rgba) = img else { return img };
+    let DynamicImage::ImageRgba8(rgba) = img else {
+        return img;
+    };
     let (w, h) = rgba.dimensions();
     let mut out = Vec::with_capacity(w as usize * h as usize * 3);
     let bgc = [bg.r, bg.g, bg.b];
