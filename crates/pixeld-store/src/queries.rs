@@ -1,0 +1,616 @@
+//! The SQL shared by both backends. Each backend module defines `ts`, `read_ts` and
+//! `read_ts_opt` (its representation of time) and then invokes `store_impl!`.
+
+// Column lists as literal-producing macros: sqlx only takes static SQL, and `concat!` can
+// splice these in at compile time.
+macro_rules! user_cols {
+    () => {
+        "id, email, name, password_hash, email_verified_at, is_admin, disabled_at, totp_secret, \
+         totp_pending_secret, totp_last_step, personal_org_id, created_at"
+    };
+}
+macro_rules! token_cols {
+    () => {
+        "id, org_id, user_id, name, prefix, secret_digest, scopes, created_at, expires_at, last_used_at, \
+         last_used_ip, revoked_at"
+    };
+}
+macro_rules! session_cols {
+    () => {
+        "id, secret_digest, user_id, created_at, last_seen_at, expires_at, ip, user_agent"
+    };
+}
+macro_rules! invite_cols {
+    () => {
+        "id, org_id, email, role, secret_digest, invited_by, created_at, expires_at, accepted_at, revoked_at"
+    };
+}
+
+macro_rules! store_impl {
+    ($store:ty, $db:ty, $row:ty, $name:literal) => {
+        mod rows {
+            use super::*;
+            use pixeld_core::store::*;
+            use uuid::Uuid;
+
+            pub(super) fn role(row: &$row, col: &str) -> Result<pixeld_core::roles::Role, sqlx::Error> {
+                let s: String = row.try_get(col)?;
+                s.parse().map_err(|_| sqlx::Error::Decode(format!("unknown role `{s}`").into()))
+            }
+
+            pub(super) fn user(r: &$row) -> Result<User, sqlx::Error> {
+                Ok(User {
+                    id: r.try_get("id")?,
+                    email: r.try_get("email")?,
+                    name: r.try_get("name")?,
+                    password_hash: r.try_get("password_hash")?,
+                    email_verified_at: read_ts_opt(r, "email_verified_at")?,
+                    is_admin: r.try_get("is_admin")?,
+                    disabled_at: read_ts_opt(r, "disabled_at")?,
+                    totp_secret: r.try_get("totp_secret")?,
+                    totp_pending_secret: r.try_get("totp_pending_secret")?,
+                    totp_last_step: r.try_get("totp_last_step")?,
+                    personal_org_id: r.try_get("personal_org_id")?,
+                    created_at: read_ts(r, "created_at")?,
+                })
+            }
+
+            pub(super) fn org(r: &$row) -> Result<Org, sqlx::Error> {
+                Ok(Org {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    personal: r.try_get("personal")?,
+                    created_at: read_ts(r, "created_at")?,
+                })
+            }
+
+            pub(super) fn session(r: &$row) -> Result<Session, sqlx::Error> {
+                Ok(Session {
+                    id: r.try_get("id")?,
+                    secret_digest: r.try_get("secret_digest")?,
+                    user_id: r.try_get("user_id")?,
+                    created_at: read_ts(r, "created_at")?,
+                    last_seen_at: read_ts(r, "last_seen_at")?,
+                    expires_at: read_ts(r, "expires_at")?,
+                    ip: r.try_get("ip")?,
+                    user_agent: r.try_get("user_agent")?,
+                })
+            }
+
+            pub(super) fn token(r: &$row) -> Result<ApiToken, sqlx::Error> {
+                Ok(ApiToken {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    user_id: r.try_get("user_id")?,
+                    name: r.try_get("name")?,
+                    prefix: r.try_get("prefix")?,
+                    secret_digest: r.try_get("secret_digest")?,
+                    scopes: r.try_get("scopes")?,
+                    created_at: read_ts(r, "created_at")?,
+                    expires_at: read_ts_opt(r, "expires_at")?,
+                    last_used_at: read_ts_opt(r, "last_used_at")?,
+                    last_used_ip: r.try_get("last_used_ip")?,
+                    revoked_at: read_ts_opt(r, "revoked_at")?,
+                })
+            }
+
+            pub(super) fn one_time(r: &$row, purpose: Purpose) -> Result<OneTimeToken, sqlx::Error> {
+                Ok(OneTimeToken {
+                    digest: r.try_get("digest")?,
+                    purpose,
+                    user_id: r.try_get("user_id")?,
+                    data: r.try_get("data")?,
+                    created_at: read_ts(r, "created_at")?,
+                    expires_at: read_ts(r, "expires_at")?,
+                })
+            }
+
+            pub(super) fn invite(r: &$row) -> Result<Invite, sqlx::Error> {
+                Ok(Invite {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    email: r.try_get("email")?,
+                    role: role(r, "role")?,
+                    secret_digest: r.try_get("secret_digest")?,
+                    invited_by: r.try_get("invited_by")?,
+                    created_at: read_ts(r, "created_at")?,
+                    expires_at: read_ts(r, "expires_at")?,
+                    accepted_at: read_ts_opt(r, "accepted_at")?,
+                    revoked_at: read_ts_opt(r, "revoked_at")?,
+                })
+            }
+
+            pub(super) fn member(r: &$row) -> Result<Member, sqlx::Error> {
+                Ok(Member {
+                    user_id: r.try_get("user_id")?,
+                    email: r.try_get("email")?,
+                    name: r.try_get("name")?,
+                    role: role(r, "role")?,
+                    joined_at: read_ts(r, "created_at")?,
+                })
+            }
+
+            /// The smallest id, so `id > $n` with no cursor lists everything.
+            pub(super) fn after(page: &pixeld_core::page::PageRequest) -> Uuid {
+                page.after.unwrap_or(Uuid::nil())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl pixeld_core::store::Store for $store {
+            fn backend(&self) -> &'static str {
+                $name
+            }
+
+            async fn ping(&self) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn create_user(&self, user: &pixeld_core::store::User, org: &pixeld_core::store::Org) -> pixeld_core::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                sqlx::query("INSERT INTO orgs (id, name, personal, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(org.id).bind(&org.name).bind(org.personal).bind(ts(org.created_at))
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                sqlx::query(
+                    "INSERT INTO users (id, email, name, password_hash, email_verified_at, is_admin, disabled_at, \
+                     totp_secret, totp_pending_secret, totp_last_step, personal_org_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(user.id).bind(&user.email).bind(&user.name).bind(&user.password_hash)
+                .bind(user.email_verified_at.map(ts)).bind(user.is_admin).bind(user.disabled_at.map(ts))
+                .bind(&user.totp_secret).bind(&user.totp_pending_secret).bind(user.totp_last_step)
+                .bind(user.personal_org_id).bind(ts(user.created_at))
+                .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)")
+                    .bind(org.id).bind(user.id).bind(ts(user.created_at))
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)
+            }
+
+            async fn user_by_id(&self, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::User>> {
+                let row = sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE id = $1"))
+                    .bind(id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::user).transpose().map_err(crate::backend_error)
+            }
+
+            async fn user_by_email(&self, email: &str) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::User>> {
+                let row = sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE lower(email) = lower($1)"))
+                    .bind(email).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::user).transpose().map_err(crate::backend_error)
+            }
+
+            async fn list_users(&self, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::User>> {
+                let rows = sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE id > $1 ORDER BY id LIMIT $2"))
+                    .bind(rows::after(&page)).bind(page.fetch())
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::user).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn set_email_verified(&self, user_id: uuid::Uuid, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<()> {
+                self.exec_one(sqlx::query("UPDATE users SET email_verified_at = $1 WHERE id = $2").bind(ts(at)).bind(user_id)).await
+            }
+
+            async fn set_password_hash(&self, user_id: uuid::Uuid, hash: &str) -> pixeld_core::store::StoreResult<()> {
+                self.exec_one(sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2").bind(hash).bind(user_id)).await
+            }
+
+            async fn set_email(&self, user_id: uuid::Uuid, email: &str, verified_at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<()> {
+                self.exec_one(
+                    sqlx::query("UPDATE users SET email = $1, email_verified_at = $2 WHERE id = $3")
+                        .bind(email).bind(ts(verified_at)).bind(user_id),
+                ).await
+            }
+
+            async fn set_admin(&self, user_id: uuid::Uuid, admin: bool) -> pixeld_core::store::StoreResult<()> {
+                self.exec_one(sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2").bind(admin).bind(user_id)).await
+            }
+
+            async fn set_disabled(&self, user_id: uuid::Uuid, at: Option<time::OffsetDateTime>) -> pixeld_core::store::StoreResult<()> {
+                self.exec_one(sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2").bind(at.map(ts)).bind(user_id)).await
+            }
+
+            async fn set_totp_pending(&self, user_id: uuid::Uuid, secret: Option<&str>) -> pixeld_core::store::StoreResult<()> {
+                self.exec_one(sqlx::query("UPDATE users SET totp_pending_secret = $1 WHERE id = $2").bind(secret).bind(user_id)).await
+            }
+
+            async fn enable_totp(&self, user_id: uuid::Uuid, secret: &str, step: i64, recovery: &[String]) -> pixeld_core::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                let done = sqlx::query(
+                    "UPDATE users SET totp_secret = $1, totp_pending_secret = NULL, totp_last_step = $2 WHERE id = $3",
+                )
+                .bind(secret).bind(step).bind(user_id)
+                .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                if done.rows_affected() == 0 {
+                    return Err(pixeld_core::store::StoreError::NotFound);
+                }
+                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id)
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                for d in recovery {
+                    sqlx::query("INSERT INTO recovery_codes (user_id, digest) VALUES ($1, $2)").bind(user_id).bind(d)
+                        .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                }
+                tx.commit().await.map_err(crate::backend_error)
+            }
+
+            async fn disable_totp(&self, user_id: uuid::Uuid) -> pixeld_core::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                sqlx::query("UPDATE users SET totp_secret = NULL, totp_pending_secret = NULL, totp_last_step = NULL WHERE id = $1")
+                    .bind(user_id).execute(&mut *tx).await.map_err(crate::backend_error)?;
+                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id)
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)
+            }
+
+            async fn advance_totp_step(&self, user_id: uuid::Uuid, step: i64) -> pixeld_core::store::StoreResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+                )
+                .bind(step).bind(user_id)
+                .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn replace_recovery_codes(&self, user_id: uuid::Uuid, digests: &[String]) -> pixeld_core::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id)
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                for d in digests {
+                    sqlx::query("INSERT INTO recovery_codes (user_id, digest) VALUES ($1, $2)").bind(user_id).bind(d)
+                        .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                }
+                tx.commit().await.map_err(crate::backend_error)
+            }
+
+            async fn use_recovery_code(&self, user_id: uuid::Uuid, digest: &str, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<bool> {
+                let r = sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND digest = $3 AND used_at IS NULL")
+                    .bind(ts(at)).bind(user_id).bind(digest)
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn recovery_codes_left(&self, user_id: uuid::Uuid) -> pixeld_core::store::StoreResult<i64> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
+                    .bind(user_id).fetch_one(&self.pool).await.map_err(crate::backend_error)?;
+                row.try_get::<i64, _>("n").map_err(crate::backend_error)
+            }
+
+            async fn create_one_time_token(&self, t: &pixeld_core::store::OneTimeToken) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO one_time_tokens (digest, purpose, user_id, data, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&t.digest).bind(t.purpose.as_str()).bind(t.user_id).bind(&t.data)
+                .bind(ts(t.created_at)).bind(ts(t.expires_at))
+                .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn consume_one_time_token(
+                &self,
+                digest: &str,
+                purpose: pixeld_core::store::Purpose,
+                now: time::OffsetDateTime,
+            ) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::OneTimeToken>> {
+                let row = sqlx::query(
+                    "UPDATE one_time_tokens SET used_at = $1 \
+                     WHERE digest = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1 \
+                     RETURNING digest, user_id, data, created_at, expires_at",
+                )
+                .bind(ts(now)).bind(digest).bind(purpose.as_str())
+                .fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(|r| rows::one_time(r, purpose)).transpose().map_err(crate::backend_error)
+            }
+
+            async fn invalidate_one_time_tokens(
+                &self,
+                user_id: uuid::Uuid,
+                purpose: pixeld_core::store::Purpose,
+                now: time::OffsetDateTime,
+            ) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query("UPDATE one_time_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL")
+                    .bind(ts(now)).bind(user_id).bind(purpose.as_str())
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn create_session(&self, s: &pixeld_core::store::Session) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query(concat!("INSERT INTO sessions (", session_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                    .bind(s.id).bind(&s.secret_digest).bind(s.user_id).bind(ts(s.created_at))
+                    .bind(ts(s.last_seen_at)).bind(ts(s.expires_at)).bind(&s.ip).bind(&s.user_agent)
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn session_by_digest(&self, digest: &str) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::Session>> {
+                let row = sqlx::query(concat!("SELECT ", session_cols!(), " FROM sessions WHERE secret_digest = $1"))
+                    .bind(digest).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::session).transpose().map_err(crate::backend_error)
+            }
+
+            async fn touch_session(&self, id: uuid::Uuid, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2").bind(ts(at)).bind(id)
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn list_sessions(&self, user_id: uuid::Uuid) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::Session>> {
+                let rows = sqlx::query(concat!("SELECT ", session_cols!(), " FROM sessions WHERE user_id = $1 ORDER BY id DESC LIMIT 1000"))
+                    .bind(user_id).fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::session).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn delete_session(&self, user_id: uuid::Uuid, id: uuid::Uuid) -> pixeld_core::store::StoreResult<bool> {
+                let r = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2").bind(id).bind(user_id)
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn delete_other_sessions(&self, user_id: uuid::Uuid, keep: Option<uuid::Uuid>) -> pixeld_core::store::StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+                    .bind(user_id).bind(keep.unwrap_or(uuid::Uuid::nil()))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected())
+            }
+
+            async fn create_token(&self, t: &pixeld_core::store::ApiToken) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query(concat!("INSERT INTO api_tokens (", token_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
+                    .bind(t.id).bind(t.org_id).bind(t.user_id).bind(&t.name).bind(&t.prefix).bind(&t.secret_digest)
+                    .bind(&t.scopes).bind(ts(t.created_at)).bind(t.expires_at.map(ts)).bind(t.last_used_at.map(ts))
+                    .bind(&t.last_used_ip).bind(t.revoked_at.map(ts))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn token_by_digest(&self, digest: &str) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::ApiToken>> {
+                let row = sqlx::query(concat!("SELECT ", token_cols!(), " FROM api_tokens WHERE secret_digest = $1"))
+                    .bind(digest).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::token).transpose().map_err(crate::backend_error)
+            }
+
+            async fn list_tokens(
+                &self,
+                org_id: uuid::Uuid,
+                user_id: Option<uuid::Uuid>,
+                page: pixeld_core::page::PageRequest,
+            ) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::ApiToken>> {
+                let rows = sqlx::query(concat!("SELECT ", token_cols!(), " FROM api_tokens WHERE org_id = $1 AND ($2 IS NULL OR user_id = $2) AND id > $3 \
+                     ORDER BY id LIMIT $4"))
+                .bind(org_id).bind(user_id).bind(rows::after(&page)).bind(page.fetch())
+                .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::token).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn token_in_org(&self, org_id: uuid::Uuid, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::ApiToken>> {
+                let row = sqlx::query(concat!("SELECT ", token_cols!(), " FROM api_tokens WHERE org_id = $1 AND id = $2"))
+                    .bind(org_id).bind(id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::token).transpose().map_err(crate::backend_error)
+            }
+
+            async fn revoke_token(&self, org_id: uuid::Uuid, id: uuid::Uuid, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<bool> {
+                let r = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE org_id = $2 AND id = $3 AND revoked_at IS NULL")
+                    .bind(ts(at)).bind(org_id).bind(id)
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn touch_token(&self, id: uuid::Uuid, at: time::OffsetDateTime, ip: Option<&str>) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query("UPDATE api_tokens SET last_used_at = $1, last_used_ip = $2 WHERE id = $3")
+                    .bind(ts(at)).bind(ip).bind(id)
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn create_org(&self, org: &pixeld_core::store::Org, owner: uuid::Uuid) -> pixeld_core::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                sqlx::query("INSERT INTO orgs (id, name, personal, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(org.id).bind(&org.name).bind(org.personal).bind(ts(org.created_at))
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)")
+                    .bind(org.id).bind(owner).bind(ts(org.created_at))
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)
+            }
+
+            async fn org_by_id(&self, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::Org>> {
+                let row = sqlx::query("SELECT id, name, personal, created_at FROM orgs WHERE id = $1")
+                    .bind(id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::org).transpose().map_err(crate::backend_error)
+            }
+
+            async fn rename_org(&self, id: uuid::Uuid, name: &str) -> pixeld_core::store::StoreResult<()> {
+                self.exec_one(sqlx::query("UPDATE orgs SET name = $1 WHERE id = $2").bind(name).bind(id)).await
+            }
+
+            async fn orgs_of_user(&self, user_id: uuid::Uuid, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::OrgWithRole>> {
+                let rows = sqlx::query(
+                    "SELECT o.id, o.name, o.personal, o.created_at, m.role FROM orgs o \
+                     JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1 AND o.id > $2 ORDER BY o.id LIMIT $3",
+                )
+                .bind(user_id).bind(rows::after(&page)).bind(page.fetch())
+                .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter()
+                    .map(|r| Ok(pixeld_core::store::OrgWithRole { org: rows::org(r)?, role: rows::role(r, "role")? }))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(crate::backend_error)
+            }
+
+            async fn membership(&self, org_id: uuid::Uuid, user_id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::Membership>> {
+                let row = sqlx::query("SELECT org_id, user_id, role, created_at FROM memberships WHERE org_id = $1 AND user_id = $2")
+                    .bind(org_id).bind(user_id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref()
+                    .map(|r| {
+                        Ok(pixeld_core::store::Membership {
+                            org_id: r.try_get("org_id")?,
+                            user_id: r.try_get("user_id")?,
+                            role: rows::role(r, "role")?,
+                            created_at: read_ts(r, "created_at")?,
+                        })
+                    })
+                    .transpose()
+                    .map_err(crate::backend_error)
+            }
+
+            async fn list_members(&self, org_id: uuid::Uuid, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::Member>> {
+                let rows = sqlx::query(
+                    "SELECT m.user_id, u.email, u.name, m.role, m.created_at FROM memberships m \
+                     JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3",
+                )
+                .bind(org_id).bind(rows::after(&page)).bind(page.fetch())
+                .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::member).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn set_member_role(&self, org_id: uuid::Uuid, user_id: uuid::Uuid, role: pixeld_core::roles::Role) -> pixeld_core::store::StoreResult<()> {
+                self.exec_one(
+                    sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
+                        .bind(role.as_str()).bind(org_id).bind(user_id),
+                ).await
+            }
+
+            async fn remove_member(&self, org_id: uuid::Uuid, user_id: uuid::Uuid, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<bool> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                let r = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+                    .bind(org_id).bind(user_id).execute(&mut *tx).await.map_err(crate::backend_error)?;
+                sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE org_id = $2 AND user_id = $3 AND revoked_at IS NULL")
+                    .bind(ts(at)).bind(org_id).bind(user_id)
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn count_owners(&self, org_id: uuid::Uuid) -> pixeld_core::store::StoreResult<i64> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM memberships WHERE org_id = $1 AND role = 'owner'")
+                    .bind(org_id).fetch_one(&self.pool).await.map_err(crate::backend_error)?;
+                row.try_get::<i64, _>("n").map_err(crate::backend_error)
+            }
+
+            async fn create_invite(&self, i: &pixeld_core::store::Invite) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query(concat!("INSERT INTO invites (", invite_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+                    .bind(i.id).bind(i.org_id).bind(&i.email).bind(i.role.as_str()).bind(&i.secret_digest)
+                    .bind(i.invited_by).bind(ts(i.created_at)).bind(ts(i.expires_at))
+                    .bind(i.accepted_at.map(ts)).bind(i.revoked_at.map(ts))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn list_invites(&self, org_id: uuid::Uuid, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::Invite>> {
+                let rows = sqlx::query(concat!("SELECT ", invite_cols!(), " FROM invites WHERE org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL \
+                     AND id > $2 ORDER BY id LIMIT $3"))
+                .bind(org_id).bind(rows::after(&page)).bind(page.fetch())
+                .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::invite).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn invite_by_digest(&self, digest: &str) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::Invite>> {
+                let row = sqlx::query(concat!("SELECT ", invite_cols!(), " FROM invites WHERE secret_digest = $1"))
+                    .bind(digest).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::invite).transpose().map_err(crate::backend_error)
+            }
+
+            async fn accept_invite(&self, invite_id: uuid::Uuid, user_id: uuid::Uuid, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<bool> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                let row = sqlx::query(
+                    "UPDATE invites SET accepted_at = $1 WHERE id = $2 AND accepted_at IS NULL AND revoked_at IS NULL \
+                     AND expires_at > $1 RETURNING org_id, role",
+                )
+                .bind(ts(at)).bind(invite_id)
+                .fetch_optional(&mut *tx).await.map_err(crate::backend_error)?;
+                let Some(row) = row else { return Ok(false) };
+                let org_id: uuid::Uuid = row.try_get("org_id").map_err(crate::backend_error)?;
+                let role: String = row.try_get("role").map_err(crate::backend_error)?;
+                sqlx::query(
+                    "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (org_id, user_id) DO NOTHING",
+                )
+                .bind(org_id).bind(user_id).bind(role).bind(ts(at))
+                .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)?;
+                Ok(true)
+            }
+
+            async fn revoke_invite(&self, org_id: uuid::Uuid, id: uuid::Uuid, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE invites SET revoked_at = $1 WHERE org_id = $2 AND id = $3 AND accepted_at IS NULL AND revoked_at IS NULL",
+                )
+                .bind(ts(at)).bind(org_id).bind(id)
+                .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn idempotency_claim(
+                &self,
+                caller: &str,
+                key: &str,
+                request_digest: &str,
+                now: time::OffsetDateTime,
+            ) -> pixeld_core::store::StoreResult<pixeld_core::store::IdempotencyClaim> {
+                use pixeld_core::store::{IdempotencyClaim, IdempotentResponse};
+                // A key older than the retention window is forgotten and may be reused.
+                sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2 AND created_at < $3")
+                    .bind(caller).bind(key).bind(ts(now - pixeld_core::idempotency::KEEP_FOR))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                let inserted = sqlx::query(
+                    "INSERT INTO idempotency_keys (caller, key, request_digest, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (caller, key) DO NOTHING",
+                )
+                .bind(caller).bind(key).bind(request_digest).bind(ts(now))
+                .execute(&self.pool).await.map_err(crate::backend_error)?;
+                if inserted.rows_affected() == 1 {
+                    return Ok(IdempotencyClaim::Fresh);
+                }
+                let row = sqlx::query(
+                    "SELECT request_digest, status, content_type, body FROM idempotency_keys WHERE caller = $1 AND key = $2",
+                )
+                .bind(caller).bind(key)
+                .fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                // Deleted between the two statements by a concurrent purge: treat as in flight,
+                // the client retries.
+                let Some(row) = row else { return Ok(IdempotencyClaim::InFlight) };
+                let stored: String = row.try_get("request_digest").map_err(crate::backend_error)?;
+                if stored != request_digest {
+                    return Ok(IdempotencyClaim::Mismatch);
+                }
+                let status: Option<i32> = row.try_get("status").map_err(crate::backend_error)?;
+                match status {
+                    None => Ok(IdempotencyClaim::InFlight),
+                    Some(status) => Ok(IdempotencyClaim::Replay(IdempotentResponse {
+                        status: status as u16,
+                        content_type: row.try_get::<Option<String>, _>("content_type").map_err(crate::backend_error)?.unwrap_or_default(),
+                        body: row.try_get::<Option<Vec<u8>>, _>("body").map_err(crate::backend_error)?.unwrap_or_default(),
+                    })),
+                }
+            }
+
+            async fn idempotency_complete(&self, caller: &str, key: &str, resp: &pixeld_core::store::IdempotentResponse) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query("UPDATE idempotency_keys SET status = $1, content_type = $2, body = $3 WHERE caller = $4 AND key = $5")
+                    .bind(i32::from(resp.status)).bind(&resp.content_type).bind(&resp.body).bind(caller).bind(key)
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn idempotency_release(&self, caller: &str, key: &str) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2 AND status IS NULL")
+                    .bind(caller).bind(key)
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn idempotency_purge(&self, before: time::OffsetDateTime) -> pixeld_core::store::StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(ts(before))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected())
+            }
+        }
+
+        impl $store {
+            /// Runs an UPDATE that must touch exactly one row.
+            async fn exec_one<'q>(
+                &self,
+                q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            ) -> pixeld_core::store::StoreResult<()> {
+                let r = q.execute(&self.pool).await.map_err(crate::backend_error)?;
+                if r.rows_affected() == 0 { Err(pixeld_core::store::StoreError::NotFound) } else { Ok(()) }
+            }
+        }
+    };
+}
