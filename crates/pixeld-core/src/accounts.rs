@@ -47,13 +47,24 @@ pub enum SignIn {
 fn validate_name(name: Option<&str>, email: &EmailAddress) -> Result<String> {
     let name = match name.map(str::trim) {
         Some(n) if !n.is_empty() => n.to_string(),
-        _ => email.as_str().split('@').next().unwrap_or_default().to_string(),
+        _ => email
+            .as_str()
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
     };
     if name.chars().count() > MAX_NAME_LEN {
-        return Err(Error::invalid("name", format!("must be at most {MAX_NAME_LEN} characters")));
+        return Err(Error::invalid(
+            "name",
+            format!("must be at most {MAX_NAME_LEN} characters"),
+        ));
     }
     if name.chars().any(char::is_control) {
-        return Err(Error::invalid("name", "must not contain control characters"));
+        return Err(Error::invalid(
+            "name",
+            "must not contain control characters",
+        ));
     }
     Ok(name)
 }
@@ -68,29 +79,51 @@ impl Pixeld {
     }
 
     /// Creates an account from the operator CLI: verified at once, no email sent.
-    pub async fn create_user_verified(&self, email: &str, password: &str, name: Option<&str>) -> Result<User> {
-        let input = SignUp { email: email.into(), password: password.into(), name: name.map(Into::into) };
+    pub async fn create_user_verified(
+        &self,
+        email: &str,
+        password: &str,
+        name: Option<&str>,
+    ) -> Result<User> {
+        let input = SignUp {
+            email: email.into(),
+            password: password.into(),
+            name: name.map(Into::into),
+        };
         let user = self.create_account(&input).await?;
         self.store.set_email_verified(user.id, self.now()).await?;
-        Ok(self.store.user_by_id(user.id).await?.ok_or(Error::NotFound)?)
+        Ok(self
+            .store
+            .user_by_id(user.id)
+            .await?
+            .ok_or(Error::NotFound)?)
     }
 
     async fn create_account(&self, input: &SignUp) -> Result<User> {
         // Collect every problem at once, so a form can show them all.
         let mut problems = Vec::new();
-        let email = EmailAddress::parse(&input.email).map_err(|e| push(&mut problems, e)).ok();
+        let email = EmailAddress::parse(&input.email)
+            .map_err(|e| push(&mut problems, e))
+            .ok();
         if let Err(e) = password::check_new(&input.password, email.as_ref().map(|e| e.as_str())) {
             push(&mut problems, e);
         }
-        let name = email
-            .as_ref()
-            .and_then(|em| validate_name(input.name.as_deref(), em).map_err(|e| push(&mut problems, e)).ok());
+        let name = email.as_ref().and_then(|em| {
+            validate_name(input.name.as_deref(), em)
+                .map_err(|e| push(&mut problems, e))
+                .ok()
+        });
         let (Some(email), Some(name), true) = (email, name, problems.is_empty()) else {
             return Err(Error::Invalid(problems));
         };
         let hash = self.hash_password(input.password.clone()).await?;
         let now = self.now();
-        let org = Org { id: Uuid::now_v7(), name: format!("{name}'s workspace"), personal: true, created_at: now };
+        let org = Org {
+            id: Uuid::now_v7(),
+            name: format!("{name}'s workspace"),
+            personal: true,
+            created_at: now,
+        };
         let user = User {
             id: Uuid::now_v7(),
             email: email.as_str().to_string(),
@@ -105,14 +138,19 @@ impl Pixeld {
             personal_org_id: org.id,
             created_at: now,
         };
-        self.store.create_user(&user, &org).await.map_err(email_taken)?;
+        self.store
+            .create_user(&user, &org)
+            .await
+            .map_err(email_taken)?;
         Ok(user)
     }
 
     /// Sends a new verification link if the address belongs to an unverified account. Answers
     /// the same either way, so it cannot be used to probe for accounts.
     pub async fn resend_verification(&self, email: &str) -> Result<()> {
-        let Ok(email) = EmailAddress::parse(email) else { return Ok(()) };
+        let Ok(email) = EmailAddress::parse(email) else {
+            return Ok(());
+        };
         if let Some(user) = self.store.user_by_email(email.as_str()).await?
             && user.email_verified_at.is_none()
         {
@@ -123,8 +161,17 @@ impl Pixeld {
 
     async fn send_verification(&self, user: &User) -> Result<()> {
         let now = self.now();
-        self.store.invalidate_one_time_tokens(user.id, Purpose::VerifyEmail, now).await?;
-        let token = self.issue_one_time(user.id, Purpose::VerifyEmail, String::new(), VERIFY_EMAIL_TTL).await?;
+        self.store
+            .invalidate_one_time_tokens(user.id, Purpose::VerifyEmail, now)
+            .await?;
+        let token = self
+            .issue_one_time(
+                user.id,
+                Purpose::VerifyEmail,
+                String::new(),
+                VERIFY_EMAIL_TTL,
+            )
+            .await?;
         let link = format!("{}/verify-email?token={token}", self.settings.public_url);
         self.mailer
             .send(Message {
@@ -144,7 +191,10 @@ impl Pixeld {
     pub async fn verify_email(&self, token: &str) -> Result<User> {
         let t = self.consume_one_time(token, Purpose::VerifyEmail).await?;
         self.store.set_email_verified(t.user_id, self.now()).await?;
-        self.store.user_by_id(t.user_id).await?.ok_or(Error::InvalidToken)
+        self.store
+            .user_by_id(t.user_id)
+            .await?
+            .ok_or(Error::InvalidToken)
     }
 
     /// First sign-in step: checks email and password.
@@ -154,7 +204,10 @@ impl Pixeld {
             Err(_) => None,
         };
         // Hash even for unknown accounts so the answer takes as long either way.
-        let phc = user.as_ref().map_or_else(|| password::dummy_hash().to_string(), |u| u.password_hash.clone());
+        let phc = user.as_ref().map_or_else(
+            || password::dummy_hash().to_string(),
+            |u| u.password_hash.clone(),
+        );
         let ok = self.verify_password(password.to_string(), phc).await?;
         let user = match user {
             Some(u) if ok => u,
@@ -167,16 +220,27 @@ impl Pixeld {
             return Err(Error::EmailNotVerified);
         }
         if user.totp_secret.is_some() {
-            let challenge = self.issue_one_time(user.id, Purpose::SignIn2fa, String::new(), SIGN_IN_2FA_TTL).await?;
+            let challenge = self
+                .issue_one_time(user.id, Purpose::SignIn2fa, String::new(), SIGN_IN_2FA_TTL)
+                .await?;
             return Ok(SignIn::NeedsSecondFactor { challenge });
         }
         Ok(SignIn::Done(self.start_session(&user, client).await?))
     }
 
     /// Second sign-in step: a TOTP code or a recovery code for the challenge.
-    pub async fn sign_in_second_factor(&self, challenge: &str, code: &str, client: ClientInfo) -> Result<NewSession> {
+    pub async fn sign_in_second_factor(
+        &self,
+        challenge: &str,
+        code: &str,
+        client: ClientInfo,
+    ) -> Result<NewSession> {
         let t = self.consume_one_time(challenge, Purpose::SignIn2fa).await?;
-        let user = self.store.user_by_id(t.user_id).await?.ok_or(Error::InvalidToken)?;
+        let user = self
+            .store
+            .user_by_id(t.user_id)
+            .await?
+            .ok_or(Error::InvalidToken)?;
         if user.disabled_at.is_some() {
             return Err(Error::AccountDisabled);
         }
@@ -189,11 +253,24 @@ impl Pixeld {
     /// Emails a single-use reset link valid for one hour, if the account exists. Answers the
     /// same either way.
     pub async fn request_password_reset(&self, email: &str) -> Result<()> {
-        let Ok(email) = EmailAddress::parse(email) else { return Ok(()) };
-        let Some(user) = self.store.user_by_email(email.as_str()).await? else { return Ok(()) };
+        let Ok(email) = EmailAddress::parse(email) else {
+            return Ok(());
+        };
+        let Some(user) = self.store.user_by_email(email.as_str()).await? else {
+            return Ok(());
+        };
         let now = self.now();
-        self.store.invalidate_one_time_tokens(user.id, Purpose::ResetPassword, now).await?;
-        let token = self.issue_one_time(user.id, Purpose::ResetPassword, String::new(), RESET_PASSWORD_TTL).await?;
+        self.store
+            .invalidate_one_time_tokens(user.id, Purpose::ResetPassword, now)
+            .await?;
+        let token = self
+            .issue_one_time(
+                user.id,
+                Purpose::ResetPassword,
+                String::new(),
+                RESET_PASSWORD_TTL,
+            )
+            .await?;
         let link = format!("{}/reset-password?token={token}", self.settings.public_url);
         self.mailer
             .send(Message {
@@ -214,7 +291,11 @@ impl Pixeld {
         // Check the password before spending the token, so a rejected password can be retried.
         password::check_new(new_password, None)?;
         let t = self.consume_one_time(token, Purpose::ResetPassword).await?;
-        let user = self.store.user_by_id(t.user_id).await?.ok_or(Error::InvalidToken)?;
+        let user = self
+            .store
+            .user_by_id(t.user_id)
+            .await?
+            .ok_or(Error::InvalidToken)?;
         password::check_new(new_password, Some(&user.email))?;
         let hash = self.hash_password(new_password.to_string()).await?;
         self.store.set_password_hash(user.id, &hash).await?;
@@ -228,32 +309,64 @@ impl Pixeld {
     }
 
     /// Changes the password after re-checking the current one; other sessions are signed out.
-    pub async fn change_password(&self, user: &User, current: &str, new_password: &str, keep_session: Option<Uuid>) -> Result<()> {
+    pub async fn change_password(
+        &self,
+        user: &User,
+        current: &str,
+        new_password: &str,
+        keep_session: Option<Uuid>,
+    ) -> Result<()> {
         self.reauthenticate(user, current).await?;
         password::check_new(new_password, Some(&user.email))?;
         if password::verify(new_password, &user.password_hash) {
-            return Err(Error::invalid("new_password", "must differ from the current password"));
+            return Err(Error::invalid(
+                "new_password",
+                "must differ from the current password",
+            ));
         }
         let hash = self.hash_password(new_password.to_string()).await?;
         self.store.set_password_hash(user.id, &hash).await?;
-        self.store.delete_other_sessions(user.id, keep_session).await?;
+        self.store
+            .delete_other_sessions(user.id, keep_session)
+            .await?;
         Ok(())
     }
 
     /// Starts an email change after re-checking the password: a link goes to the new address,
     /// a notice to the old one. The address changes only when the link is opened.
-    pub async fn request_email_change(&self, user: &User, current_password: &str, new_email: &str) -> Result<()> {
+    pub async fn request_email_change(
+        &self,
+        user: &User,
+        current_password: &str,
+        new_email: &str,
+    ) -> Result<()> {
         self.reauthenticate(user, current_password).await?;
         let new_email = EmailAddress::parse(new_email)?;
         if new_email.as_str() == user.email {
             return Err(Error::invalid("email", "is already your address"));
         }
-        if self.store.user_by_email(new_email.as_str()).await?.is_some() {
-            return Err(Error::Conflict("an account with this email address already exists".into()));
+        if self
+            .store
+            .user_by_email(new_email.as_str())
+            .await?
+            .is_some()
+        {
+            return Err(Error::Conflict(
+                "an account with this email address already exists".into(),
+            ));
         }
         let now = self.now();
-        self.store.invalidate_one_time_tokens(user.id, Purpose::ChangeEmail, now).await?;
-        let token = self.issue_one_time(user.id, Purpose::ChangeEmail, new_email.to_string(), CHANGE_EMAIL_TTL).await?;
+        self.store
+            .invalidate_one_time_tokens(user.id, Purpose::ChangeEmail, now)
+            .await?;
+        let token = self
+            .issue_one_time(
+                user.id,
+                Purpose::ChangeEmail,
+                new_email.to_string(),
+                CHANGE_EMAIL_TTL,
+            )
+            .await?;
         let link = format!("{}/confirm-email?token={token}", self.settings.public_url);
         self.mailer
             .send(Message {
@@ -282,33 +395,62 @@ impl Pixeld {
     /// Completes an email change with the token from the link.
     pub async fn confirm_email_change(&self, token: &str) -> Result<User> {
         let t = self.consume_one_time(token, Purpose::ChangeEmail).await?;
-        self.store.set_email(t.user_id, &t.data, self.now()).await.map_err(email_taken)?;
-        self.store.user_by_id(t.user_id).await?.ok_or(Error::InvalidToken)
+        self.store
+            .set_email(t.user_id, &t.data, self.now())
+            .await
+            .map_err(email_taken)?;
+        self.store
+            .user_by_id(t.user_id)
+            .await?
+            .ok_or(Error::InvalidToken)
     }
 
     /// Checks the current password of a signed-in user before a sensitive change.
     pub async fn reauthenticate(&self, user: &User, password: &str) -> Result<()> {
-        if self.verify_password(password.to_string(), user.password_hash.clone()).await? {
+        if self
+            .verify_password(password.to_string(), user.password_hash.clone())
+            .await?
+        {
             Ok(())
         } else {
             Err(Error::invalid("current_password", "is not correct"))
         }
     }
 
-    pub(crate) async fn issue_one_time(&self, user_id: Uuid, purpose: Purpose, data: String, ttl: Duration) -> Result<String> {
+    pub(crate) async fn issue_one_time(
+        &self,
+        user_id: Uuid,
+        purpose: Purpose,
+        data: String,
+        ttl: Duration,
+    ) -> Result<String> {
         let token = secret::random_base62(32);
         let now = self.now();
         self.store
-            .create_one_time_token(&OneTimeToken { digest: secret::digest(&token), purpose, user_id, data, created_at: now, expires_at: now + ttl })
+            .create_one_time_token(&OneTimeToken {
+                digest: secret::digest(&token),
+                purpose,
+                user_id,
+                data,
+                created_at: now,
+                expires_at: now + ttl,
+            })
             .await?;
         Ok(token)
     }
 
-    pub(crate) async fn consume_one_time(&self, token: &str, purpose: Purpose) -> Result<OneTimeToken> {
+    pub(crate) async fn consume_one_time(
+        &self,
+        token: &str,
+        purpose: Purpose,
+    ) -> Result<OneTimeToken> {
         if token.is_empty() || token.len() > 128 {
             return Err(Error::InvalidToken);
         }
-        self.store.consume_one_time_token(&secret::digest(token), purpose, self.now()).await?.ok_or(Error::InvalidToken)
+        self.store
+            .consume_one_time_token(&secret::digest(token), purpose, self.now())
+            .await?
+            .ok_or(Error::InvalidToken)
     }
 
     async fn hash_password(&self, password: String) -> Result<String> {
@@ -320,13 +462,17 @@ impl Pixeld {
     }
 
     async fn verify_password(&self, password: String, phc: String) -> Result<bool> {
-        tokio::task::spawn_blocking(move || password::verify(&password, &phc)).await.map_err(|e| Error::Internal(e.to_string()))
+        tokio::task::spawn_blocking(move || password::verify(&password, &phc))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 }
 
 fn email_taken(e: crate::store::StoreError) -> Error {
     match e {
-        crate::store::StoreError::Conflict(_) => Error::Conflict("an account with this email address already exists".into()),
+        crate::store::StoreError::Conflict(_) => {
+            Error::Conflict("an account with this email address already exists".into())
+        }
         e => e.into(),
     }
 }

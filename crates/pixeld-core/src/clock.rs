@@ -52,5 +52,7 @@ impl Clock for ManualClock {
 /// after a round trip through either backend.
 pub fn truncate(t: OffsetDateTime) -> OffsetDateTime {
     let micros = t.microsecond();
-    t.replace_nanosecond(micros * 1000).expect("valid nanosecond").to_offset(time::UtcOffset::UTC)
+    t.replace_nanosecond(micros * 1000)
+        .expect("valid nanosecond")
+        .to_offset(time::UtcOffset::UTC)
 }

@@ -56,7 +56,10 @@ pub enum Error {
 impl Error {
     /// One invalid field.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Invalid(vec![FieldError { field: field.into(), message: message.into() }])
+        Error::Invalid(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
     }
 
     /// A stable slug for this outcome; the server builds the problem `type` from it.

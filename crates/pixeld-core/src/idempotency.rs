@@ -40,7 +40,13 @@ mod tests {
         assert!(!valid_key(""));
         assert!(!valid_key("has space"));
         assert!(!valid_key(&"k".repeat(256)));
-        assert_eq!(request_digest("POST", "/a", b"{}"), request_digest("POST", "/a", b"{}"));
-        assert_ne!(request_digest("POST", "/a", b"{}"), request_digest("POST", "/a", b"{ }"));
+        assert_eq!(
+            request_digest("POST", "/a", b"{}"),
+            request_digest("POST", "/a", b"{}")
+        );
+        assert_ne!(
+            request_digest("POST", "/a", b"{}"),
+            request_digest("POST", "/a", b"{ }")
+        );
     }
 }

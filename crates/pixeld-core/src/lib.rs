@@ -73,7 +73,12 @@ impl Pixeld {
         mailer: Arc<dyn mail::Mailer>,
         settings: Settings,
     ) -> Self {
-        Self { store, clock, mailer, settings: Arc::new(settings) }
+        Self {
+            store,
+            clock,
+            mailer,
+            settings: Arc::new(settings),
+        }
     }
 
     /// The current time, truncated to microseconds so it survives a database round trip.

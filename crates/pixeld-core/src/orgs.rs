@@ -18,7 +18,10 @@ pub const INVITE_TTL: Duration = Duration::days(7);
 fn validate_org_name(name: &str) -> Result<String> {
     let n = name.trim();
     if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
-        return Err(Error::invalid("name", "must be 1 to 100 printable characters"));
+        return Err(Error::invalid(
+            "name",
+            "must be 1 to 100 printable characters",
+        ));
     }
     Ok(n.to_string())
 }
@@ -33,8 +36,16 @@ impl Pixeld {
         if matches!(p.credential, Credential::Token { .. }) {
             return Err(Error::NotFound);
         }
-        let m = self.store.membership(org_id, p.user.id).await?.ok_or(Error::NotFound)?;
-        Ok(Principal { org_id, role: m.role, ..p.clone() })
+        let m = self
+            .store
+            .membership(org_id, p.user.id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(Principal {
+            org_id,
+            role: m.role,
+            ..p.clone()
+        })
     }
 
     /// Creates an organisation owned by the caller.
@@ -42,9 +53,16 @@ impl Pixeld {
         p.require_scope(Scope::AccountWrite)?;
         if matches!(p.credential, Credential::Token { .. }) {
             // A token is bound to one organisation; creating others is a signed-in action.
-            return Err(Error::Forbidden("organisations are created from a signed-in session".into()));
+            return Err(Error::Forbidden(
+                "organisations are created from a signed-in session".into(),
+            ));
         }
-        let org = Org { id: Uuid::now_v7(), name: validate_org_name(name)?, personal: false, created_at: self.now() };
+        let org = Org {
+            id: Uuid::now_v7(),
+            name: validate_org_name(name)?,
+            personal: false,
+            created_at: self.now(),
+        };
         self.store.create_org(&org, p.user.id).await?;
         Ok(org)
     }
@@ -53,8 +71,16 @@ impl Pixeld {
     pub async fn orgs_of(&self, p: &Principal, page: PageRequest) -> Result<Page<OrgWithRole>> {
         p.require_scope(Scope::AccountRead)?;
         if matches!(p.credential, Credential::Token { .. }) {
-            let org = self.store.org_by_id(p.org_id).await?.ok_or(Error::NotFound)?;
-            let rows = if page.after.is_some_and(|a| a >= org.id) { vec![] } else { vec![OrgWithRole { org, role: p.role }] };
+            let org = self
+                .store
+                .org_by_id(p.org_id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            let rows = if page.after.is_some_and(|a| a >= org.id) {
+                vec![]
+            } else {
+                vec![OrgWithRole { org, role: p.role }]
+            };
             return Ok(page.finish(rows, |o| o.org.id));
         }
         let rows = self.store.orgs_of_user(p.user.id, page).await?;
@@ -79,7 +105,12 @@ impl Pixeld {
     }
 
     /// Members of an organisation.
-    pub async fn members(&self, p: &Principal, org_id: Uuid, page: PageRequest) -> Result<Page<Member>> {
+    pub async fn members(
+        &self,
+        p: &Principal,
+        org_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<Member>> {
         let p = self.principal_in(p, org_id).await?;
         p.require(Scope::AccountRead, Permission::OrgRead)?;
         let rows = self.store.list_members(org_id, page).await?;
@@ -87,18 +118,40 @@ impl Pixeld {
     }
 
     /// Changes a member's role. Only owners grant or take away `owner`; the last owner stays.
-    pub async fn set_role(&self, p: &Principal, org_id: Uuid, user_id: Uuid, role: Role) -> Result<()> {
+    pub async fn set_role(
+        &self,
+        p: &Principal,
+        org_id: Uuid,
+        user_id: Uuid,
+        role: Role,
+    ) -> Result<()> {
         let p = self.principal_in(p, org_id).await?;
         p.require(Scope::AccountWrite, Permission::MembersManage)?;
         if role == Role::Client {
-            return Err(Error::invalid("role", "`client` is granted through the client portal, per project"));
+            return Err(Error::invalid(
+                "role",
+                "`client` is granted through the client portal, per project",
+            ));
         }
-        let current = self.store.membership(org_id, user_id).await?.ok_or(Error::NotFound)?;
-        if (role == Role::Owner || current.role == Role::Owner) && !p.role.allows(Permission::OwnersManage) {
-            return Err(Error::Forbidden("only owners can grant or remove the owner role".into()));
+        let current = self
+            .store
+            .membership(org_id, user_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if (role == Role::Owner || current.role == Role::Owner)
+            && !p.role.allows(Permission::OwnersManage)
+        {
+            return Err(Error::Forbidden(
+                "only owners can grant or remove the owner role".into(),
+            ));
         }
-        if current.role == Role::Owner && role != Role::Owner && self.store.count_owners(org_id).await? <= 1 {
-            return Err(Error::State("an organisation needs at least one owner; make someone else owner first".into()));
+        if current.role == Role::Owner
+            && role != Role::Owner
+            && self.store.count_owners(org_id).await? <= 1
+        {
+            return Err(Error::State(
+                "an organisation needs at least one owner; make someone else owner first".into(),
+            ));
         }
         self.store.set_member_role(org_id, user_id, role).await?;
         Ok(())
@@ -113,29 +166,49 @@ impl Pixeld {
         } else {
             p.require(Scope::AccountWrite, Permission::MembersManage)?;
         }
-        let target = self.store.membership(org_id, user_id).await?.ok_or(Error::NotFound)?;
+        let target = self
+            .store
+            .membership(org_id, user_id)
+            .await?
+            .ok_or(Error::NotFound)?;
         if org.personal && target.role == Role::Owner {
-            return Err(Error::State("the owner of a personal organisation cannot leave it".into()));
+            return Err(Error::State(
+                "the owner of a personal organisation cannot leave it".into(),
+            ));
         }
         if target.role == Role::Owner {
             if user_id != p.user.id && !p.role.allows(Permission::OwnersManage) {
                 return Err(Error::Forbidden("only owners can remove an owner".into()));
             }
             if self.store.count_owners(org_id).await? <= 1 {
-                return Err(Error::State("an organisation needs at least one owner; make someone else owner first".into()));
+                return Err(Error::State(
+                    "an organisation needs at least one owner; make someone else owner first"
+                        .into(),
+                ));
             }
         }
-        self.store.remove_member(org_id, user_id, self.now()).await?;
+        self.store
+            .remove_member(org_id, user_id, self.now())
+            .await?;
         Ok(())
     }
 
     /// Invites an address to join with a role; the link is emailed and works for 7 days.
-    pub async fn invite(&self, p: &Principal, org_id: Uuid, email: &str, role: Role) -> Result<Invite> {
+    pub async fn invite(
+        &self,
+        p: &Principal,
+        org_id: Uuid,
+        email: &str,
+        role: Role,
+    ) -> Result<Invite> {
         let p = self.principal_in(p, org_id).await?;
         p.require(Scope::AccountWrite, Permission::MembersManage)?;
         let email = EmailAddress::parse(email)?;
         if role == Role::Client {
-            return Err(Error::invalid("role", "`client` is granted through the client portal, per project"));
+            return Err(Error::invalid(
+                "role",
+                "`client` is granted through the client portal, per project",
+            ));
         }
         if role == Role::Owner && !p.role.allows(Permission::OwnersManage) {
             return Err(Error::Forbidden("only owners can invite owners".into()));
@@ -178,7 +251,12 @@ impl Pixeld {
     }
 
     /// Open invitations of an organisation.
-    pub async fn invites(&self, p: &Principal, org_id: Uuid, page: PageRequest) -> Result<Page<Invite>> {
+    pub async fn invites(
+        &self,
+        p: &Principal,
+        org_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<Invite>> {
         let p = self.principal_in(p, org_id).await?;
         p.require(Scope::AccountRead, Permission::MembersManage)?;
         let rows = self.store.list_invites(org_id, page).await?;
@@ -189,25 +267,48 @@ impl Pixeld {
     pub async fn revoke_invite(&self, p: &Principal, org_id: Uuid, invite_id: Uuid) -> Result<()> {
         let p = self.principal_in(p, org_id).await?;
         p.require(Scope::AccountWrite, Permission::MembersManage)?;
-        if self.store.revoke_invite(org_id, invite_id, self.now()).await? { Ok(()) } else { Err(Error::NotFound) }
+        if self
+            .store
+            .revoke_invite(org_id, invite_id, self.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
     }
 
     /// Accepts an invitation as the signed-in user, whose address must be the invited one.
     pub async fn accept_invite(&self, p: &Principal, token: &str) -> Result<OrgWithRole> {
         p.require_scope(Scope::AccountWrite)?;
-        let invite = self.store.invite_by_digest(&secret::digest(token)).await?.ok_or(Error::InvalidToken)?;
+        let invite = self
+            .store
+            .invite_by_digest(&secret::digest(token))
+            .await?
+            .ok_or(Error::InvalidToken)?;
         let now = self.now();
         if invite.accepted_at.is_some() || invite.revoked_at.is_some() || now >= invite.expires_at {
             return Err(Error::InvalidToken);
         }
         if !invite.email.eq_ignore_ascii_case(&p.user.email) {
-            return Err(Error::Forbidden(format!("this invitation is for another email address; sign in as {}", invite.email)));
+            return Err(Error::Forbidden(format!(
+                "this invitation is for another email address; sign in as {}",
+                invite.email
+            )));
         }
         if !self.store.accept_invite(invite.id, p.user.id, now).await? {
             return Err(Error::InvalidToken);
         }
-        let org = self.store.org_by_id(invite.org_id).await?.ok_or(Error::NotFound)?;
-        let role = self.store.membership(invite.org_id, p.user.id).await?.map_or(invite.role, |m| m.role);
+        let org = self
+            .store
+            .org_by_id(invite.org_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let role = self
+            .store
+            .membership(invite.org_id, p.user.id)
+            .await?
+            .map_or(invite.role, |m| m.role);
         Ok(OrgWithRole { org, role })
     }
 }

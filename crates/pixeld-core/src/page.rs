@@ -24,7 +24,10 @@ pub struct PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        Self { after: None, limit: DEFAULT_LIMIT }
+        Self {
+            after: None,
+            limit: DEFAULT_LIMIT,
+        }
     }
 }
 
@@ -33,11 +36,16 @@ impl PageRequest {
     pub fn parse(cursor: Option<&str>, limit: Option<u32>) -> crate::Result<Self> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(crate::Error::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
+            return Err(crate::Error::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
         }
         let after = match cursor {
             None | Some("") => None,
-            Some(c) => Some(decode_cursor(c).ok_or_else(|| crate::Error::invalid("cursor", "is not a cursor this server issued"))?),
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+                crate::Error::invalid("cursor", "is not a cursor this server issued")
+            })?),
         };
         Ok(Self { after, limit })
     }
@@ -51,8 +59,15 @@ impl PageRequest {
     pub fn finish<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> Uuid) -> Page<T> {
         let more = rows.len() > self.limit as usize;
         rows.truncate(self.limit as usize);
-        let next_cursor = if more { rows.last().map(|r| encode_cursor(id(r))) } else { None };
-        Page { items: rows, next_cursor }
+        let next_cursor = if more {
+            rows.last().map(|r| encode_cursor(id(r)))
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_cursor,
+        }
     }
 }
 
@@ -68,7 +83,10 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Converts the items, keeping the cursor.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
     }
 }
 
@@ -97,7 +115,10 @@ mod tests {
 
     #[test]
     fn the_last_page_has_no_cursor() {
-        let p = PageRequest { after: None, limit: 2 };
+        let p = PageRequest {
+            after: None,
+            limit: 2,
+        };
         let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
         let page = p.finish(ids.clone(), |u| *u);
         assert_eq!(page.items.len(), 2);

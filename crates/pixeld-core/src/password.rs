@@ -75,7 +75,9 @@ pub fn hash(password: &str, cost: HashingCost) -> crate::Result<String> {
 pub fn verify(password: &str, phc: &str) -> bool {
     // The parameters are read from the PHC string, so old hashes keep verifying if the cost
     // changes later.
-    Argon2::default().verify_password(password.as_bytes(), phc).is_ok()
+    Argon2::default()
+        .verify_password(password.as_bytes(), phc)
+        .is_ok()
 }
 
 /// A hash of a random password, used to spend the same time when an account does not exist, so

@@ -44,7 +44,10 @@ impl Principal {
     pub fn require(&self, scope: Scope, permission: Permission) -> Result<()> {
         self.require_scope(scope)?;
         if !self.role.allows(permission) {
-            return Err(Error::Forbidden(format!("the `{}` role cannot do this", self.role)));
+            return Err(Error::Forbidden(format!(
+                "the `{}` role cannot do this",
+                self.role
+            )));
         }
         Ok(())
     }

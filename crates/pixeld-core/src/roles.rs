@@ -66,7 +66,13 @@ pub enum Permission {
 
 impl Role {
     /// Every role, most powerful first.
-    pub const ALL: [Role; 5] = [Role::Owner, Role::Admin, Role::Member, Role::Viewer, Role::Client];
+    pub const ALL: [Role; 5] = [
+        Role::Owner,
+        Role::Admin,
+        Role::Member,
+        Role::Viewer,
+        Role::Client,
+    ];
 
     /// The permission table. The only place where roles are interpreted.
     pub fn allows(self, p: Permission) -> bool {
@@ -75,7 +81,9 @@ impl Role {
         match p {
             OrgRead | ContentRead | TokensOwn => matches!(self, Owner | Admin | Member | Viewer),
             ContentWrite => matches!(self, Owner | Admin | Member),
-            OrgManage | MembersManage | TokensManageAll | BillingRead => matches!(self, Owner | Admin),
+            OrgManage | MembersManage | TokensManageAll | BillingRead => {
+                matches!(self, Owner | Admin)
+            }
             OwnersManage | BillingManage => matches!(self, Owner),
         }
     }
@@ -83,7 +91,9 @@ impl Role {
     /// Whether a token created by a member with this role may carry `scope`.
     pub fn may_grant(self, scope: Scope) -> bool {
         match scope {
-            Scope::AccountRead | Scope::ImagesRead | Scope::WorkspaceRead => self.allows(Permission::ContentRead),
+            Scope::AccountRead | Scope::ImagesRead | Scope::WorkspaceRead => {
+                self.allows(Permission::ContentRead)
+            }
             Scope::BillingRead => self.allows(Permission::BillingRead),
             Scope::Render
             | Scope::ImagesWrite
@@ -120,7 +130,12 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| crate::Error::invalid("role", "must be one of owner, admin, member, viewer, client"))
+            .ok_or_else(|| {
+                crate::Error::invalid(
+                    "role",
+                    "must be one of owner, admin, member, viewer, client",
+                )
+            })
     }
 }
 

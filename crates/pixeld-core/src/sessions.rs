@@ -58,14 +58,24 @@ impl Pixeld {
         if cookie.is_empty() || cookie.len() > 128 {
             return Err(Error::Unauthenticated);
         }
-        let session = self.store.session_by_digest(&secret::digest(cookie)).await?.ok_or(Error::Unauthenticated)?;
+        let session = self
+            .store
+            .session_by_digest(&secret::digest(cookie))
+            .await?
+            .ok_or(Error::Unauthenticated)?;
         let now = self.now();
         if now >= session.expires_at || now >= session.last_seen_at + self.settings.session_idle {
             // An expired session is removed on sight.
-            self.store.delete_session(session.user_id, session.id).await?;
+            self.store
+                .delete_session(session.user_id, session.id)
+                .await?;
             return Err(Error::Unauthenticated);
         }
-        let user = self.store.user_by_id(session.user_id).await?.ok_or(Error::Unauthenticated)?;
+        let user = self
+            .store
+            .user_by_id(session.user_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
         if user.disabled_at.is_some() {
             return Err(Error::Unauthenticated);
         }
@@ -77,12 +87,19 @@ impl Pixeld {
 
     /// Ends one session of a user (sign-out, or revoking a device).
     pub async fn end_session(&self, user_id: Uuid, session_id: Uuid) -> Result<()> {
-        if self.store.delete_session(user_id, session_id).await? { Ok(()) } else { Err(Error::NotFound) }
+        if self.store.delete_session(user_id, session_id).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
     }
 
     /// Signs out every other device; returns how many sessions ended.
     pub async fn end_other_sessions(&self, user_id: Uuid, keep: Uuid) -> Result<u64> {
-        Ok(self.store.delete_other_sessions(user_id, Some(keep)).await?)
+        Ok(self
+            .store
+            .delete_other_sessions(user_id, Some(keep))
+            .await?)
     }
 
     /// A user's live sessions, newest first.

@@ -273,7 +273,12 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the password hash.
     async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> StoreResult<()>;
     /// Changes the email (and marks it verified at `verified_at`). `Conflict` if taken.
-    async fn set_email(&self, user_id: Uuid, email: &str, verified_at: OffsetDateTime) -> StoreResult<()>;
+    async fn set_email(
+        &self,
+        user_id: Uuid,
+        email: &str,
+        verified_at: OffsetDateTime,
+    ) -> StoreResult<()>;
     /// Sets or clears the instance-admin flag.
     async fn set_admin(&self, user_id: Uuid, admin: bool) -> StoreResult<()>;
     /// Disables (Some) or re-enables (None) an account.
@@ -282,7 +287,13 @@ pub trait Store: Send + Sync + 'static {
     async fn set_totp_pending(&self, user_id: Uuid, secret: Option<&str>) -> StoreResult<()>;
     /// Turns 2FA on with `secret` (clearing the pending one) and records `step` as used, and
     /// replaces the recovery codes, atomically.
-    async fn enable_totp(&self, user_id: Uuid, secret: &str, step: i64, recovery_digests: &[String]) -> StoreResult<()>;
+    async fn enable_totp(
+        &self,
+        user_id: Uuid,
+        secret: &str,
+        step: i64,
+        recovery_digests: &[String],
+    ) -> StoreResult<()>;
     /// Turns 2FA off and deletes the recovery codes.
     async fn disable_totp(&self, user_id: Uuid) -> StoreResult<()>;
     /// Records `step` as used if it is later than the last used one; false if it was not
@@ -291,7 +302,12 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the recovery codes.
     async fn replace_recovery_codes(&self, user_id: Uuid, digests: &[String]) -> StoreResult<()>;
     /// Marks a recovery code used; false if unknown or already used. Atomic.
-    async fn use_recovery_code(&self, user_id: Uuid, digest: &str, at: OffsetDateTime) -> StoreResult<bool>;
+    async fn use_recovery_code(
+        &self,
+        user_id: Uuid,
+        digest: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
     /// How many unused recovery codes remain.
     async fn recovery_codes_left(&self, user_id: Uuid) -> StoreResult<i64>;
 
@@ -300,9 +316,19 @@ pub trait Store: Send + Sync + 'static {
     async fn create_one_time_token(&self, t: &OneTimeToken) -> StoreResult<()>;
     /// Consumes a token if it exists, has this purpose, is unused and unexpired. Atomic: two
     /// concurrent consumers cannot both succeed.
-    async fn consume_one_time_token(&self, digest: &str, purpose: Purpose, now: OffsetDateTime) -> StoreResult<Option<OneTimeToken>>;
+    async fn consume_one_time_token(
+        &self,
+        digest: &str,
+        purpose: Purpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<OneTimeToken>>;
     /// Invalidates every unused token of a purpose for a user (e.g. older reset links).
-    async fn invalidate_one_time_tokens(&self, user_id: Uuid, purpose: Purpose, now: OffsetDateTime) -> StoreResult<()>;
+    async fn invalidate_one_time_tokens(
+        &self,
+        user_id: Uuid,
+        purpose: Purpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
 
     // sessions
     /// Stores a new session.
@@ -324,7 +350,12 @@ pub trait Store: Send + Sync + 'static {
     /// Finds a token by the digest of its secret.
     async fn token_by_digest(&self, digest: &str) -> StoreResult<Option<ApiToken>>;
     /// Lists an organisation's tokens, optionally only one user's, by id.
-    async fn list_tokens(&self, org_id: Uuid, user_id: Option<Uuid>, page: PageRequest) -> StoreResult<Vec<ApiToken>>;
+    async fn list_tokens(
+        &self,
+        org_id: Uuid,
+        user_id: Option<Uuid>,
+        page: PageRequest,
+    ) -> StoreResult<Vec<ApiToken>>;
     /// Finds one token of an organisation.
     async fn token_in_org(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<ApiToken>>;
     /// Revokes a token; false if it was not found or already revoked.
@@ -340,7 +371,8 @@ pub trait Store: Send + Sync + 'static {
     /// Renames an organisation.
     async fn rename_org(&self, id: Uuid, name: &str) -> StoreResult<()>;
     /// The organisations a user belongs to, by id.
-    async fn orgs_of_user(&self, user_id: Uuid, page: PageRequest) -> StoreResult<Vec<OrgWithRole>>;
+    async fn orgs_of_user(&self, user_id: Uuid, page: PageRequest)
+    -> StoreResult<Vec<OrgWithRole>>;
     /// A user's membership in an organisation.
     async fn membership(&self, org_id: Uuid, user_id: Uuid) -> StoreResult<Option<Membership>>;
     /// Members of an organisation, by user id.
@@ -348,7 +380,12 @@ pub trait Store: Send + Sync + 'static {
     /// Changes a member's role; `NotFound` if not a member.
     async fn set_member_role(&self, org_id: Uuid, user_id: Uuid, role: Role) -> StoreResult<()>;
     /// Removes a member and revokes their tokens in that organisation; false if not a member.
-    async fn remove_member(&self, org_id: Uuid, user_id: Uuid, at: OffsetDateTime) -> StoreResult<bool>;
+    async fn remove_member(
+        &self,
+        org_id: Uuid,
+        user_id: Uuid,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
     /// How many owners an organisation has.
     async fn count_owners(&self, org_id: Uuid) -> StoreResult<i64>;
 
@@ -361,15 +398,31 @@ pub trait Store: Send + Sync + 'static {
     async fn invite_by_digest(&self, digest: &str) -> StoreResult<Option<Invite>>;
     /// Marks the invite accepted and adds the membership (keeping a higher existing role out of
     /// scope: an existing member is left as is). False if it was no longer open. Atomic.
-    async fn accept_invite(&self, invite_id: Uuid, user_id: Uuid, at: OffsetDateTime) -> StoreResult<bool>;
+    async fn accept_invite(
+        &self,
+        invite_id: Uuid,
+        user_id: Uuid,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
     /// Withdraws an open invite; false if not found or not open.
     async fn revoke_invite(&self, org_id: Uuid, id: Uuid, at: OffsetDateTime) -> StoreResult<bool>;
 
     // idempotency
     /// Claims `(caller, key)` for a request with digest `request_digest`.
-    async fn idempotency_claim(&self, caller: &str, key: &str, request_digest: &str, now: OffsetDateTime) -> StoreResult<IdempotencyClaim>;
+    async fn idempotency_claim(
+        &self,
+        caller: &str,
+        key: &str,
+        request_digest: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<IdempotencyClaim>;
     /// Stores the response for a claimed key.
-    async fn idempotency_complete(&self, caller: &str, key: &str, response: &IdempotentResponse) -> StoreResult<()>;
+    async fn idempotency_complete(
+        &self,
+        caller: &str,
+        key: &str,
+        response: &IdempotentResponse,
+    ) -> StoreResult<()>;
     /// Releases a claim whose request failed before producing a response worth replaying.
     async fn idempotency_release(&self, caller: &str, key: &str) -> StoreResult<()>;
     /// Deletes keys created before `before`; returns how many.

@@ -33,7 +33,11 @@ pub struct NewTokenSecret {
 pub fn mint() -> NewTokenSecret {
     let random = crate::secret::random_base62(RANDOM_LEN);
     let secret = format!("{TOKEN_PREFIX}{random}{}", checksum(&random));
-    NewTokenSecret { digest: crate::secret::digest(&secret), prefix: secret[..VISIBLE_LEN].to_string(), secret }
+    NewTokenSecret {
+        digest: crate::secret::digest(&secret),
+        prefix: secret[..VISIBLE_LEN].to_string(),
+        secret,
+    }
 }
 
 /// Checks a presented token's shape and checksum; returns its digest for the lookup.
@@ -164,7 +168,9 @@ pub fn scopes_to_string(scopes: &[Scope]) -> String {
 
 /// Reads a stored scope set; unknown names (from a newer version) are ignored, never granted.
 pub fn scopes_from_string(s: &str) -> Vec<Scope> {
-    s.split_whitespace().filter_map(|x| x.parse().ok()).collect()
+    s.split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -177,7 +183,10 @@ mod tests {
         assert_eq!(t.secret.len(), TOKEN_LEN);
         assert!(t.secret.starts_with("pxd_"));
         assert!(t.secret.starts_with(&t.prefix));
-        assert_eq!(digest_if_well_formed(&t.secret).as_deref(), Some(t.digest.as_str()));
+        assert_eq!(
+            digest_if_well_formed(&t.secret).as_deref(),
+            Some(t.digest.as_str())
+        );
         assert_ne!(t.digest, t.secret);
     }
 
@@ -200,7 +209,10 @@ mod tests {
         assert!("images:delete".parse::<Scope>().is_err());
         let stored = scopes_to_string(&[Scope::Render, Scope::ImagesRead, Scope::Render]);
         assert_eq!(stored, "images:read render");
-        assert_eq!(scopes_from_string(&stored), vec![Scope::ImagesRead, Scope::Render]);
+        assert_eq!(
+            scopes_from_string(&stored),
+            vec![Scope::ImagesRead, Scope::Render]
+        );
     }
 }
 
@@ -234,9 +246,17 @@ mod use_cases {
     impl Pixeld {
         /// Authenticates a bearer token. Every failure (malformed, unknown, expired, revoked,
         /// disabled user, removed member) is the same `Unauthenticated`.
-        pub async fn authenticate_token(&self, presented: &str, ip: Option<&str>) -> Result<Principal> {
+        pub async fn authenticate_token(
+            &self,
+            presented: &str,
+            ip: Option<&str>,
+        ) -> Result<Principal> {
             let digest = digest_if_well_formed(presented).ok_or(Error::Unauthenticated)?;
-            let token = self.store.token_by_digest(&digest).await?.ok_or(Error::Unauthenticated)?;
+            let token = self
+                .store
+                .token_by_digest(&digest)
+                .await?
+                .ok_or(Error::Unauthenticated)?;
             // The lookup is by digest already; compare once more without early exit anyway.
             if !secret::constant_time_eq(token.secret_digest.as_bytes(), digest.as_bytes()) {
                 return Err(Error::Unauthenticated);
@@ -245,11 +265,19 @@ mod use_cases {
             if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| now >= e) {
                 return Err(Error::Unauthenticated);
             }
-            let user = self.store.user_by_id(token.user_id).await?.ok_or(Error::Unauthenticated)?;
+            let user = self
+                .store
+                .user_by_id(token.user_id)
+                .await?
+                .ok_or(Error::Unauthenticated)?;
             if user.disabled_at.is_some() {
                 return Err(Error::Unauthenticated);
             }
-            let membership = self.store.membership(token.org_id, token.user_id).await?.ok_or(Error::Unauthenticated)?;
+            let membership = self
+                .store
+                .membership(token.org_id, token.user_id)
+                .await?
+                .ok_or(Error::Unauthenticated)?;
             let stale = token.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY);
             if stale || token.last_used_ip.as_deref() != ip {
                 self.store.touch_token(token.id, now, ip).await?;
@@ -258,13 +286,20 @@ mod use_cases {
                 user,
                 org_id: token.org_id,
                 role: membership.role,
-                credential: Credential::Token { token_id: token.id, scopes: scopes_from_string(&token.scopes) },
+                credential: Credential::Token {
+                    token_id: token.id,
+                    scopes: scopes_from_string(&token.scopes),
+                },
             })
         }
 
         /// Creates a token acting as the caller in the caller's organisation. The secret is
         /// returned once and never stored.
-        pub async fn create_token(&self, p: &Principal, input: NewToken) -> Result<(ApiToken, String)> {
+        pub async fn create_token(
+            &self,
+            p: &Principal,
+            input: NewToken,
+        ) -> Result<(ApiToken, String)> {
             p.require(Scope::AccountWrite, Permission::TokensOwn)?;
             let mut problems = Vec::new();
             let name = input.name.trim().to_string();
@@ -278,15 +313,20 @@ mod use_cases {
             for s in &input.scopes {
                 match s.parse::<Scope>() {
                     Err(e) => problems.push(field("scopes", &e)),
-                    Ok(Scope::Admin) if !p.user.is_admin => {
-                        problems.push(field("scopes", "`admin` is for instance administrators only"))
-                    }
-                    Ok(sc) if !p.role.may_grant(sc) => {
-                        problems.push(field("scopes", &format!("your `{}` role cannot grant `{sc}`", p.role)))
-                    }
+                    Ok(Scope::Admin) if !p.user.is_admin => problems.push(field(
+                        "scopes",
+                        "`admin` is for instance administrators only",
+                    )),
+                    Ok(sc) if !p.role.may_grant(sc) => problems.push(field(
+                        "scopes",
+                        &format!("your `{}` role cannot grant `{sc}`", p.role),
+                    )),
                     // A token may only mint tokens with scopes it has itself.
                     Ok(sc) if matches!(&p.credential, Credential::Token { scopes, .. } if !scopes.contains(&sc)) => {
-                        problems.push(field("scopes", &format!("this token cannot grant `{sc}`, which it lacks")))
+                        problems.push(field(
+                            "scopes",
+                            &format!("this token cannot grant `{sc}`, which it lacks"),
+                        ))
                     }
                     Ok(sc) => scopes.push(sc),
                 }
@@ -296,7 +336,10 @@ mod use_cases {
                 if exp <= now {
                     problems.push(field("expires_at", "must be in the future"));
                 } else if exp - now > MAX_LIFETIME {
-                    problems.push(field("expires_at", "must be within 366 days; omit it for a token that does not expire"));
+                    problems.push(field(
+                        "expires_at",
+                        "must be within 366 days; omit it for a token that does not expire",
+                    ));
                 }
             }
             if !problems.is_empty() {
@@ -323,9 +366,17 @@ mod use_cases {
         }
 
         /// Lists tokens: all of the organisation's for owners and admins, one's own otherwise.
-        pub async fn list_tokens(&self, p: &Principal, page: PageRequest) -> Result<Page<ApiToken>> {
+        pub async fn list_tokens(
+            &self,
+            p: &Principal,
+            page: PageRequest,
+        ) -> Result<Page<ApiToken>> {
             p.require(Scope::AccountRead, Permission::TokensOwn)?;
-            let only = if p.role.allows(Permission::TokensManageAll) { None } else { Some(p.user.id) };
+            let only = if p.role.allows(Permission::TokensManageAll) {
+                None
+            } else {
+                Some(p.user.id)
+            };
             let rows = self.store.list_tokens(p.org_id, only, page).await?;
             Ok(page.finish(rows, |t| t.id))
         }
@@ -333,7 +384,11 @@ mod use_cases {
         /// One token, if the caller may see it.
         pub async fn get_token(&self, p: &Principal, id: Uuid) -> Result<ApiToken> {
             p.require(Scope::AccountRead, Permission::TokensOwn)?;
-            let t = self.store.token_in_org(p.org_id, id).await?.ok_or(Error::NotFound)?;
+            let t = self
+                .store
+                .token_in_org(p.org_id, id)
+                .await?
+                .ok_or(Error::NotFound)?;
             if t.user_id != p.user.id && !p.role.allows(Permission::TokensManageAll) {
                 return Err(Error::NotFound);
             }
@@ -354,7 +409,10 @@ mod use_cases {
     }
 
     fn field(f: &str, m: &str) -> crate::error::FieldError {
-        crate::error::FieldError { field: f.into(), message: m.into() }
+        crate::error::FieldError {
+            field: f.into(),
+            message: m.into(),
+        }
     }
 }
 

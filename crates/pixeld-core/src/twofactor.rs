@@ -22,7 +22,8 @@ pub struct Enrolment {
 }
 
 fn totp(secret_b32: &str, issuer: &str, account: &str) -> Result<Totp> {
-    let secret = Secret::try_from_base32(secret_b32).map_err(|e| Error::Internal(format!("bad TOTP secret: {e}")))?;
+    let secret = Secret::try_from_base32(secret_b32)
+        .map_err(|e| Error::Internal(format!("bad TOTP secret: {e}")))?;
     totp_rs::Builder::new()
         .with_algorithm(Algorithm::SHA1)
         .with_digits(6)
@@ -38,8 +39,14 @@ fn totp(secret_b32: &str, issuer: &str, account: &str) -> Result<Totp> {
 fn qr_svg_data_uri(text: &str) -> Result<String> {
     use base64::Engine as _;
     let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| Error::Internal(e.to_string()))?;
-    let svg = code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build();
-    Ok(format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(svg)))
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build();
+    Ok(format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(svg)
+    ))
 }
 
 /// Recovery codes look like `k7m2-qx9p-4t` (lower-case, no look-alike characters).
@@ -47,13 +54,23 @@ fn new_recovery_code() -> String {
     const ALPHABET: &[u8] = b"23456789abcdefghjkmnpqrstuvwxyz";
     use rand::Rng;
     let mut rng = rand::rng();
-    let raw: String = (0..10).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    let raw: String = (0..10)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
     format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..])
 }
 
 fn normalise_recovery_code(code: &str) -> String {
-    let raw: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect();
-    if raw.len() == 10 { format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..]) } else { raw }
+    let raw: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if raw.len() == 10 {
+        format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..])
+    } else {
+        raw
+    }
 }
 
 impl Pixeld {
@@ -64,38 +81,53 @@ impl Pixeld {
     /// Starts TOTP enrolment: a new secret is proposed and kept pending until confirmed.
     pub async fn begin_totp_enrolment(&self, user: &User) -> Result<Enrolment> {
         if user.totp_secret.is_some() {
-            return Err(Error::State("two-factor authentication is already on; disable it first".into()));
+            return Err(Error::State(
+                "two-factor authentication is already on; disable it first".into(),
+            ));
         }
         let bytes: [u8; 20] = rand::random();
         let secret_b32 = Secret::from(bytes).to_base32();
         let t = totp(&secret_b32, &self.settings.totp_issuer, &user.email)?;
         let url = t.to_url().map_err(|e| Error::Internal(e.to_string()))?;
-        self.store.set_totp_pending(user.id, Some(&secret_b32)).await?;
-        Ok(Enrolment { qr_svg_data_uri: qr_svg_data_uri(&url)?, otpauth_url: url, secret: secret_b32 })
+        self.store
+            .set_totp_pending(user.id, Some(&secret_b32))
+            .await?;
+        Ok(Enrolment {
+            qr_svg_data_uri: qr_svg_data_uri(&url)?,
+            otpauth_url: url,
+            secret: secret_b32,
+        })
     }
 
     /// Confirms enrolment with a code from the app; turns 2FA on and returns the recovery codes,
     /// which are shown once.
     pub async fn confirm_totp_enrolment(&self, user: &User, code: &str) -> Result<Vec<String>> {
         if user.totp_secret.is_some() {
-            return Err(Error::State("two-factor authentication is already on".into()));
+            return Err(Error::State(
+                "two-factor authentication is already on".into(),
+            ));
         }
-        let pending = user
-            .totp_pending_secret
-            .as_deref()
-            .ok_or_else(|| Error::State("start enrolment first (POST /v1/account/2fa/totp)".into()))?;
+        let pending = user.totp_pending_secret.as_deref().ok_or_else(|| {
+            Error::State("start enrolment first (POST /v1/account/2fa/totp)".into())
+        })?;
         let t = totp(pending, &self.settings.totp_issuer, &user.email)?;
-        let step = t.check(code.trim(), self.unix_now()).ok_or_else(|| Error::invalid("code", "is not the current code of your authenticator"))?;
+        let step = t.check(code.trim(), self.unix_now()).ok_or_else(|| {
+            Error::invalid("code", "is not the current code of your authenticator")
+        })?;
         let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
         let digests: Vec<String> = codes.iter().map(|c| secret::digest(c)).collect();
-        self.store.enable_totp(user.id, pending, step as i64, &digests).await?;
+        self.store
+            .enable_totp(user.id, pending, step as i64, &digests)
+            .await?;
         tracing::info!(user_id = %user.id, "two-factor authentication enabled");
         Ok(codes)
     }
 
     /// Checks a TOTP code (each time step accepted once) or a recovery code (each used once).
     pub async fn check_second_factor(&self, user: &User, code: &str) -> Result<bool> {
-        let Some(secret_b32) = user.totp_secret.as_deref() else { return Ok(false) };
+        let Some(secret_b32) = user.totp_secret.as_deref() else {
+            return Ok(false);
+        };
         let code = code.trim();
         if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
             let t = totp(secret_b32, &self.settings.totp_issuer, &user.email)?;
@@ -105,7 +137,10 @@ impl Pixeld {
             };
         }
         let normalised = normalise_recovery_code(code);
-        Ok(self.store.use_recovery_code(user.id, &secret::digest(&normalised), self.now()).await?)
+        Ok(self
+            .store
+            .use_recovery_code(user.id, &secret::digest(&normalised), self.now())
+            .await?)
     }
 
     /// Turns 2FA off; needs a current code.
@@ -144,7 +179,9 @@ impl Pixeld {
 /// The current code for a base32 secret at a Unix time: what an authenticator app shows. Used by
 /// the CLI and by tests that play the user's phone.
 pub fn code_at(secret_b32: &str, unix_time: u64) -> Result<String> {
-    Ok(totp(secret_b32, "pixeld", "user")?.generate(unix_time).to_string())
+    Ok(totp(secret_b32, "pixeld", "user")?
+        .generate(unix_time)
+        .to_string())
 }
 
 #[cfg(test)]
@@ -155,6 +192,9 @@ mod tests {
     fn recovery_codes_are_forgiving_about_case_and_dashes() {
         let c = new_recovery_code();
         assert_eq!(c.len(), 12);
-        assert_eq!(normalise_recovery_code(&c.to_uppercase().replace('-', " ")), c);
+        assert_eq!(
+            normalise_recovery_code(&c.to_uppercase().replace('-', " ")),
+            c
+        );
     }
 }

@@ -275,6 +275,7 @@ fn classify(img: &DynamicImage) -> ImageKind {
         y += sy;
     }
     let flat = f64::from(equal) / f64::from(total.max(1));
+    eprint!("flat={flat:.3} distinct={:.3} ", colours.len() as f64 / f64::from(total.max(1)));
     let distinct = colours.len() as f64 / f64::from(total.max(1));
     if flat > 0.6 || distinct < 0.05 {
         ImageKind::Graphic

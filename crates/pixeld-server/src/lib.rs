@@ -1,1 +1,191 @@
-//! placeholder
+//! pixeld's HTTP API: axum routers (one per feature), extractors for who is calling,
+//! problem+json errors, rate limits, CSRF protection, idempotency and OpenAPI.
+//!
+//! [`build`] assembles everything from a [`config::Config`]; [`serve`] runs it until a shutdown
+//! signal. Handlers never see SQL: they call use cases on [`pixeld_core::Pixeld`].
+
+pub mod config;
+pub mod extract;
+pub mod mailer;
+pub mod middleware;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRef;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use pixeld_core::clock::{Clock, SystemClock};
+use pixeld_core::mail::Mailer;
+use pixeld_core::{Pixeld, Settings};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::config::Config;
+use crate::problem::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The use cases.
+    pub app: Pixeld,
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// Rate limiters.
+    pub limiters: middleware::SharedLimiters,
+    /// Prometheus renderer.
+    pub metrics: PrometheusHandle,
+}
+
+impl FromRef<AppState> for () {
+    fn from_ref(_: &AppState) {}
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every server in a process).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0,
+                ])
+                .expect("valid buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (e.g. by an embedding program); then
+            // our metrics go there and /metrics shows what this recorder saw.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// The core settings implied by the configuration.
+pub fn settings(config: &Config) -> Settings {
+    Settings {
+        public_url: config.public_url(),
+        session_idle: time::Duration::minutes(config.session.idle_minutes),
+        session_absolute: time::Duration::hours(config.session.absolute_hours),
+        ..Settings::default()
+    }
+}
+
+/// Opens storage (running migrations), the mailer, and builds the state.
+pub async fn state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&config.data).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the data folder {}: {e}",
+            config.data.display()
+        )
+    })?;
+    let store = pixeld_store::open(&config.database_url(), true).await?;
+    let mailer: Arc<dyn Mailer> = Arc::new(mailer::LettreMailer::new(
+        &config.mail,
+        config.outbox_dir(),
+    )?);
+    let app = Pixeld::new(store, clock, mailer, settings(&config));
+    Ok(AppState {
+        app,
+        limiters: Arc::new(middleware::Limiters::new(&config.rate_limit)),
+        config: Arc::new(config),
+        metrics: metrics_handle(),
+    })
+}
+
+/// The whole HTTP application.
+pub fn router(st: AppState) -> Router {
+    let api = Router::new()
+        .merge(routes::system::router())
+        .merge(routes::auth::router())
+        .merge(routes::account::router())
+        .merge(routes::tokens::router())
+        .merge(routes::orgs::router())
+        .merge(routes::pages::router())
+        .route_layer(axum::middleware::from_fn(middleware::record_route))
+        .fallback(|| async { ApiError::new("not-found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new("method-not-allowed", "this route does not take that method")
+        });
+    let timeout = Duration::from_secs(st.config.request_timeout_secs);
+    api.layer(axum::middleware::from_fn_with_state(
+        st.clone(),
+        middleware::idempotency,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        st.clone(),
+        middleware::csrf,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        st.clone(),
+        middleware::rate_limit,
+    ))
+    .layer(axum::extract::DefaultBodyLimit::max(
+        st.config.max_body_bytes,
+    ))
+    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        timeout,
+    ))
+    .layer(CatchPanicLayer::custom(|_| {
+        axum::response::IntoResponse::into_response(ApiError::new(
+            "internal",
+            "the server hit a bug; quote the request_id",
+        ))
+    }))
+    .layer(axum::middleware::from_fn(middleware::edge))
+    .with_state(st)
+}
+
+/// Builds the state with the system clock and the router.
+pub async fn build(config: Config) -> anyhow::Result<(AppState, Router)> {
+    let st = state(config, Arc::new(SystemClock)).await?;
+    Ok((st.clone(), router(st)))
+}
+
+/// Serves on an already-bound listener until `shutdown` resolves, then drains in-flight
+/// requests.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    st: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let limiters = st.limiters.clone();
+    let pruner = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiters.prune();
+        }
+    });
+    let app = router(st).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    pruner.abort();
+    result.map_err(Into::into)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -63,7 +63,9 @@ pub fn redact(url: &str) -> String {
 
 fn backend_error(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_string())
+        }
         sqlx::Error::RowNotFound => StoreError::NotFound,
         _ => StoreError::Backend(e.to_string()),
     }

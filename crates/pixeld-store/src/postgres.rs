@@ -29,7 +29,10 @@ impl PgStore {
     /// Applies the PostgreSQL migrations (safe to run from several nodes at once: sqlx takes an
     /// advisory lock).
     pub async fn migrate(&self) -> Result<(), OpenError> {
-        sqlx::migrate!("./migrations/postgres").run(&self.pool).await.map_err(|e| OpenError::Migrate(e.to_string()))
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await
+            .map_err(|e| OpenError::Migrate(e.to_string()))
     }
 
     /// The connection pool, for maintenance tasks.

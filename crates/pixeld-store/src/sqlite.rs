@@ -4,7 +4,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use time::OffsetDateTime;
 
 use crate::OpenError;
@@ -35,7 +38,10 @@ impl SqliteStore {
 
     /// Applies the SQLite migrations.
     pub async fn migrate(&self) -> Result<(), OpenError> {
-        sqlx::migrate!("./migrations/sqlite").run(&self.pool).await.map_err(|e| OpenError::Migrate(e.to_string()))
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.pool)
+            .await
+            .map_err(|e| OpenError::Migrate(e.to_string()))
     }
 
     /// The connection pool, for maintenance tasks.
@@ -50,7 +56,8 @@ fn ts(t: OffsetDateTime) -> i64 {
 }
 
 fn from_micros(v: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 fn read_ts(row: &SqliteRow, col: &str) -> Result<OffsetDateTime, sqlx::Error> {

@@ -35,7 +35,8 @@ enum Cleanup {
 }
 
 fn admin_url() -> String {
-    std::env::var("PIXELD_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("PIXELD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn in_ci() -> bool {
@@ -50,17 +51,25 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let path = std::env::temp_dir().join(format!("pixeld-test-{id}.db"));
-                Some(TestDb { url: format!("sqlite://{}", path.display()), backend, cleanup: Cleanup::File(path) })
+                Some(TestDb {
+                    url: format!("sqlite://{}", path.display()),
+                    backend,
+                    cleanup: Cleanup::File(path),
+                })
             }
             Backend::Postgres => {
                 let admin = admin_url();
                 let mut conn = match sqlx::PgConnection::connect(&admin).await {
                     Ok(c) => c,
                     Err(e) if !in_ci() => {
-                        eprintln!("skipping the PostgreSQL half of this test: {e} (set CI=true to make this an error)");
+                        eprintln!(
+                            "skipping the PostgreSQL half of this test: {e} (set CI=true to make this an error)"
+                        );
                         return None;
                     }
-                    Err(e) => panic!("PostgreSQL is required under CI=true but {admin} is unreachable: {e}"),
+                    Err(e) => panic!(
+                        "PostgreSQL is required under CI=true but {admin} is unreachable: {e}"
+                    ),
                 };
                 let name = format!("pixeld_t_{id}");
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -69,7 +78,14 @@ impl TestDb {
                     .expect("create test database");
                 let mut url = url::Url::parse(&admin).expect("valid admin URL");
                 url.set_path(&name);
-                Some(TestDb { url: url.to_string(), backend, cleanup: Cleanup::Database { admin_url: admin, name } })
+                Some(TestDb {
+                    url: url.to_string(),
+                    backend,
+                    cleanup: Cleanup::Database {
+                        admin_url: admin,
+                        name,
+                    },
+                })
             }
         }
     }
@@ -77,7 +93,9 @@ impl TestDb {
     /// Creates the database, migrates it and opens the store.
     pub async fn store(backend: Backend) -> Option<(TestDb, Arc<dyn Store>)> {
         let db = Self::create(backend).await?;
-        let store = crate::open(&db.url, true).await.expect("open and migrate test database");
+        let store = crate::open(&db.url, true)
+            .await
+            .expect("open and migrate test database");
         Some((db, store))
     }
 }
@@ -94,12 +112,17 @@ impl Drop for TestDb {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 // Drop runs inside the test's runtime; use a thread with its own.
                 let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
                     rt.block_on(async move {
                         if let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await {
-                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                                .execute(&mut c)
-                                .await;
+                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )))
+                            .execute(&mut c)
+                            .await;
                         }
                     });
                 })

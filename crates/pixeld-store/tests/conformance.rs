@@ -15,7 +15,12 @@ fn now() -> OffsetDateTime {
 
 async fn user(store: &Arc<dyn Store>, email: &str) -> User {
     let at = now();
-    let org = Org { id: Uuid::now_v7(), name: format!("{email} org"), personal: true, created_at: at };
+    let org = Org {
+        id: Uuid::now_v7(),
+        name: format!("{email} org"),
+        personal: true,
+        created_at: at,
+    };
     let u = User {
         id: Uuid::now_v7(),
         email: email.into(),
@@ -39,13 +44,38 @@ async fn a_user_round_trips_and_emails_are_unique_regardless_of_case() {
     on_both(|store| async move {
         let u = user(&store, "Ada@example.com").await;
         assert_eq!(store.user_by_id(u.id).await.unwrap().unwrap(), u);
-        assert_eq!(store.user_by_email("ada@EXAMPLE.com").await.unwrap().unwrap().id, u.id);
-        let org = Org { id: Uuid::now_v7(), name: "x".into(), personal: true, created_at: now() };
-        let dup = User { id: Uuid::now_v7(), email: "ADA@example.com".into(), personal_org_id: org.id, ..u.clone() };
-        assert!(matches!(store.create_user(&dup, &org).await, Err(StoreError::Conflict(_))));
+        assert_eq!(
+            store
+                .user_by_email("ada@EXAMPLE.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            u.id
+        );
+        let org = Org {
+            id: Uuid::now_v7(),
+            name: "x".into(),
+            personal: true,
+            created_at: now(),
+        };
+        let dup = User {
+            id: Uuid::now_v7(),
+            email: "ADA@example.com".into(),
+            personal_org_id: org.id,
+            ..u.clone()
+        };
+        assert!(matches!(
+            store.create_user(&dup, &org).await,
+            Err(StoreError::Conflict(_))
+        ));
         // The failed sign-up left no orphan organisation behind.
         assert!(store.org_by_id(org.id).await.unwrap().is_none());
-        let m = store.membership(u.personal_org_id, u.id).await.unwrap().unwrap();
+        let m = store
+            .membership(u.personal_org_id, u.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(m.role, Role::Owner);
     })
     .await;
@@ -65,16 +95,57 @@ async fn a_single_use_token_works_once_and_not_after_expiry() {
             expires_at: t0 + Duration::hours(1),
         };
         store.create_one_time_token(&t).await.unwrap();
-        assert!(store.consume_one_time_token("d1", Purpose::VerifyEmail, t0).await.unwrap().is_none(), "wrong purpose");
-        assert_eq!(store.consume_one_time_token("d1", Purpose::ResetPassword, t0).await.unwrap(), Some(t.clone()));
-        assert!(store.consume_one_time_token("d1", Purpose::ResetPassword, t0).await.unwrap().is_none(), "second use");
-        let late = OneTimeToken { digest: "d2".into(), ..t.clone() };
+        assert!(
+            store
+                .consume_one_time_token("d1", Purpose::VerifyEmail, t0)
+                .await
+                .unwrap()
+                .is_none(),
+            "wrong purpose"
+        );
+        assert_eq!(
+            store
+                .consume_one_time_token("d1", Purpose::ResetPassword, t0)
+                .await
+                .unwrap(),
+            Some(t.clone())
+        );
+        assert!(
+            store
+                .consume_one_time_token("d1", Purpose::ResetPassword, t0)
+                .await
+                .unwrap()
+                .is_none(),
+            "second use"
+        );
+        let late = OneTimeToken {
+            digest: "d2".into(),
+            ..t.clone()
+        };
         store.create_one_time_token(&late).await.unwrap();
-        assert!(store.consume_one_time_token("d2", Purpose::ResetPassword, t0 + Duration::hours(1)).await.unwrap().is_none());
-        let old = OneTimeToken { digest: "d3".into(), ..t };
+        assert!(
+            store
+                .consume_one_time_token("d2", Purpose::ResetPassword, t0 + Duration::hours(1))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let old = OneTimeToken {
+            digest: "d3".into(),
+            ..t
+        };
         store.create_one_time_token(&old).await.unwrap();
-        store.invalidate_one_time_tokens(u.id, Purpose::ResetPassword, t0).await.unwrap();
-        assert!(store.consume_one_time_token("d3", Purpose::ResetPassword, t0).await.unwrap().is_none());
+        store
+            .invalidate_one_time_tokens(u.id, Purpose::ResetPassword, t0)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .consume_one_time_token("d3", Purpose::ResetPassword, t0)
+                .await
+                .unwrap()
+                .is_none()
+        );
     })
     .await;
 }
@@ -83,9 +154,18 @@ async fn a_single_use_token_works_once_and_not_after_expiry() {
 async fn a_totp_step_is_accepted_once_and_recovery_codes_once_each() {
     on_both(|store| async move {
         let u = user(&store, "a@example.com").await;
-        store.enable_totp(u.id, "SECRET", 100, &["c1".into(), "c2".into()]).await.unwrap();
-        assert!(!store.advance_totp_step(u.id, 100).await.unwrap(), "replayed step");
-        assert!(!store.advance_totp_step(u.id, 99).await.unwrap(), "older step");
+        store
+            .enable_totp(u.id, "SECRET", 100, &["c1".into(), "c2".into()])
+            .await
+            .unwrap();
+        assert!(
+            !store.advance_totp_step(u.id, 100).await.unwrap(),
+            "replayed step"
+        );
+        assert!(
+            !store.advance_totp_step(u.id, 99).await.unwrap(),
+            "older step"
+        );
         assert!(store.advance_totp_step(u.id, 101).await.unwrap());
         assert_eq!(store.recovery_codes_left(u.id).await.unwrap(), 2);
         assert!(store.use_recovery_code(u.id, "c1", now()).await.unwrap());
@@ -120,9 +200,18 @@ async fn sessions_are_found_by_digest_and_revoked_per_user() {
             store.create_session(s).await.unwrap();
         }
         assert_eq!(store.session_by_digest("s1").await.unwrap().unwrap(), s1);
-        assert!(!store.delete_session(other.id, s1.id).await.unwrap(), "another user's session");
+        assert!(
+            !store.delete_session(other.id, s1.id).await.unwrap(),
+            "another user's session"
+        );
         assert_eq!(store.list_sessions(u.id).await.unwrap().len(), 2);
-        assert_eq!(store.delete_other_sessions(u.id, Some(s1.id)).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .delete_other_sessions(u.id, Some(s1.id))
+                .await
+                .unwrap(),
+            1
+        );
         assert_eq!(store.list_sessions(u.id).await.unwrap(), vec![s1.clone()]);
         assert!(store.session_by_digest("s3").await.unwrap().is_some());
     })
@@ -152,20 +241,77 @@ async fn tokens_list_in_pages_and_revocation_sticks() {
             store.create_token(&t).await.unwrap();
             ids.push(t.id);
         }
-        let first = PageRequest { after: None, limit: 2 };
-        let rows = store.list_tokens(u.personal_org_id, None, first).await.unwrap();
+        let first = PageRequest {
+            after: None,
+            limit: 2,
+        };
+        let rows = store
+            .list_tokens(u.personal_org_id, None, first)
+            .await
+            .unwrap();
         let page = first.finish(rows, |t| t.id);
-        assert_eq!(page.items.iter().map(|t| t.id).collect::<Vec<_>>(), ids[..2]);
+        assert_eq!(
+            page.items.iter().map(|t| t.id).collect::<Vec<_>>(),
+            ids[..2]
+        );
         let next = PageRequest::parse(page.next_cursor.as_deref(), Some(2)).unwrap();
-        let rows = store.list_tokens(u.personal_org_id, Some(u.id), next).await.unwrap();
-        assert_eq!(rows.iter().map(|t| t.id).take(2).collect::<Vec<_>>(), ids[2..4]);
-        assert!(store.list_tokens(u.personal_org_id, Some(Uuid::now_v7()), first).await.unwrap().is_empty());
-        assert!(store.revoke_token(u.personal_org_id, ids[0], now()).await.unwrap());
-        assert!(!store.revoke_token(u.personal_org_id, ids[0], now()).await.unwrap());
-        assert!(!store.revoke_token(Uuid::now_v7(), ids[1], now()).await.unwrap(), "another org");
-        assert!(store.token_by_digest("digest0").await.unwrap().unwrap().revoked_at.is_some());
-        store.touch_token(ids[1], now(), Some("10.0.0.1")).await.unwrap();
-        assert_eq!(store.token_by_digest("digest1").await.unwrap().unwrap().last_used_ip.as_deref(), Some("10.0.0.1"));
+        let rows = store
+            .list_tokens(u.personal_org_id, Some(u.id), next)
+            .await
+            .unwrap();
+        assert_eq!(
+            rows.iter().map(|t| t.id).take(2).collect::<Vec<_>>(),
+            ids[2..4]
+        );
+        assert!(
+            store
+                .list_tokens(u.personal_org_id, Some(Uuid::now_v7()), first)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .revoke_token(u.personal_org_id, ids[0], now())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .revoke_token(u.personal_org_id, ids[0], now())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .revoke_token(Uuid::now_v7(), ids[1], now())
+                .await
+                .unwrap(),
+            "another org"
+        );
+        assert!(
+            store
+                .token_by_digest("digest0")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+        store
+            .touch_token(ids[1], now(), Some("10.0.0.1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .token_by_digest("digest1")
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used_ip
+                .as_deref(),
+            Some("10.0.0.1")
+        );
     })
     .await;
 }
@@ -175,7 +321,12 @@ async fn an_invite_is_accepted_once_and_removing_a_member_revokes_their_tokens()
     on_both(|store| async move {
         let owner = user(&store, "owner@example.com").await;
         let guest = user(&store, "guest@example.com").await;
-        let org = Org { id: Uuid::now_v7(), name: "Agency".into(), personal: false, created_at: now() };
+        let org = Org {
+            id: Uuid::now_v7(),
+            name: "Agency".into(),
+            personal: false,
+            created_at: now(),
+        };
         store.create_org(&org, owner.id).await.unwrap();
         let inv = Invite {
             id: Uuid::now_v7(),
@@ -190,14 +341,49 @@ async fn an_invite_is_accepted_once_and_removing_a_member_revokes_their_tokens()
             revoked_at: None,
         };
         store.create_invite(&inv).await.unwrap();
-        assert_eq!(store.list_invites(org.id, PageRequest::default()).await.unwrap().len(), 1);
+        assert_eq!(
+            store
+                .list_invites(org.id, PageRequest::default())
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         assert!(store.accept_invite(inv.id, guest.id, now()).await.unwrap());
         assert!(!store.accept_invite(inv.id, guest.id, now()).await.unwrap());
-        assert!(store.list_invites(org.id, PageRequest::default()).await.unwrap().is_empty());
-        assert_eq!(store.membership(org.id, guest.id).await.unwrap().unwrap().role, Role::Member);
-        assert_eq!(store.list_members(org.id, PageRequest::default()).await.unwrap().len(), 2);
+        assert!(
+            store
+                .list_invites(org.id, PageRequest::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .membership(org.id, guest.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .role,
+            Role::Member
+        );
+        assert_eq!(
+            store
+                .list_members(org.id, PageRequest::default())
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
         assert_eq!(store.count_owners(org.id).await.unwrap(), 1);
-        assert_eq!(store.orgs_of_user(guest.id, PageRequest::default()).await.unwrap().len(), 2);
+        assert_eq!(
+            store
+                .orgs_of_user(guest.id, PageRequest::default())
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
         let t = ApiToken {
             id: Uuid::now_v7(),
             org_id: org.id,
@@ -215,10 +401,28 @@ async fn an_invite_is_accepted_once_and_removing_a_member_revokes_their_tokens()
         store.create_token(&t).await.unwrap();
         assert!(store.remove_member(org.id, guest.id, now()).await.unwrap());
         assert!(store.membership(org.id, guest.id).await.unwrap().is_none());
-        assert!(store.token_by_digest("g").await.unwrap().unwrap().revoked_at.is_some());
-        let expired = Invite { id: Uuid::now_v7(), secret_digest: "old".into(), expires_at: now() - Duration::seconds(1), ..inv };
+        assert!(
+            store
+                .token_by_digest("g")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+        let expired = Invite {
+            id: Uuid::now_v7(),
+            secret_digest: "old".into(),
+            expires_at: now() - Duration::seconds(1),
+            ..inv
+        };
         store.create_invite(&expired).await.unwrap();
-        assert!(!store.accept_invite(expired.id, guest.id, now()).await.unwrap());
+        assert!(
+            !store
+                .accept_invite(expired.id, guest.id, now())
+                .await
+                .unwrap()
+        );
     })
     .await;
 }
@@ -227,18 +431,58 @@ async fn an_invite_is_accepted_once_and_removing_a_member_revokes_their_tokens()
 async fn an_idempotency_key_replays_mismatches_and_expires() {
     on_both(|store| async move {
         let t0 = now();
-        assert_eq!(store.idempotency_claim("c", "k", "h1", t0).await.unwrap(), IdempotencyClaim::Fresh);
-        assert_eq!(store.idempotency_claim("c", "k", "h1", t0).await.unwrap(), IdempotencyClaim::InFlight);
-        assert_eq!(store.idempotency_claim("c", "k", "h2", t0).await.unwrap(), IdempotencyClaim::Mismatch);
-        assert_eq!(store.idempotency_claim("other", "k", "h2", t0).await.unwrap(), IdempotencyClaim::Fresh);
-        let resp = IdempotentResponse { status: 201, content_type: "application/json".into(), body: b"{\"ok\":1}".to_vec() };
+        assert_eq!(
+            store.idempotency_claim("c", "k", "h1", t0).await.unwrap(),
+            IdempotencyClaim::Fresh
+        );
+        assert_eq!(
+            store.idempotency_claim("c", "k", "h1", t0).await.unwrap(),
+            IdempotencyClaim::InFlight
+        );
+        assert_eq!(
+            store.idempotency_claim("c", "k", "h2", t0).await.unwrap(),
+            IdempotencyClaim::Mismatch
+        );
+        assert_eq!(
+            store
+                .idempotency_claim("other", "k", "h2", t0)
+                .await
+                .unwrap(),
+            IdempotencyClaim::Fresh
+        );
+        let resp = IdempotentResponse {
+            status: 201,
+            content_type: "application/json".into(),
+            body: b"{\"ok\":1}".to_vec(),
+        };
         store.idempotency_complete("c", "k", &resp).await.unwrap();
-        assert_eq!(store.idempotency_claim("c", "k", "h1", t0).await.unwrap(), IdempotencyClaim::Replay(resp));
+        assert_eq!(
+            store.idempotency_claim("c", "k", "h1", t0).await.unwrap(),
+            IdempotencyClaim::Replay(resp)
+        );
         let later = t0 + Duration::hours(25);
-        assert_eq!(store.idempotency_claim("c", "k", "h2", later).await.unwrap(), IdempotencyClaim::Fresh);
+        assert_eq!(
+            store
+                .idempotency_claim("c", "k", "h2", later)
+                .await
+                .unwrap(),
+            IdempotencyClaim::Fresh
+        );
         store.idempotency_release("c", "k").await.unwrap();
-        assert_eq!(store.idempotency_claim("c", "k", "h3", later).await.unwrap(), IdempotencyClaim::Fresh);
-        assert_eq!(store.idempotency_purge(later + Duration::seconds(1)).await.unwrap(), 2);
+        assert_eq!(
+            store
+                .idempotency_claim("c", "k", "h3", later)
+                .await
+                .unwrap(),
+            IdempotencyClaim::Fresh
+        );
+        assert_eq!(
+            store
+                .idempotency_purge(later + Duration::seconds(1))
+                .await
+                .unwrap(),
+            2
+        );
     })
     .await;
 }
@@ -250,14 +494,33 @@ async fn operator_flags_and_profile_changes_persist() {
         let _other = user(&store, "b@example.com").await;
         store.set_admin(u.id, true).await.unwrap();
         store.set_disabled(u.id, Some(now())).await.unwrap();
-        store.set_password_hash(u.id, "$argon2id$new").await.unwrap();
-        assert!(matches!(store.set_email(u.id, "B@example.com", now()).await, Err(StoreError::Conflict(_))));
+        store
+            .set_password_hash(u.id, "$argon2id$new")
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.set_email(u.id, "B@example.com", now()).await,
+            Err(StoreError::Conflict(_))
+        ));
         store.set_email(u.id, "c@example.com", now()).await.unwrap();
         let back = store.user_by_id(u.id).await.unwrap().unwrap();
         assert!(back.is_admin && back.disabled_at.is_some() && back.email_verified_at.is_some());
-        assert_eq!((back.email.as_str(), back.password_hash.as_str()), ("c@example.com", "$argon2id$new"));
-        assert!(matches!(store.set_admin(Uuid::now_v7(), true).await, Err(StoreError::NotFound)));
-        assert_eq!(store.list_users(PageRequest::default()).await.unwrap().len(), 2);
+        assert_eq!(
+            (back.email.as_str(), back.password_hash.as_str()),
+            ("c@example.com", "$argon2id$new")
+        );
+        assert!(matches!(
+            store.set_admin(Uuid::now_v7(), true).await,
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(
+            store
+                .list_users(PageRequest::default())
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
         store.ping().await.unwrap();
     })
     .await;

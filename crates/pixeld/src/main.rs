@@ -1,1 +1,151 @@
-fn main() {}
+//! `pixeld`: the command line. Argument handling only; the work is in the library crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use pixeld_server::config::Config;
+
+mod admin;
+
+#[derive(Parser)]
+#[command(
+    name = "pixeld",
+    version,
+    about = "pixeld: a self-hosted image platform in one binary"
+)]
+struct Cli {
+    /// Configuration file (TOML). Environment variables `PIXELD_*` override it.
+    #[arg(long, global = true, env = "PIXELD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (SQLite and ./data by default; no configuration needed).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Operator tasks: users and instance administrators.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (overrides `listen`).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load the configuration, report every problem, and print the effective values.
+    Check,
+}
+
+fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("PIXELD_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = || Config::load(cli.config.as_deref());
+    match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => match config() {
+            Ok(c) => {
+                println!("configuration is valid");
+                println!("  data:          {}", c.data.display());
+                println!("  listen:        {}", c.listen);
+                println!("  public_url:    {}", c.public_url());
+                println!(
+                    "  database_url:  {}",
+                    pixeld_store::redact(&c.database_url())
+                );
+                println!(
+                    "  mail:          {}",
+                    c.mail
+                        .smtp_url
+                        .as_deref()
+                        .map(pixeld_store::redact)
+                        .unwrap_or_else(|| format!("outbox {}", c.outbox_dir().display()))
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::from(2))
+            }
+        },
+        Command::Migrate => {
+            let c = config()?;
+            std::fs::create_dir_all(&c.data)
+                .with_context(|| format!("creating {}", c.data.display()))?;
+            let store = pixeld_store::open(&c.database_url(), true).await?;
+            println!("migrations applied ({})", store.backend());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            let mut c = config()?;
+            if let Some(l) = args.listen {
+                c.listen = l;
+            }
+            let listener = tokio::net::TcpListener::bind(c.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", c.listen))?;
+            let (st, _) = pixeld_server::build(c.clone()).await?;
+            let url = c.public_url();
+            tracing::info!(database = st.app.store.backend(), data = %c.data.display(), "pixeld is ready");
+            println!("pixeld is listening on {url}  (API reference: {url}/docs)");
+            pixeld_server::serve_on(listener, st, pixeld_server::shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin { command } => admin::run(config()?, command).await,
+    }
+}

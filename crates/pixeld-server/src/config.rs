@@ -1,0 +1,259 @@
+//! Configuration: defaults in code, then an optional TOML file, then `PIXELD_*` environment
+//! variables (nested keys with `__`, e.g. `PIXELD_RATE_LIMIT__SIGN_IN_PER_MINUTE=5`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything `pixeld serve` can be told.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Folder for the SQLite file, objects and the email outbox (`PIXELD_DATA`).
+    pub data: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Public base URL used in emailed links and for the CSRF origin check. Defaults to
+    /// `http://{listen}`. A `https://` URL turns on `Secure` cookies.
+    pub public_url: Option<String>,
+    /// `sqlite://…` or `postgres://…`. Defaults to `sqlite://{data}/pixeld.db`.
+    pub database_url: Option<String>,
+    /// Trust `X-Forwarded-For` for the client IP (only behind a proxy you run).
+    pub trust_proxy_headers: bool,
+    /// Largest accepted request body for JSON endpoints, in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds a request may take before it is answered with 503.
+    pub request_timeout_secs: u64,
+    /// Sessions.
+    pub session: SessionConfig,
+    /// Rate limits.
+    pub rate_limit: RateLimitConfig,
+    /// Outgoing email.
+    pub mail: MailConfig,
+}
+
+/// Session lifetimes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A session ends after this many minutes without a request.
+    pub idle_minutes: i64,
+    /// A session ends this many hours after sign-in, however active.
+    pub absolute_hours: i64,
+}
+
+/// Requests per minute, with bursts up to the same number.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Per client IP, all requests.
+    pub per_ip_per_minute: u32,
+    /// Per API token (or session), all requests.
+    pub per_credential_per_minute: u32,
+    /// Per client IP on sign-in, sign-up, verification and password reset.
+    pub sign_in_per_minute: u32,
+}
+
+/// Where email goes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// `From:` address.
+    pub from: String,
+    /// `smtp://user:pass@host:port` (STARTTLS with `?tls=required`), `smtps://…` for implicit
+    /// TLS. When absent, messages are written as `.eml` files to `{data}/outbox/`.
+    pub smtp_url: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data: PathBuf::from("data"),
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            public_url: None,
+            database_url: None,
+            trust_proxy_headers: false,
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            session: SessionConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            mail: MailConfig::default(),
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_minutes: 7 * 24 * 60,
+            absolute_hours: 30 * 24,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_ip_per_minute: 1200,
+            per_credential_per_minute: 600,
+            sign_in_per_minute: 10,
+        }
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            from: "pixeld <no-reply@localhost>".into(),
+            smtp_url: None,
+        }
+    }
+}
+
+/// A configuration that cannot be used, with every reason.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(ConfigError(vec![format!(
+                    "config file {} does not exist",
+                    f.display()
+                )]));
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        // PIXELD_DATA is the documented short form; the rest follow the nested naming.
+        fig = fig.merge(Env::prefixed("PIXELD_").split("__").ignore(&["CONFIG"]));
+        let config: Config = fig
+            .extract()
+            .map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
+        if let Some(u) = &self.public_url {
+            match url::Url::parse(u) {
+                Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => {}
+                _ => errors.push(format!(
+                    "public_url `{u}` must be an absolute http:// or https:// URL"
+                )),
+            }
+        }
+        if let Some(db) = &self.database_url
+            && !(db.starts_with("sqlite:")
+                || db.starts_with("postgres:")
+                || db.starts_with("postgresql:"))
+        {
+            errors.push(format!(
+                "database_url `{}` must start with sqlite: or postgres:",
+                pixeld_store::redact(db)
+            ));
+        }
+        if let Some(smtp) = &self.mail.smtp_url
+            && !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://"))
+        {
+            errors.push("mail.smtp_url must start with smtp:// or smtps://".into());
+        }
+        if self.session.idle_minutes < 1 {
+            errors.push("session.idle_minutes must be at least 1".into());
+        }
+        if self.session.absolute_hours < 1 {
+            errors.push("session.absolute_hours must be at least 1".into());
+        }
+        for (name, v) in [
+            (
+                "rate_limit.per_ip_per_minute",
+                self.rate_limit.per_ip_per_minute,
+            ),
+            (
+                "rate_limit.per_credential_per_minute",
+                self.rate_limit.per_credential_per_minute,
+            ),
+            (
+                "rate_limit.sign_in_per_minute",
+                self.rate_limit.sign_in_per_minute,
+            ),
+        ] {
+            if v == 0 {
+                errors.push(format!("{name} must be at least 1"));
+            }
+        }
+        if self.max_body_bytes < 1024 {
+            errors.push("max_body_bytes must be at least 1024".into());
+        }
+        if self.request_timeout_secs == 0 {
+            errors.push("request_timeout_secs must be at least 1".into());
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(errors))
+        }
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}/pixeld.db", self.data.display()))
+    }
+
+    /// The public URL in force, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// Whether cookies get the `Secure` attribute.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url().starts_with("https://")
+    }
+
+    /// Where `.eml` files go when no SMTP server is configured.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data.join("outbox")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file_and_bad_values_are_all_reported() {
+        let c = Config::default();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.database_url(), "sqlite://data/pixeld.db");
+        assert_eq!(c.public_url(), "http://127.0.0.1:8080");
+        let bad = Config {
+            public_url: Some("ftp://x".into()),
+            database_url: Some("mysql://root:pw@x/db".into()),
+            session: SessionConfig {
+                idle_minutes: 0,
+                absolute_hours: 1,
+            },
+            ..Config::default()
+        };
+        let e = bad.validate().unwrap_err();
+        assert_eq!(e.0.len(), 3, "{e}");
+        assert!(
+            !e.to_string().contains(":pw@"),
+            "passwords are redacted: {e}"
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! Email through lettre: `.eml` files in an outbox folder by default, SMTP when configured.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use lettre::message::Mailbox;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use pixeld_core::mail::{Mailer, Message};
+
+use crate::config::MailConfig;
+
+enum Transport {
+    Outbox(AsyncFileTransport<Tokio1Executor>),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// The lettre-backed [`Mailer`].
+pub struct LettreMailer {
+    from: Mailbox,
+    transport: Transport,
+}
+
+impl LettreMailer {
+    /// Builds the transport named by the configuration; `outbox` is used when there is no SMTP URL.
+    pub fn new(config: &MailConfig, outbox: PathBuf) -> anyhow::Result<Self> {
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("mail.from `{}`: {e}", config.from))?;
+        let transport = match &config.smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| anyhow::anyhow!("mail.smtp_url: {e}"))?
+                    .build(),
+            ),
+            None => {
+                std::fs::create_dir_all(&outbox).map_err(|e| {
+                    anyhow::anyhow!("cannot create the outbox {}: {e}", outbox.display())
+                })?;
+                Transport::Outbox(AsyncFileTransport::new(outbox))
+            }
+        };
+        Ok(Self { from, transport })
+    }
+}
+
+#[async_trait]
+impl Mailer for LettreMailer {
+    async fn send(&self, m: Message) -> pixeld_core::Result<()> {
+        let to: Mailbox =
+            m.to.parse()
+                .map_err(|e| pixeld_core::Error::Internal(format!("recipient: {e}")))?;
+        let email = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(m.subject)
+            // 8bit keeps links and tokens intact in the raw message (quoted-printable would
+            // wrap and escape them), so they can be copied from an .eml file as they are.
+            .singlepart(
+                lettre::message::SinglePart::builder()
+                    .header(lettre::message::header::ContentType::TEXT_PLAIN)
+                    .body(eight_bit_body(&m.body)),
+            )
+            .map_err(|e| pixeld_core::Error::Internal(format!("building email: {e}")))?;
+        let sent = match &self.transport {
+            Transport::Outbox(t) => t.send(email).await.map(drop).map_err(|e| e.to_string()),
+            Transport::Smtp(t) => t.send(email).await.map(drop).map_err(|e| e.to_string()),
+        };
+        sent.map_err(|e| pixeld_core::Error::Internal(format!("sending email: {e}")))
+    }
+}
+
+/// The text as an 8bit body (CRLF line ends), so links and tokens stay intact and copyable in
+/// the raw message; quoted-printable would wrap and escape them. Lines over RFC 5322's 998-byte
+/// limit fall back to lettre's own choice of encoding.
+fn eight_bit_body(text: &str) -> lettre::message::Body {
+    use lettre::message::Body;
+    use lettre::message::header::ContentTransferEncoding;
+    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    if crlf.split("\r\n").all(|l| l.len() <= 998) {
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::EightBit)
+    } else {
+        Body::new(crlf)
+    }
+}

@@ -1,0 +1,161 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations, with the error responses
+//! every operation shares added in one place.
+
+use std::sync::LazyLock;
+
+use utoipa::OpenApi;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+use crate::routes::{account, auth, orgs, system, tokens};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "pixeld API",
+        description = "Render, optimize, generate and compose images; run an agency workspace. \
+            Authenticate with `Authorization: Bearer pxd_…` (API token) or the `pixeld_session` cookie. \
+            Errors are `application/problem+json` (RFC 9457). Every POST accepts an `Idempotency-Key`.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        system::healthz, system::readyz, system::metrics, system::openapi,
+        auth::sign_up, auth::verify_email, auth::resend_verification, auth::sign_in, auth::sign_in_2fa,
+        auth::sign_out, auth::request_reset, auth::confirm_reset, auth::current_session,
+        account::me, account::change_password, account::change_email, account::confirm_email,
+        account::list_sessions, account::revoke_session, account::revoke_other_sessions,
+        account::two_factor_status, account::begin_totp, account::confirm_totp, account::disable_totp,
+        account::new_recovery_codes,
+        tokens::create_token, tokens::list_tokens, tokens::get_token, tokens::revoke_token,
+        orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::rename_org, orgs::list_members,
+        orgs::set_role, orgs::remove_member, orgs::invite, orgs::list_invites, orgs::revoke_invite,
+        orgs::accept_invite,
+    ),
+    components(schemas(crate::problem::Problem, crate::problem::ProblemField)),
+    tags(
+        (name = "auth", description = "Sign-up, sign-in, verification, password reset"),
+        (name = "account", description = "The caller's account, sessions and two-factor sign-in"),
+        (name = "tokens", description = "Scoped, expiring API tokens"),
+        (name = "orgs", description = "Organisations, members, roles, invitations"),
+        (name = "system", description = "Health, readiness, metrics, this document"),
+    )
+)]
+struct ApiDoc;
+
+/// Operations anyone may call.
+const PUBLIC: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/v1/auth/signup",
+    "/v1/auth/verify-email",
+    "/v1/auth/verify-email/resend",
+    "/v1/auth/signin",
+    "/v1/auth/signin/2fa",
+    "/v1/auth/password-reset",
+    "/v1/auth/password-reset/confirm",
+    "/v1/account/email/confirm",
+];
+
+/// Problem statuses any operation can answer.
+const COMMON_ERRORS: &[(&str, &str)] = &[
+    ("400", "Malformed request, or an invalid/expired link token"),
+    (
+        "401",
+        "Not authenticated (missing, malformed, unknown, expired or revoked credential)",
+    ),
+    (
+        "403",
+        "Missing scope, role not allowed, or cross-site request",
+    ),
+    (
+        "404",
+        "Not found (including anything belonging to another organisation)",
+    ),
+    ("405", "Method not allowed"),
+    ("409", "Conflict with existing data or state"),
+    ("413", "Request body too large"),
+    ("415", "Unsupported content type"),
+    (
+        "422",
+        "Invalid input, or an Idempotency-Key reused with a different request",
+    ),
+    ("429", "Rate limited; see Retry-After"),
+    ("500", "Internal error"),
+    ("503", "Timed out or not ready"),
+];
+
+fn build() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            Http::builder()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some("An API token, `pxd_…`"))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "session",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            "pixeld_session",
+            "Browser session cookie",
+        ))),
+    );
+    let problem = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build()
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let public = PUBLIC.contains(&path.as_str());
+        let ops: [&mut Option<Operation>; 5] = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in ops.into_iter().flatten() {
+            for (status, description) in COMMON_ERRORS {
+                op.responses
+                    .responses
+                    .entry((*status).to_string())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(*description)
+                            .content("application/problem+json", problem())
+                            .build()
+                            .into()
+                    });
+            }
+            op.security = Some(if public {
+                vec![SecurityRequirement::default()]
+            } else {
+                vec![
+                    SecurityRequirement::new("bearer", Vec::<String>::new()),
+                    SecurityRequirement::new("session", Vec::<String>::new()),
+                ]
+            });
+        }
+    }
+    doc
+}
+
+static DOC: LazyLock<String> = LazyLock::new(|| {
+    build()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises")
+});
+
+/// The document as JSON (built once).
+pub fn json() -> String {
+    DOC.clone()
+}

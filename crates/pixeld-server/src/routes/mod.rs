@@ -1,0 +1,87 @@
+//! One router module per feature.
+
+pub mod account;
+pub mod auth;
+pub mod orgs;
+pub mod pages;
+pub mod system;
+pub mod tokens;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// `?cursor=…&limit=…` on every list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+}
+
+impl PageParams {
+    /// Validates into a page request.
+    pub fn page(&self) -> pixeld_core::Result<pixeld_core::page::PageRequest> {
+        pixeld_core::page::PageRequest::parse(self.cursor.as_deref(), self.limit)
+    }
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    /// Id.
+    pub id: Uuid,
+    /// Email address.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Whether the address is confirmed.
+    pub email_verified: bool,
+    /// Whether two-factor sign-in is on.
+    pub two_factor_enabled: bool,
+    /// Instance administrator.
+    pub is_admin: bool,
+    /// The user's personal organisation.
+    pub personal_org_id: Uuid,
+    /// Sign-up time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&pixeld_core::store::User> for UserView {
+    fn from(u: &pixeld_core::store::User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            name: u.name.clone(),
+            email_verified: u.email_verified_at.is_some(),
+            two_factor_enabled: u.totp_secret.is_some(),
+            is_admin: u.is_admin,
+            personal_org_id: u.personal_org_id,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// A short confirmation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    /// What happened, for people.
+    pub message: String,
+}
+
+impl MessageView {
+    /// A message.
+    pub fn new(m: impl Into<String>) -> Self {
+        Self { message: m.into() }
+    }
+}
+
+/// Timestamps in RFC 3339 for optional fields.
+pub mod opt_rfc3339 {
+    pub use time::serde::rfc3339::option::*;
+}

@@ -1,0 +1,141 @@
+//! The pages behind emailed links. Opening a link shows a button; only submitting it spends the
+//! token, so mail scanners that prefetch links cannot use them up.
+
+use axum::Form;
+use axum::Router;
+use axum::extract::State;
+use axum::response::Html;
+use axum::routing::get;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::extract::Query;
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/verify-email", get(verify_form).post(verify_submit))
+        .route("/reset-password", get(reset_form).post(reset_submit))
+        .route(
+            "/confirm-email",
+            get(confirm_email_form).post(confirm_email_submit),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenParam {
+    token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ResetForm {
+    token: String,
+    password: String,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · pixeld</title></head>\
+         <body><main><h1>{title}</h1>{body}</main></body></html>"
+    ))
+}
+
+fn token_form(action: &str, token: &str, button: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
+         <button type=\"submit\">{button}</button></form>",
+        escape(token)
+    )
+}
+
+async fn verify_form(Query(q): Query<TokenParam>) -> Html<String> {
+    page(
+        "Confirm your email address",
+        &token_form(
+            "/verify-email",
+            q.token.as_deref().unwrap_or(""),
+            "Confirm my address",
+        ),
+    )
+}
+
+async fn verify_submit(State(st): State<AppState>, Form(f): Form<TokenParam>) -> Html<String> {
+    match st.app.verify_email(f.token.as_deref().unwrap_or("")).await {
+        Ok(u) => page(
+            "Address confirmed",
+            &format!(
+                "<p>{} is confirmed. You can sign in now.</p>",
+                escape(&u.email)
+            ),
+        ),
+        Err(e) => page(
+            "This link does not work",
+            &format!("<p>{}</p>", escape(&e.to_string())),
+        ),
+    }
+}
+
+async fn reset_form(Query(q): Query<TokenParam>) -> Html<String> {
+    page(
+        "Choose a new password",
+        &format!(
+            "<form method=\"post\" action=\"/reset-password\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
+             <label>New password <input type=\"password\" name=\"password\" minlength=\"8\" maxlength=\"128\" \
+             autocomplete=\"new-password\" required></label> <button type=\"submit\">Set password</button></form>",
+            escape(q.token.as_deref().unwrap_or(""))
+        ),
+    )
+}
+
+async fn reset_submit(State(st): State<AppState>, Form(f): Form<ResetForm>) -> Html<String> {
+    match st.app.reset_password(&f.token, &f.password).await {
+        Ok(()) => page(
+            "Password changed",
+            "<p>Sign in with your new password. Every other session was signed out.</p>",
+        ),
+        Err(e) => page(
+            "The password was not changed",
+            &format!("<p>{}</p>", escape(&e.to_string())),
+        ),
+    }
+}
+
+async fn confirm_email_form(Query(q): Query<TokenParam>) -> Html<String> {
+    page(
+        "Confirm your new address",
+        &token_form(
+            "/confirm-email",
+            q.token.as_deref().unwrap_or(""),
+            "Use this address",
+        ),
+    )
+}
+
+async fn confirm_email_submit(
+    State(st): State<AppState>,
+    Form(f): Form<TokenParam>,
+) -> Html<String> {
+    match st
+        .app
+        .confirm_email_change(f.token.as_deref().unwrap_or(""))
+        .await
+    {
+        Ok(u) => page(
+            "Address changed",
+            &format!("<p>Your account now uses {}.</p>", escape(&u.email)),
+        ),
+        Err(e) => page(
+            "This link does not work",
+            &format!("<p>{}</p>", escape(&e.to_string())),
+        ),
+    }
+}
