@@ -92,11 +92,7 @@ impl Pixeld {
         };
         let user = self.create_account(&input).await?;
         self.store.set_email_verified(user.id, self.now()).await?;
-        Ok(self
-            .store
-            .user_by_id(user.id)
-            .await?
-            .ok_or(Error::NotFound)?)
+        self.store.user_by_id(user.id).await?.ok_or(Error::NotFound)
     }
 
     async fn create_account(&self, input: &SignUp) -> Result<User> {

@@ -1,0 +1,10 @@
+//! Stories of pixeld's users over real HTTP, each run on SQLite and on PostgreSQL.
+
+mod support;
+
+mod accounts;
+mod conventions;
+mod orgs;
+mod sessions;
+mod tokens;
+mod two_factor;
