@@ -223,7 +223,11 @@ pub fn analyze(bytes: &[u8], limits: &Limits) -> Result<Analysis> {
     let short = f64::from(header.width.min(header.height));
     let scale = (256.0 / short).min(1.0);
     let up = decode_upright(bytes, limits, Some((scale, IccMode::Srgb)))?;
-    let m = analyze::measure(&up.image)?;
+    let lossless = matches!(
+        up.header.format,
+        SourceFormat::Png | SourceFormat::Gif | SourceFormat::Bmp | SourceFormat::Tiff
+    );
+    let m = analyze::measure(&up.image, lossless)?;
     Ok(Analysis {
         format: up.header.format,
         width: up.full.0,

@@ -6,10 +6,20 @@ mod common;
 
 use image::GenericImageView;
 use pixeld_imaging::compare::{decode_reference, mean_abs_error, resize_exact, ssim};
-use pixeld_imaging::{analyze, hamming_distance, process, ImageKind, Limits, Options, OutputFormat};
+use pixeld_imaging::{
+    ImageKind, Limits, Options, OutputFormat, analyze, hamming_distance, process,
+};
 
-const PHOTOS: [&str; 4] = ["nature/Garden.jpg", "nature/LadyBird.jpg", "nature/Storm.jpg", "abstract/Elephants_5640x3172.jpg"];
-const GRAPHICS: [&str; 2] = ["desktop/MATE-Stripes-Dark.png", "desktop/Float-into-MATE.png"];
+const PHOTOS: [&str; 4] = [
+    "nature/Garden.jpg",
+    "nature/LadyBird.jpg",
+    "nature/Storm.jpg",
+    "abstract/Elephants_5640x3172.jpg",
+];
+const GRAPHICS: [&str; 2] = [
+    "desktop/MATE-Stripes-Dark.png",
+    "desktop/Float-into-MATE.png",
+];
 
 fn limits() -> Limits {
     Limits::default()
@@ -27,40 +37,83 @@ fn ssim_vs_reference(original: &[u8], output: &[u8]) -> f64 {
 #[test]
 fn photos_resized_to_800_wide_jpeg_keep_their_look() {
     for name in PHOTOS {
-        let Some(src) = common::wallpaper(name) else { return };
+        let Some(src) = common::wallpaper(name) else {
+            return;
+        };
         let full = decode_reference(&src, &limits()).unwrap();
-        let out = process(&src, &Options::from_query("w=800&format=jpeg&q=80").unwrap(), &limits()).unwrap();
+        let out = process(
+            &src,
+            &Options::from_query("w=800&format=jpeg&q=80").unwrap(),
+            &limits(),
+        )
+        .unwrap();
         let expect_h = (f64::from(full.height()) * 800.0 / f64::from(full.width())).round() as u32;
         assert_eq!((out.width, out.height), (800, expect_h), "{name}");
-        assert_eq!(common::second_decode(&out.bytes).dimensions(), (800, expect_h));
+        assert_eq!(
+            common::second_decode(&out.bytes).dimensions(),
+            (800, expect_h)
+        );
         let s = ssim_vs_reference(&src, &out.bytes);
         assert!(s > 0.90, "{name}: SSIM {s:.4}");
         assert!(!common::has_exif(&out.bytes));
-        assert!(out.bytes.len() < src.len(), "{name}: smaller than the original");
+        assert!(
+            out.bytes.len() < src.len(),
+            "{name}: smaller than the original"
+        );
     }
 }
 
 #[test]
 fn photos_converted_to_webp_and_avif_decode_and_keep_their_look() {
-    let Some(src) = common::wallpaper("nature/Garden.jpg") else { return };
-    let webp = process(&src, &Options::from_query("w=640&format=webp&q=80").unwrap(), &limits()).unwrap();
-    assert_eq!((webp.format, webp.width, webp.height), (OutputFormat::Webp, 640, 400));
+    let Some(src) = common::wallpaper("nature/Garden.jpg") else {
+        return;
+    };
+    let webp = process(
+        &src,
+        &Options::from_query("w=640&format=webp&q=80").unwrap(),
+        &limits(),
+    )
+    .unwrap();
+    assert_eq!(
+        (webp.format, webp.width, webp.height),
+        (OutputFormat::Webp, 640, 400)
+    );
     let s = ssim_vs_reference(&src, &webp.bytes);
     assert!(s > 0.90, "webp SSIM {s:.4}");
 
-    let avif = process(&src, &Options::from_query("w=320&format=avif&effort=9").unwrap(), &limits()).unwrap();
+    let avif = process(
+        &src,
+        &Options::from_query("w=320&format=avif&effort=9").unwrap(),
+        &limits(),
+    )
+    .unwrap();
     assert_eq!((avif.width, avif.height), (320, 200));
-    assert!(avif.bytes.windows(4).any(|w| w == b"avif"), "an AVIF brand in ftyp");
+    assert!(
+        avif.bytes.windows(4).any(|w| w == b"avif"),
+        "an AVIF brand in ftyp"
+    );
     assert!(avif.bytes.len() < webp.bytes.len());
 }
 
 #[test]
 fn shrink_on_decode_matches_a_full_decode() {
     // 5640 → 700 lets mozjpeg decode at 1/4; the result must look like a full decode.
-    let Some(src) = common::wallpaper("abstract/Elephants_5640x3172.jpg") else { return };
-    let out = process(&src, &Options::from_query("w=700&format=png").unwrap(), &limits()).unwrap();
+    let Some(src) = common::wallpaper("abstract/Elephants_5640x3172.jpg") else {
+        return;
+    };
+    let out = process(
+        &src,
+        &Options::from_query("w=700&format=png").unwrap(),
+        &limits(),
+    )
+    .unwrap();
     let lossless = common::second_decode(&out.bytes);
-    let reference = resize_exact(&decode_reference(&src, &limits()).unwrap(), out.width, out.height).unwrap();
+    let reference = resize_exact(
+        &decode_reference(&src, &limits()).unwrap(),
+        out.width,
+        out.height,
+    )
+    .unwrap();
     let s = ssim(&reference, &lossless).unwrap();
     let mae = mean_abs_error(&reference, &lossless).unwrap();
     assert!(s > 0.98 && mae < 2.0, "SSIM {s:.4}, MAE {mae:.2}");
@@ -68,9 +121,20 @@ fn shrink_on_decode_matches_a_full_decode() {
 
 #[test]
 fn cover_crops_of_photos_have_the_exact_size() {
-    let Some(src) = common::wallpaper("nature/LadyBird.jpg") else { return };
-    for (q, size) in [("w=300&h=300&fit=cover", (300, 300)), ("w=300&h=300&fit=cover&gravity=smart", (300, 300)), ("w=1000&h=200&fit=cover", (1000, 200))] {
-        let out = process(&src, &Options::from_query(&format!("{q}&format=jpeg")).unwrap(), &limits()).unwrap();
+    let Some(src) = common::wallpaper("nature/LadyBird.jpg") else {
+        return;
+    };
+    for (q, size) in [
+        ("w=300&h=300&fit=cover", (300, 300)),
+        ("w=300&h=300&fit=cover&gravity=smart", (300, 300)),
+        ("w=1000&h=200&fit=cover", (1000, 200)),
+    ] {
+        let out = process(
+            &src,
+            &Options::from_query(&format!("{q}&format=jpeg")).unwrap(),
+            &limits(),
+        )
+        .unwrap();
         assert_eq!((out.width, out.height), size, "{q}");
         assert_eq!(common::second_decode(&out.bytes).dimensions(), size);
     }
@@ -79,7 +143,9 @@ fn cover_crops_of_photos_have_the_exact_size() {
 #[test]
 fn graphics_survive_lossless_webp_and_png_pixel_for_pixel() {
     for name in GRAPHICS {
-        let Some(src) = common::wallpaper(name) else { return };
+        let Some(src) = common::wallpaper(name) else {
+            return;
+        };
         let reference = decode_reference(&src, &limits()).unwrap();
         for q in ["format=webp&lossless", "format=png&effort=1"] {
             let out = process(&src, &Options::from_query(q).unwrap(), &limits()).unwrap();
@@ -94,37 +160,67 @@ fn graphics_survive_lossless_webp_and_png_pixel_for_pixel() {
 #[test]
 fn photos_are_told_from_graphics() {
     for name in PHOTOS {
-        let Some(src) = common::wallpaper(name) else { return };
-        assert_eq!(analyze(&src, &limits()).unwrap().kind, ImageKind::Photo, "{name}");
+        let Some(src) = common::wallpaper(name) else {
+            return;
+        };
+        assert_eq!(
+            analyze(&src, &limits()).unwrap().kind,
+            ImageKind::Photo,
+            "{name}"
+        );
     }
     for name in GRAPHICS {
-        let Some(src) = common::wallpaper(name) else { return };
-        assert_eq!(analyze(&src, &limits()).unwrap().kind, ImageKind::Graphic, "{name}");
+        let Some(src) = common::wallpaper(name) else {
+            return;
+        };
+        assert_eq!(
+            analyze(&src, &limits()).unwrap().kind,
+            ImageKind::Graphic,
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn a_resized_copy_is_recognised_as_a_duplicate_and_other_photos_are_not() {
-    let Some(src) = common::wallpaper("nature/Garden.jpg") else { return };
-    let Some(other) = common::wallpaper("nature/Storm.jpg") else { return };
-    let copy = process(&src, &Options::from_query("w=500&format=webp&q=60").unwrap(), &limits()).unwrap();
+    let Some(src) = common::wallpaper("nature/Garden.jpg") else {
+        return;
+    };
+    let Some(other) = common::wallpaper("nature/Storm.jpg") else {
+        return;
+    };
+    let copy = process(
+        &src,
+        &Options::from_query("w=500&format=webp&q=60").unwrap(),
+        &limits(),
+    )
+    .unwrap();
     let a = analyze(&src, &limits()).unwrap();
     let b = analyze(&copy.bytes, &limits()).unwrap();
     let c = analyze(&other, &limits()).unwrap();
     let same = hamming_distance(&a.phash, &b.phash).unwrap();
     let different = hamming_distance(&a.phash, &c.phash).unwrap();
     assert!(same <= 6, "re-encoded copy differs by {same} bits");
-    assert!(different >= 16, "different photos differ by only {different} bits");
+    assert!(
+        different >= 16,
+        "different photos differ by only {different} bits"
+    );
     assert_eq!(a.palette.len(), 5);
     assert!(a.palette.windows(2).all(|w| w[0].share >= w[1].share));
 }
 
 #[test]
 fn analysing_a_large_photo_is_fast_because_it_decodes_small() {
-    let Some(src) = common::wallpaper("abstract/Elephants_5640x3172.jpg") else { return };
+    let Some(src) = common::wallpaper("abstract/Elephants_5640x3172.jpg") else {
+        return;
+    };
     let started = std::time::Instant::now();
     let a = analyze(&src, &limits()).unwrap();
     assert_eq!((a.width, a.height), (5640, 3172));
     // Generous for debug builds on a loaded CI machine; release takes ~30 ms.
-    assert!(started.elapsed().as_millis() < 3000, "{:?}", started.elapsed());
+    assert!(
+        started.elapsed().as_millis() < 3000,
+        "{:?}",
+        started.elapsed()
+    );
 }
