@@ -88,7 +88,7 @@ pub fn mean_abs_error(a: &DynamicImage, b: &DynamicImage) -> Result<f64> {
 /// Decodes an image fully (auto-oriented, converted to sRGB, no shrink-on-decode): the
 /// reference against which processed outputs are compared.
 pub fn decode_reference(bytes: &[u8], limits: &Limits) -> Result<DynamicImage> {
-    crate::pipeline::decode_upright(bytes, limits, None).map(|d| d.image)
+    crate::pipeline::decode_upright(bytes, limits, None, false).map(|d| d.image)
 }
 
 /// Resizes with Lanczos3 to exactly `width`×`height` (the reference for a processed

@@ -110,6 +110,7 @@ pub(crate) fn decode_upright(
     bytes: &[u8],
     limits: &Limits,
     shrink_to: Option<(f64, IccMode)>,
+    fast: bool,
 ) -> Result<Upright> {
     let header = format::read_header(bytes, limits)?;
     let mut meta = read_meta(&header);
@@ -118,11 +119,13 @@ pub(crate) fn decode_upright(
     // `scale` is output pixels per source pixel; DCT scaling is uniform so axes don't matter.
     // Only the power-of-two scales have fast reduced IDCTs in libjpeg-turbo/mozjpeg. A DCT
     // shrink is a block average that aliases; leaving at least 2× for the Lanczos step (as
-    // libvips does) measured SSIM 0.995 vs 0.947 against a full decode at 1/8.
+    // libvips does) measured SSIM 0.995 vs 0.947 against a full decode at 1/8. `fast`
+    // leaves only 1× (sharp's default), ~10% faster on 12 MP → 800 px.
+    let margin = if fast { 1.0 } else { 2.0 };
     let shrink = if header.format == SourceFormat::Jpeg && scale > 0.0 {
         [8u32, 4, 2]
             .into_iter()
-            .find(|&k| f64::from(k) * scale * 2.0 <= 1.0)
+            .find(|&k| f64::from(k) * scale * margin <= 1.0)
             .unwrap_or(1)
     } else {
         1
@@ -170,7 +173,7 @@ pub fn process(bytes: &[u8], opts: &Options, limits: &Limits) -> Result<Output> 
         opts.icc
     };
 
-    let up = decode_upright(bytes, limits, Some((scale, icc_mode)))?;
+    let up = decode_upright(bytes, limits, Some((scale, icc_mode)), opts.fast_shrink)?;
     let mut warnings = up.meta.warnings;
     let mut img = up.image;
     if let Some(c) = opts.crop {
@@ -222,7 +225,7 @@ pub fn analyze(bytes: &[u8], limits: &Limits) -> Result<Analysis> {
     // 256 px on the short side is enough for every measure below.
     let short = f64::from(header.width.min(header.height));
     let scale = (256.0 / short).min(1.0);
-    let up = decode_upright(bytes, limits, Some((scale, IccMode::Srgb)))?;
+    let up = decode_upright(bytes, limits, Some((scale, IccMode::Srgb)), false)?;
     let lossless = matches!(
         up.header.format,
         SourceFormat::Png | SourceFormat::Gif | SourceFormat::Bmp | SourceFormat::Tiff

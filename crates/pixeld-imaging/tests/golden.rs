@@ -120,6 +120,23 @@ fn shrink_on_decode_matches_a_full_decode() {
 }
 
 #[test]
+fn fast_shrink_is_close_to_the_default_and_never_changes_the_size() {
+    let Some(src) = common::wallpaper("abstract/Elephants_5640x3172.jpg") else {
+        return;
+    };
+    let fast = process(
+        &src,
+        &Options::from_query("w=700&format=png&fast_shrink").unwrap(),
+        &limits(),
+    )
+    .unwrap();
+    assert_eq!((fast.width, fast.height), (700, 394));
+    let reference = resize_exact(&decode_reference(&src, &limits()).unwrap(), 700, 394).unwrap();
+    let s = ssim(&reference, &common::second_decode(&fast.bytes)).unwrap();
+    assert!(s > 0.93, "SSIM {s:.4}");
+}
+
+#[test]
 fn cover_crops_of_photos_have_the_exact_size() {
     let Some(src) = common::wallpaper("nature/LadyBird.jpg") else {
         return;

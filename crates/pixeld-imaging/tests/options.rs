@@ -15,7 +15,7 @@ fn a_typical_query_is_understood() {
 fn every_option_has_a_query_spelling() {
     let o = Options::from_query(
         "?width=10&height=20&fit=contain&gravity=smart&enlarge=true&crop=1,2,3,4&rotate=-90&flip&flop=1\
-         &bg=%23ff880080&blur=2.5&sharpen=1&f=jpg&quality=90&progressive=false&effort=7&trellis=0\
+         &bg=%23ff880080&blur=2.5&sharpen=1&f=jpg&quality=90&progressive=false&effort=7&trellis=1&fast_shrink\
          &palette=no&metadata=keep&keep_gps=1&icc=keep",
     )
     .unwrap();
@@ -43,8 +43,9 @@ fn every_option_has_a_query_spelling() {
     assert_eq!(o.format, Format::Jpeg);
     assert_eq!(
         (o.progressive, o.effort, o.trellis, o.palette),
-        (Some(false), Some(7), false, false)
+        (Some(false), Some(7), true, false)
     );
+    assert!(o.fast_shrink);
 }
 
 #[test]

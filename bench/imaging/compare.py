@@ -1,0 +1,123 @@
+"""Runs every job with pixeld-imaging, sharp and vips; prints a Markdown table.
+
+Called by run.sh, which sets OURS (bench binary), WORK (inputs/outputs) and RUNS.
+Time: median of RUNS in-process runs for ours and sharp; vips is a CLI, so each run is a
+whole process (startup included, ~10 ms). Peak RSS: /usr/bin/time -v of one run, minus the
+same program doing nothing ("extra" = what the job itself costs).
+"""
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OURS = os.environ["OURS"]
+WORK = os.environ["WORK"]
+RUNS = int(os.environ.get("RUNS", "9"))
+
+ENV = dict(os.environ, RAYON_NUM_THREADS="1", UV_THREADPOOL_SIZE="1", VIPS_CONCURRENCY="1")
+SHARP = ["node", os.path.join(HERE, "sharp-job.js")]
+
+# id, input, our query, sharp job, vips command (OUT is replaced), output extension
+JOBS = [
+    ("12MP → 800px JPEG q80", "12mp.jpg", "w=800&format=jpeg&q=80", "jpeg800",
+     ["vipsthumbnail", "IN", "-s", "800x", "-o", "OUT[Q=80,strip]"], "jpg"),
+    ("12MP → 800px WebP q80", "12mp.jpg", "w=800&format=webp&q=80", "webp800",
+     ["vipsthumbnail", "IN", "-s", "800x", "-o", "OUT[Q=80,strip]"], "webp"),
+    ("4MP → 800px JPEG q80", "4mp.jpg", "w=800&format=jpeg&q=80", "jpeg800",
+     ["vipsthumbnail", "IN", "-s", "800x", "-o", "OUT[Q=80,strip]"], "jpg"),
+    ("PNG screenshot → WebP lossless", "screenshot.png", "format=webp&lossless", "webplossless",
+     ["vips", "webpsave", "IN", "OUT", "--lossless", "--strip"], "webp"),
+    ("24MP → 2048px AVIF", "24mp.jpg", "w=2048&format=avif", "avif2048",
+     ["vipsthumbnail", "IN", "-s", "2048x", "-o", "OUT[Q=50,strip]"], "avif"),
+]
+
+
+def peak_rss_kb(cmd):
+    r = subprocess.run(["/usr/bin/time", "-v"] + cmd, env=ENV, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{cmd}: {r.stderr[-2000:]}")
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr)
+    return int(m.group(1))
+
+
+def ssim(original, output):
+    path = output
+    if output.endswith(".avif"):
+        # We cannot decode AVIF ourselves; libvips (libheif) converts it for the comparison.
+        path = output + ".png"
+        if subprocess.run(["vips", "copy", output, path], capture_output=True).returncode != 0:
+            return None
+    r = subprocess.run([OURS, "ssim", original, path], capture_output=True, text=True)
+    return float(r.stdout) if r.returncode == 0 else None
+
+
+def ours(job):
+    name, inp, query, _, _, ext = job
+    src, out = os.path.join(WORK, inp), os.path.join(WORK, f"ours-{inp}.{ext}")
+    r = subprocess.run([OURS, "run", src, query, str(RUNS), out], env=ENV, capture_output=True, text=True, check=True)
+    res = json.loads(r.stdout)
+    res["rss"] = peak_rss_kb([OURS, "run", src, query, "1", out + ".rss"])
+    res["ssim"] = ssim(src, out)
+    return res
+
+
+def sharp(job):
+    name, inp, _, sjob, _, ext = job
+    src, out = os.path.join(WORK, inp), os.path.join(WORK, f"sharp-{inp}.{ext}")
+    r = subprocess.run(SHARP + [src, sjob, str(RUNS), out], env=ENV, capture_output=True, text=True, check=True)
+    res = json.loads(r.stdout)
+    res["rss"] = peak_rss_kb(SHARP + [src, sjob, "1", out + ".rss"])
+    res["ssim"] = ssim(src, out)
+    return res
+
+
+def vips(job):
+    name, inp, _, _, vcmd, ext = job
+    src, out = os.path.join(WORK, inp), os.path.join(WORK, f"vips-{inp}.{ext}")
+    cmd = [c.replace("IN", src).replace("OUT", out) for c in vcmd]
+    times = []
+    for _ in range(RUNS):
+        t = time.perf_counter()
+        subprocess.run(cmd, env=ENV, check=True, capture_output=True)
+        times.append((time.perf_counter() - t) * 1000)
+    return {
+        "median_ms": statistics.median(times),
+        "bytes": os.path.getsize(out),
+        "rss": peak_rss_kb(cmd),
+        "ssim": ssim(src, out),
+    }
+
+
+def fmt_ssim(v):
+    return "n/a" if v is None else f"{v:.4f}"
+
+
+def main():
+    base = {
+        "ours": peak_rss_kb([OURS, "noop"]),
+        "sharp": peak_rss_kb(SHARP + ["noop"]),
+        "vips": peak_rss_kb(["vips", "--version"]),
+    }
+    print(f"\nsingle thread each; median of {RUNS} runs; RSS 'extra' = peak − idle process "
+          f"(idle: ours {base['ours']//1024} MB, sharp/node {base['sharp']//1024} MB, vips {base['vips']//1024} MB)\n")
+    header = ("| job | ours ms | sharp ms | vips ms | ours÷sharp | ours÷vips | ours extra RSS MB | "
+              "sharp extra RSS MB | RSS ours÷sharp | bytes ours / sharp / vips | SSIM ours / sharp / vips |")
+    print(header)
+    print("|" + "|".join(["---"] * (header.count("|") - 1)) + "|")
+    for job in JOBS:
+        o, s, v = ours(job), sharp(job), vips(job)
+        ox, sx = (o["rss"] - base["ours"]) / 1024, (s["rss"] - base["sharp"]) / 1024
+        print(f"| {job[0]} | {o['median_ms']:.1f} | {s['median_ms']:.1f} | {v['median_ms']:.1f} | "
+              f"{o['median_ms'] / s['median_ms']:.2f} | {o['median_ms'] / v['median_ms']:.2f} | "
+              f"{ox:.1f} | {sx:.1f} | {ox / sx if sx > 0 else float('nan'):.2f} | "
+              f"{o['bytes']} / {s['bytes']} / {v['bytes']} | "
+              f"{fmt_ssim(o['ssim'])} / {fmt_ssim(s['ssim'])} / {fmt_ssim(v['ssim'])} |")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
