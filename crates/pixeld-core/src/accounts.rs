@@ -142,11 +142,10 @@ impl Pixeld {
     }
 
     /// Sends a new verification link if the address belongs to an unverified account. Answers
-    /// the same either way, so it cannot be used to probe for accounts.
+    /// the same for every well-formed address, so it cannot be used to probe for accounts; a
+    /// malformed one is refused (that reveals nothing and points out a typo).
     pub async fn resend_verification(&self, email: &str) -> Result<()> {
-        let Ok(email) = EmailAddress::parse(email) else {
-            return Ok(());
-        };
+        let email = EmailAddress::parse(email)?;
         if let Some(user) = self.store.user_by_email(email.as_str()).await?
             && user.email_verified_at.is_none()
         {
@@ -247,11 +246,9 @@ impl Pixeld {
     }
 
     /// Emails a single-use reset link valid for one hour, if the account exists. Answers the
-    /// same either way.
+    /// same for every well-formed address, known or not; a malformed one is refused.
     pub async fn request_password_reset(&self, email: &str) -> Result<()> {
-        let Ok(email) = EmailAddress::parse(email) else {
-            return Ok(());
-        };
+        let email = EmailAddress::parse(email)?;
         let Some(user) = self.store.user_by_email(email.as_str()).await? else {
             return Ok(());
         };

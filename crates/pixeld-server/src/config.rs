@@ -113,6 +113,10 @@ impl Default for MailConfig {
     }
 }
 
+/// `PIXELD_*` variables that are not configuration keys (read by the CLI, logging or tests), so
+/// the strict configuration parser must not see them; `PIXELD_TEST_*` are skipped as well.
+const NOT_CONFIG: &[&str] = &["CONFIG", "ADMIN_PASSWORD", "LOG"];
+
 /// A configuration that cannot be used, with every reason.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
@@ -132,7 +136,12 @@ impl Config {
             fig = fig.merge(Toml::file(f));
         }
         // PIXELD_DATA is the documented short form; the rest follow the nested naming.
-        fig = fig.merge(Env::prefixed("PIXELD_").split("__").ignore(&["CONFIG"]));
+        fig = fig.merge(
+            Env::prefixed("PIXELD_")
+                .split("__")
+                .ignore(NOT_CONFIG)
+                .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_")),
+        );
         let config: Config = fig
             .extract()
             .map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))?;

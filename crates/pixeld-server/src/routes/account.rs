@@ -104,7 +104,8 @@ pub async fn me(Auth(p): Auth) -> ApiResult<Json<MeResponse>> {
 pub struct ChangePasswordRequest {
     /// The current password (re-authentication).
     pub current_password: String,
-    /// The new password.
+    /// The new password: 8 to 128 characters, not a common password.
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 
@@ -135,6 +136,7 @@ pub struct ChangeEmailRequest {
     /// The current password (re-authentication).
     pub current_password: String,
     /// The new address; a confirmation link is sent to it.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 

@@ -37,12 +37,17 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct SignUpRequest {
     /// Email address; a verification link is sent to it.
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", format = Email, max_length = 254)]
     pub email: String,
     /// 8 to 128 characters, not a common password.
-    #[schema(example = "correct horse battery staple")]
+    #[schema(
+        example = "correct horse battery staple",
+        min_length = 8,
+        max_length = 128
+    )]
     pub password: String,
-    /// Display name (defaults to the part of the email before `@`).
+    /// Display name (defaults to the part of the email before `@`), at most 100 characters.
+    #[schema(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub name: Option<String>,
 }
 
@@ -112,6 +117,7 @@ pub async fn verify_email(
 #[serde(deny_unknown_fields)]
 pub struct EmailRequest {
     /// The address.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 
@@ -345,7 +351,8 @@ pub async fn request_reset(
 pub struct ResetRequest {
     /// The `token` from the reset link.
     pub token: String,
-    /// The new password.
+    /// The new password: 8 to 128 characters, not a common password.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
 }
 

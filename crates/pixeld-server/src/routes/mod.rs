@@ -85,3 +85,41 @@ impl MessageView {
 pub mod opt_rfc3339 {
     pub use time::serde::rfc3339::option::*;
 }
+
+/// OpenAPI schemas for string fields whose allowed values come from the core, so the document
+/// states the same rules the server enforces (one source: the core's own lists).
+pub mod schema {
+    use pixeld_core::roles::Role;
+    use pixeld_core::tokens::Scope;
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+
+    /// A role that can be granted through the API (`client` is granted by the client portal).
+    pub fn assignable_role() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("`owner`, `admin`, `member` or `viewer`."))
+            .enum_values(Some(
+                Role::ALL
+                    .into_iter()
+                    .filter(|r| *r != Role::Client)
+                    .map(|r| r.as_str()),
+            ))
+            .examples(["member"])
+    }
+
+    /// A set of token scopes.
+    pub fn scopes() -> ArrayBuilder {
+        ArrayBuilder::new()
+            .description(Some(
+                "Scopes the token carries (at least one); `admin` is for instance administrators, \
+                 and a token can only grant scopes it has itself.",
+            ))
+            .min_items(Some(1))
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(Scope::ALL.into_iter().map(Scope::as_str))),
+            )
+            .examples([serde_json::json!(["account:read", "render"])])
+    }
+}

@@ -76,8 +76,13 @@ pub struct OrgPage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NameRequest {
-    /// 1 to 100 characters.
-    #[schema(example = "Acme Studio")]
+    /// 1 to 100 printable characters.
+    #[schema(
+        example = "Acme Studio",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
 }
 
@@ -199,7 +204,7 @@ pub async fn list_members(
 #[serde(deny_unknown_fields)]
 pub struct RoleRequest {
     /// `owner`, `admin`, `member` or `viewer`.
-    #[schema(example = "member")]
+    #[schema(schema_with = super::schema::assignable_role)]
     pub role: String,
 }
 
@@ -236,9 +241,10 @@ pub async fn remove_member(
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     /// Address to invite.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// Role on acceptance: `owner`, `admin`, `member` or `viewer`.
-    #[schema(example = "member")]
+    #[schema(schema_with = super::schema::assignable_role)]
     pub role: String,
 }
 

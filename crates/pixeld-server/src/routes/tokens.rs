@@ -30,11 +30,16 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     /// A label, 1 to 100 characters.
-    #[schema(example = "CI renders")]
+    #[schema(
+        example = "CI renders",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"\S"
+    )]
     pub name: String,
     /// Scopes: `render`, `images:read`, `images:write`, `generate`, `studio`, `billing:read`,
     /// `account:read`, `account:write`, `workspace:read`, `workspace:write`, `admin`.
-    #[schema(example = json!(["account:read", "render"]))]
+    #[schema(schema_with = super::schema::scopes)]
     pub scopes: Vec<String>,
     /// Optional expiry (RFC 3339), within 366 days.
     #[serde(default, with = "time::serde::rfc3339::option")]
