@@ -265,19 +265,16 @@ mod use_cases {
             if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| now >= e) {
                 return Err(Error::Unauthenticated);
             }
-            let user = self
-                .store
-                .user_by_id(token.user_id)
-                .await?
-                .ok_or(Error::Unauthenticated)?;
+            // Both depend only on the token: one round trip of latency instead of two.
+            let (user, membership) = tokio::try_join!(
+                self.store.user_by_id(token.user_id),
+                self.store.membership(token.org_id, token.user_id),
+            )?;
+            let user = user.ok_or(Error::Unauthenticated)?;
             if user.disabled_at.is_some() {
                 return Err(Error::Unauthenticated);
             }
-            let membership = self
-                .store
-                .membership(token.org_id, token.user_id)
-                .await?
-                .ok_or(Error::Unauthenticated)?;
+            let membership = membership.ok_or(Error::Unauthenticated)?;
             let stale = token.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY);
             if stale || token.last_used_ip.as_deref() != ip {
                 self.store.touch_token(token.id, now, ip).await?;
