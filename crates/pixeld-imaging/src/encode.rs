@@ -40,7 +40,7 @@ fn encode_jpeg(img: &DynamicImage, opts: &Options, keep: &Keep) -> Result<Vec<u8
     let rgb = img.to_rgb8();
     let (w, h) = rgb.dimensions();
     let quality = opts.quality_for(OutputFormat::Jpeg);
-    let progressive = opts.progressive.unwrap_or(true);
+    let progressive = opts.progressive.unwrap_or(false);
     let trellis = opts.trellis;
     // mozjpeg reports errors by unwinding through libjpeg; the closure owns nothing that a
     // half-finished unwind could leave inconsistent.

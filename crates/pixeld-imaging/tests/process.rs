@@ -265,8 +265,13 @@ fn webp_lossless_round_trips_exactly() {
 fn progressive_and_baseline_jpegs_are_both_possible() {
     let jpeg = common::jpeg_with_exif(1, false);
     let is_progressive = |b: &[u8]| b.windows(2).any(|w| w == [0xFF, 0xC2]);
-    assert!(is_progressive(&run(&jpeg, "format=jpeg").bytes));
-    assert!(is_progressive(&run(&jpeg, "format=jpeg&trellis=1").bytes));
+    assert!(!is_progressive(&run(&jpeg, "format=jpeg").bytes));
+    assert!(is_progressive(
+        &run(&jpeg, "format=jpeg&progressive=1").bytes
+    ));
+    assert!(is_progressive(
+        &run(&jpeg, "format=jpeg&progressive=1&trellis=1").bytes
+    ));
     assert!(!is_progressive(
         &run(&jpeg, "format=jpeg&progressive=0").bytes
     ));
