@@ -221,11 +221,20 @@ fn webp_with_metadata(simple: &[u8], w: u32, h: u32, alpha: bool, keep: &Keep) -
     Ok(out)
 }
 
+#[cfg(not(feature = "avif"))]
+fn encode_avif(_: &DynamicImage, _: &Options, _: &Keep) -> Result<Vec<u8>> {
+    Err(Error::UnsupportedFormat(
+        "AVIF output is not compiled into this build (feature \"avif\")".to_owned(),
+    ))
+}
+
 /// Effort 0-9 to a rav1e speed 10-1.
+#[cfg(feature = "avif")]
 fn avif_speed(effort: u8) -> u8 {
     10 - effort.min(9)
 }
 
+#[cfg(feature = "avif")]
 fn encode_avif(img: &DynamicImage, opts: &Options, keep: &Keep) -> Result<Vec<u8>> {
     let q = f32::from(opts.quality_for(OutputFormat::Avif));
     let mut enc = ravif::Encoder::new()
