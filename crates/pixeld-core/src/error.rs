@@ -48,6 +48,12 @@ pub enum Error {
     /// The request is valid but contradicts the current state (e.g. 2FA already on).
     #[error("{0}")]
     State(String),
+    /// The image could not be read or processed; the imaging error says why.
+    #[error("{0}")]
+    Image(pixeld_imaging::Error),
+    /// A URL given to fetch was refused or could not be fetched.
+    #[error("{0}")]
+    Fetch(String),
     /// Storage or another dependency failed; details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -76,7 +82,19 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::InvalidToken => "invalid-token",
             Error::State(_) => "state-conflict",
+            Error::Image(e) => e.kind(),
+            Error::Fetch(_) => "fetch-failed",
             Error::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<pixeld_imaging::Error> for Error {
+    fn from(e: pixeld_imaging::Error) -> Self {
+        if e.is_client_error() {
+            Error::Image(e)
+        } else {
+            Error::Internal(e.to_string())
         }
     }
 }

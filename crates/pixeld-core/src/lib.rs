@@ -9,7 +9,9 @@ pub mod clock;
 pub mod email;
 pub mod error;
 pub mod idempotency;
+pub mod images;
 pub mod mail;
+pub mod objects;
 pub mod orgs;
 pub mod page;
 pub mod password;
@@ -38,6 +40,8 @@ pub struct Settings {
     pub totp_issuer: String,
     /// Argon2 parameters for password hashing.
     pub password_hashing: password::HashingCost,
+    /// Image retention and limits.
+    pub images: images::ImageSettings,
 }
 
 impl Default for Settings {
@@ -48,8 +52,23 @@ impl Default for Settings {
             session_absolute: time::Duration::days(30),
             totp_issuer: "pixeld".into(),
             password_hashing: password::HashingCost::Owasp,
+            images: images::ImageSettings::default(),
         }
     }
+}
+
+/// The dependencies the application is built from.
+pub struct Parts {
+    /// Where rows are kept.
+    pub store: Arc<dyn store::Store>,
+    /// The source of "now".
+    pub clock: Arc<dyn clock::Clock>,
+    /// Outgoing email.
+    pub mailer: Arc<dyn mail::Mailer>,
+    /// Object storage.
+    pub blobs: Arc<dyn objects::BlobStore>,
+    /// URL fetching.
+    pub fetcher: Arc<dyn objects::Fetcher>,
 }
 
 /// The application: storage, time, mail and settings, with every use case as a method.
@@ -61,22 +80,30 @@ pub struct Pixeld {
     pub clock: Arc<dyn clock::Clock>,
     /// Outgoing email.
     pub mailer: Arc<dyn mail::Mailer>,
+    /// Object storage.
+    pub blobs: Arc<dyn objects::BlobStore>,
+    /// SSRF-safe URL fetching.
+    pub fetcher: Arc<dyn objects::Fetcher>,
     /// Tunables.
     pub settings: Arc<Settings>,
 }
 
 impl Pixeld {
     /// Assembles the application from its parts.
-    pub fn new(
-        store: Arc<dyn store::Store>,
-        clock: Arc<dyn clock::Clock>,
-        mailer: Arc<dyn mail::Mailer>,
-        settings: Settings,
-    ) -> Self {
+    pub fn new(parts: Parts, settings: Settings) -> Self {
+        let Parts {
+            store,
+            clock,
+            mailer,
+            blobs,
+            fetcher,
+        } = parts;
         Self {
             store,
             clock,
             mailer,
+            blobs,
+            fetcher,
             settings: Arc::new(settings),
         }
     }

@@ -225,6 +225,91 @@ pub struct Invite {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
+/// An uploaded image. Its bytes live in object storage under `object_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRecord {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Owning organisation.
+    pub org_id: Uuid,
+    /// The user who uploaded it.
+    pub uploaded_by: Uuid,
+    /// The token used, if any.
+    pub token_id: Option<Uuid>,
+    /// Original file name, if given.
+    pub filename: Option<String>,
+    /// Where it was fetched from, for `{"url": …}` uploads.
+    pub source_url: Option<String>,
+    /// Detected format (`jpeg`, `png`, …).
+    pub format: String,
+    /// Its media type.
+    pub mime: String,
+    /// Size in bytes.
+    pub bytes: i64,
+    /// Width as displayed.
+    pub width: i32,
+    /// Height as displayed.
+    pub height: i32,
+    /// SHA-256 of the bytes, hex.
+    pub sha256: String,
+    /// The analysis, as JSON.
+    pub analysis: String,
+    /// Object storage key.
+    pub object_key: String,
+    /// Upload time.
+    pub created_at: OffsetDateTime,
+    /// When the sweeper deletes it (at most 24 h after upload by default).
+    pub expires_at: OffsetDateTime,
+}
+
+/// A stored transformed output of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageVariant {
+    /// The source image.
+    pub image_id: Uuid,
+    /// Hash of the source and the resolved options.
+    pub cache_key: String,
+    /// Output format.
+    pub format: String,
+    /// Output media type.
+    pub mime: String,
+    /// Output size.
+    pub bytes: i64,
+    /// Output width.
+    pub width: i32,
+    /// Output height.
+    pub height: i32,
+    /// Object storage key.
+    pub object_key: String,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+}
+
+/// One processing request, for the user's log and for operators. Kept 90 days by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessingLog {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Organisation.
+    pub org_id: Uuid,
+    /// Token used, if any.
+    pub token_id: Option<Uuid>,
+    /// Image, if the request got as far as one.
+    pub image_id: Option<Uuid>,
+    /// `upload`, `transform`, `optimize`, `analyze`, `delete`.
+    pub op: String,
+    /// Bytes read.
+    pub bytes_in: i64,
+    /// Bytes produced.
+    pub bytes_out: i64,
+    /// Milliseconds spent.
+    pub ms: i64,
+    /// `ok`, `cached`, or the problem kind.
+    pub status: String,
+    /// When.
+    pub created_at: OffsetDateTime,
+}
+
 /// A stored response for an `Idempotency-Key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotentResponse {
@@ -406,6 +491,44 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Withdraws an open invite; false if not found or not open.
     async fn revoke_invite(&self, org_id: Uuid, id: Uuid, at: OffsetDateTime) -> StoreResult<bool>;
+
+    // images
+    /// Stores an uploaded image's row.
+    async fn create_image(&self, i: &ImageRecord) -> StoreResult<()>;
+    /// One image of an organisation.
+    async fn image_in_org(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<ImageRecord>>;
+    /// An organisation's images, by id.
+    async fn list_images(&self, org_id: Uuid, page: PageRequest) -> StoreResult<Vec<ImageRecord>>;
+    /// Deletes an image row and its variant rows; returns them (for object deletion), or `None`
+    /// if there was no such image in the organisation.
+    async fn delete_image(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<(ImageRecord, Vec<ImageVariant>)>>;
+    /// Images whose `expires_at` is at or before `now`, oldest first, at most `limit`, with
+    /// their variants.
+    async fn expired_images(
+        &self,
+        now: OffsetDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<(ImageRecord, Vec<ImageVariant>)>>;
+    /// Stores (or replaces) a variant row.
+    async fn put_variant(&self, v: &ImageVariant) -> StoreResult<()>;
+    /// A variant by cache key.
+    async fn variant(&self, image_id: Uuid, cache_key: &str) -> StoreResult<Option<ImageVariant>>;
+
+    // processing logs
+    /// Appends a processing log row.
+    async fn log_processing(&self, l: &ProcessingLog) -> StoreResult<()>;
+    /// An organisation's processing log, newest first by id page.
+    async fn list_processing_logs(
+        &self,
+        org_id: Uuid,
+        page: PageRequest,
+    ) -> StoreResult<Vec<ProcessingLog>>;
+    /// Deletes processing log rows created before `before`; returns how many.
+    async fn purge_processing_logs(&self, before: OffsetDateTime) -> StoreResult<u64>;
 
     // idempotency
     /// Claims `(caller, key)` for a request with digest `request_digest`.

@@ -33,6 +33,121 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Outgoing email.
     pub mail: MailConfig,
+    /// Uploaded images.
+    pub images: ImagesConfig,
+    /// Object storage for uploads and outputs.
+    pub objects: ObjectsConfig,
+    /// Fetching images by URL.
+    pub fetch: FetchConfig,
+    /// The retention sweeper.
+    pub retention: RetentionConfig,
+}
+
+/// Uploaded images: limits and how long they are kept.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImagesConfig {
+    /// Uploads and their outputs are deleted this many hours after upload (1 to 24: the privacy
+    /// policy promises deletion within 24 hours).
+    pub retention_hours: i64,
+    /// Processing log rows are deleted after this many days.
+    pub processing_log_retention_days: i64,
+    /// Largest upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Largest image, in pixels (width × height).
+    pub max_pixels: u64,
+    /// Largest width or height.
+    pub max_dimension: u32,
+}
+
+impl Default for ImagesConfig {
+    fn default() -> Self {
+        Self {
+            retention_hours: 24,
+            processing_log_retention_days: 90,
+            max_upload_bytes: 32 * 1024 * 1024,
+            max_pixels: 50_000_000,
+            max_dimension: 16_384,
+        }
+    }
+}
+
+/// Where objects live.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ObjectsConfig {
+    /// A local folder (default `{data}/objects`).
+    Local {
+        /// The folder.
+        path: Option<PathBuf>,
+    },
+    /// An S3-compatible bucket. Credentials also come from the usual `AWS_*` variables.
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Region.
+        #[serde(default = "default_region")]
+        region: String,
+        /// Endpoint for S3-compatible servers (MinIO, moto, R2…).
+        endpoint: Option<String>,
+        /// Access key id.
+        access_key_id: Option<String>,
+        /// Secret access key.
+        secret_access_key: Option<String>,
+        /// Allow a plain-http endpoint (local test servers).
+        #[serde(default)]
+        allow_http: bool,
+    },
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+impl Default for ObjectsConfig {
+    fn default() -> Self {
+        ObjectsConfig::Local { path: None }
+    }
+}
+
+/// Fetching user-supplied URLs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Networks (CIDR) that may be fetched even though they are private or reserved, e.g. an
+    /// internal asset server. Empty by default.
+    pub allow_networks: Vec<String>,
+    /// Seconds a fetch may take.
+    pub timeout_secs: u64,
+    /// Redirects followed at most.
+    pub max_redirects: usize,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            allow_networks: Vec::new(),
+            timeout_secs: 15,
+            max_redirects: 3,
+        }
+    }
+}
+
+/// The retention sweeper inside `serve`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Seconds between sweeps (0 turns the in-server sweeper off; run `pixeld retention run`
+    /// from cron instead).
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            sweep_interval_secs: 300,
+        }
+    }
 }
 
 /// Session lifetimes.
@@ -81,6 +196,10 @@ impl Default for Config {
             session: SessionConfig::default(),
             rate_limit: RateLimitConfig::default(),
             mail: MailConfig::default(),
+            images: ImagesConfig::default(),
+            objects: ObjectsConfig::default(),
+            fetch: FetchConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -205,11 +324,44 @@ impl Config {
         if self.request_timeout_secs == 0 {
             errors.push("request_timeout_secs must be at least 1".into());
         }
+        if !(1..=24).contains(&self.images.retention_hours) {
+            errors.push("images.retention_hours must be between 1 and 24 (uploads are deleted within 24 hours)".into());
+        }
+        if self.images.processing_log_retention_days < 1 {
+            errors.push("images.processing_log_retention_days must be at least 1".into());
+        }
+        if self.images.max_upload_bytes < 1024 {
+            errors.push("images.max_upload_bytes must be at least 1024".into());
+        }
+        if self.images.max_pixels < 1 || self.images.max_dimension < 1 {
+            errors.push("images.max_pixels and images.max_dimension must be at least 1".into());
+        }
+        for n in &self.fetch.allow_networks {
+            if n.parse::<ipnet::IpNet>().is_err() {
+                errors.push(format!(
+                    "fetch.allow_networks: `{n}` is not a network like 10.0.0.0/8"
+                ));
+            }
+        }
+        if self.fetch.timeout_secs == 0 {
+            errors.push("fetch.timeout_secs must be at least 1".into());
+        }
+        if let ObjectsConfig::S3 { bucket, .. } = &self.objects
+            && bucket.trim().is_empty()
+        {
+            errors.push("objects.bucket must name a bucket".into());
+        }
         if errors.is_empty() {
             Ok(())
         } else {
             Err(ConfigError(errors))
         }
+    }
+
+    /// The largest request body any route accepts (uploads included).
+    pub fn max_request_bytes(&self) -> usize {
+        self.max_body_bytes
+            .max(self.images.max_upload_bytes as usize)
     }
 
     /// The database URL in force.

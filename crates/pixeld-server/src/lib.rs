@@ -6,8 +6,10 @@
 
 pub mod config;
 pub mod extract;
+pub mod fetch;
 pub mod mailer;
 pub mod middleware;
+pub mod objects;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
@@ -71,12 +73,23 @@ pub fn settings(config: &Config) -> Settings {
         public_url: config.public_url(),
         session_idle: time::Duration::minutes(config.session.idle_minutes),
         session_absolute: time::Duration::hours(config.session.absolute_hours),
+        images: pixeld_core::images::ImageSettings {
+            retention: time::Duration::hours(config.images.retention_hours),
+            log_retention: time::Duration::days(config.images.processing_log_retention_days),
+            limits: pixeld_imaging::Limits {
+                max_input_bytes: config.images.max_upload_bytes,
+                max_pixels: config.images.max_pixels,
+                max_dimension: config.images.max_dimension,
+            },
+        },
         ..Settings::default()
     }
 }
 
-/// Opens storage (running migrations), the mailer, and builds the state.
+/// Opens storage (running migrations), object storage, the mailer, and builds the state.
 pub async fn state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    // One TLS crypto provider for every client (SMTP, URL fetches, S3).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     std::fs::create_dir_all(&config.data).map_err(|e| {
         anyhow::anyhow!(
             "cannot create the data folder {}: {e}",
@@ -88,7 +101,18 @@ pub async fn state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
         &config.mail,
         config.outbox_dir(),
     )?);
-    let app = Pixeld::new(store, clock, mailer, settings(&config));
+    let blobs = Arc::new(objects::Objects::open(&config)?);
+    let fetcher = Arc::new(fetch::SafeFetcher::new(&config.fetch)?);
+    let app = Pixeld::new(
+        pixeld_core::Parts {
+            store,
+            clock,
+            mailer,
+            blobs,
+            fetcher,
+        },
+        settings(&config),
+    );
     Ok(AppState {
         app,
         limiters: Arc::new(middleware::Limiters::new(&config.rate_limit)),
@@ -105,6 +129,9 @@ pub fn router(st: AppState) -> Router {
         .merge(routes::account::router())
         .merge(routes::tokens::router())
         .merge(routes::orgs::router())
+        .merge(routes::images::router(
+            st.config.images.max_upload_bytes as usize,
+        ))
         .merge(routes::pages::router())
         .route_layer(axum::middleware::from_fn(middleware::record_route))
         .fallback(|| async { ApiError::new("not-found", "no such route") })
@@ -162,11 +189,27 @@ pub async fn serve_on(
             limiters.prune();
         }
     });
+    let sweeper = (st.config.retention.sweep_interval_secs > 0).then(|| {
+        let app = st.app.clone();
+        let every = Duration::from_secs(st.config.retention.sweep_interval_secs);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = app.sweep().await {
+                    tracing::warn!(error = %e, "retention sweep failed; retrying next interval");
+                }
+            }
+        })
+    });
     let app = router(st).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     pruner.abort();
+    if let Some(s) = sweeper {
+        s.abort();
+    }
     result.map_err(Into::into)
 }
 

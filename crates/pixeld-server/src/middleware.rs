@@ -324,7 +324,7 @@ pub async fn idempotency(State(st): State<AppState>, req: Request, next: Next) -
             idempotency::caller_digest(&format!("ip:{ip}"))
         }
     };
-    let bytes: Bytes = match axum::body::to_bytes(body, st.config.max_body_bytes).await {
+    let bytes: Bytes = match axum::body::to_bytes(body, st.config.max_request_bytes()).await {
         Ok(b) => b,
         Err(_) => {
             return ApiError::new("payload-too-large", "the request body is too large")

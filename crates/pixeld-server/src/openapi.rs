@@ -10,7 +10,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use crate::routes::{account, auth, orgs, system, tokens};
+use crate::routes::{account, auth, images, orgs, system, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,6 +33,8 @@ use crate::routes::{account, auth, orgs, system, tokens};
         orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::rename_org, orgs::list_members,
         orgs::set_role, orgs::remove_member, orgs::invite, orgs::list_invites, orgs::revoke_invite,
         orgs::accept_invite,
+        images::upload, images::list_images, images::get_image, images::delete_image, images::content,
+        images::optimize, images::list_logs,
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField)),
     tags(
@@ -40,6 +42,7 @@ use crate::routes::{account, auth, orgs, system, tokens};
         (name = "account", description = "The caller's account, sessions and two-factor sign-in"),
         (name = "tokens", description = "Scoped, expiring API tokens"),
         (name = "orgs", description = "Organisations, members, roles, invitations"),
+        (name = "images", description = "Upload, analyse, transform and optimize images (deleted within 24 hours)"),
         (name = "system", description = "Health, readiness, metrics, this document"),
     )
 )]

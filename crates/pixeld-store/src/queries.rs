@@ -20,6 +20,22 @@ macro_rules! session_cols {
         "id, secret_digest, user_id, created_at, last_seen_at, expires_at, ip, user_agent"
     };
 }
+macro_rules! image_cols {
+    () => {
+        "id, org_id, uploaded_by, token_id, filename, source_url, format, mime, bytes, width, height, sha256, \
+         analysis, object_key, created_at, expires_at"
+    };
+}
+macro_rules! variant_cols {
+    () => {
+        "image_id, cache_key, format, mime, bytes, width, height, object_key, created_at"
+    };
+}
+macro_rules! log_cols {
+    () => {
+        "id, org_id, token_id, image_id, op, bytes_in, bytes_out, ms, status, created_at"
+    };
+}
 macro_rules! invite_cols {
     () => {
         "id, org_id, email, role, secret_digest, invited_by, created_at, expires_at, accepted_at, revoked_at"
@@ -127,6 +143,56 @@ macro_rules! store_impl {
                     name: r.try_get("name")?,
                     role: role(r, "role")?,
                     joined_at: read_ts(r, "created_at")?,
+                })
+            }
+
+            pub(super) fn image(r: &$row) -> Result<ImageRecord, sqlx::Error> {
+                Ok(ImageRecord {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    uploaded_by: r.try_get("uploaded_by")?,
+                    token_id: r.try_get("token_id")?,
+                    filename: r.try_get("filename")?,
+                    source_url: r.try_get("source_url")?,
+                    format: r.try_get("format")?,
+                    mime: r.try_get("mime")?,
+                    bytes: r.try_get("bytes")?,
+                    width: r.try_get("width")?,
+                    height: r.try_get("height")?,
+                    sha256: r.try_get("sha256")?,
+                    analysis: r.try_get("analysis")?,
+                    object_key: r.try_get("object_key")?,
+                    created_at: read_ts(r, "created_at")?,
+                    expires_at: read_ts(r, "expires_at")?,
+                })
+            }
+
+            pub(super) fn variant(r: &$row) -> Result<ImageVariant, sqlx::Error> {
+                Ok(ImageVariant {
+                    image_id: r.try_get("image_id")?,
+                    cache_key: r.try_get("cache_key")?,
+                    format: r.try_get("format")?,
+                    mime: r.try_get("mime")?,
+                    bytes: r.try_get("bytes")?,
+                    width: r.try_get("width")?,
+                    height: r.try_get("height")?,
+                    object_key: r.try_get("object_key")?,
+                    created_at: read_ts(r, "created_at")?,
+                })
+            }
+
+            pub(super) fn log(r: &$row) -> Result<ProcessingLog, sqlx::Error> {
+                Ok(ProcessingLog {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    token_id: r.try_get("token_id")?,
+                    image_id: r.try_get("image_id")?,
+                    op: r.try_get("op")?,
+                    bytes_in: r.try_get("bytes_in")?,
+                    bytes_out: r.try_get("bytes_out")?,
+                    ms: r.try_get("ms")?,
+                    status: r.try_get("status")?,
+                    created_at: read_ts(r, "created_at")?,
                 })
             }
 
@@ -535,6 +601,105 @@ macro_rules! store_impl {
                 .bind(ts(at)).bind(org_id).bind(id)
                 .execute(&self.pool).await.map_err(crate::backend_error)?;
                 Ok(r.rows_affected() == 1)
+            }
+
+            async fn create_image(&self, i: &pixeld_core::store::ImageRecord) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query(concat!("INSERT INTO images (", image_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
+                    .bind(i.id).bind(i.org_id).bind(i.uploaded_by).bind(i.token_id).bind(&i.filename).bind(&i.source_url)
+                    .bind(&i.format).bind(&i.mime).bind(i.bytes).bind(i.width).bind(i.height).bind(&i.sha256)
+                    .bind(&i.analysis).bind(&i.object_key).bind(ts(i.created_at)).bind(ts(i.expires_at))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn image_in_org(&self, org_id: uuid::Uuid, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::ImageRecord>> {
+                let row = sqlx::query(concat!("SELECT ", image_cols!(), " FROM images WHERE org_id = $1 AND id = $2"))
+                    .bind(org_id).bind(id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::image).transpose().map_err(crate::backend_error)
+            }
+
+            async fn list_images(&self, org_id: uuid::Uuid, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::ImageRecord>> {
+                let rows = sqlx::query(concat!("SELECT ", image_cols!(), " FROM images WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+                    .bind(org_id).bind(rows::after(&page)).bind(page.fetch())
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::image).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn delete_image(
+                &self,
+                org_id: uuid::Uuid,
+                id: uuid::Uuid,
+            ) -> pixeld_core::store::StoreResult<Option<(pixeld_core::store::ImageRecord, Vec<pixeld_core::store::ImageVariant>)>> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                let variants = sqlx::query(concat!("SELECT ", variant_cols!(), " FROM image_variants WHERE image_id = $1"))
+                    .bind(id).fetch_all(&mut *tx).await.map_err(crate::backend_error)?;
+                let variants = variants.iter().map(rows::variant).collect::<Result<Vec<_>, _>>().map_err(crate::backend_error)?;
+                sqlx::query("DELETE FROM image_variants WHERE image_id = $1").bind(id)
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                let row = sqlx::query(concat!("DELETE FROM images WHERE org_id = $1 AND id = $2 RETURNING ", image_cols!()))
+                    .bind(org_id).bind(id).fetch_optional(&mut *tx).await.map_err(crate::backend_error)?;
+                let Some(row) = row else { return Ok(None) };
+                let image = rows::image(&row).map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)?;
+                Ok(Some((image, variants)))
+            }
+
+            async fn expired_images(
+                &self,
+                now: time::OffsetDateTime,
+                limit: i64,
+            ) -> pixeld_core::store::StoreResult<Vec<(pixeld_core::store::ImageRecord, Vec<pixeld_core::store::ImageVariant>)>> {
+                let rows = sqlx::query(concat!("SELECT ", image_cols!(), " FROM images WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2"))
+                    .bind(ts(now)).bind(limit).fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let image = rows::image(r).map_err(crate::backend_error)?;
+                    let variants = sqlx::query(concat!("SELECT ", variant_cols!(), " FROM image_variants WHERE image_id = $1"))
+                        .bind(image.id).fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                    let variants = variants.iter().map(rows::variant).collect::<Result<Vec<_>, _>>().map_err(crate::backend_error)?;
+                    out.push((image, variants));
+                }
+                Ok(out)
+            }
+
+            async fn put_variant(&self, v: &pixeld_core::store::ImageVariant) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO image_variants (", variant_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (image_id, cache_key) DO UPDATE SET format = excluded.format, mime = excluded.mime, \
+                     bytes = excluded.bytes, width = excluded.width, height = excluded.height, \
+                     object_key = excluded.object_key, created_at = excluded.created_at"
+                ))
+                .bind(v.image_id).bind(&v.cache_key).bind(&v.format).bind(&v.mime).bind(v.bytes).bind(v.width)
+                .bind(v.height).bind(&v.object_key).bind(ts(v.created_at))
+                .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn variant(&self, image_id: uuid::Uuid, cache_key: &str) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::ImageVariant>> {
+                let row = sqlx::query(concat!("SELECT ", variant_cols!(), " FROM image_variants WHERE image_id = $1 AND cache_key = $2"))
+                    .bind(image_id).bind(cache_key).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::variant).transpose().map_err(crate::backend_error)
+            }
+
+            async fn log_processing(&self, l: &pixeld_core::store::ProcessingLog) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query(concat!("INSERT INTO processing_logs (", log_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+                    .bind(l.id).bind(l.org_id).bind(l.token_id).bind(l.image_id).bind(&l.op).bind(l.bytes_in)
+                    .bind(l.bytes_out).bind(l.ms).bind(&l.status).bind(ts(l.created_at))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn list_processing_logs(&self, org_id: uuid::Uuid, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::ProcessingLog>> {
+                let rows = sqlx::query(concat!("SELECT ", log_cols!(), " FROM processing_logs WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+                    .bind(org_id).bind(rows::after(&page)).bind(page.fetch())
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::log).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn purge_processing_logs(&self, before: time::OffsetDateTime) -> pixeld_core::store::StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM processing_logs WHERE created_at < $1").bind(ts(before))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected())
             }
 
             async fn idempotency_claim(

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Subcommand;
-use pixeld_core::Pixeld;
 use pixeld_core::clock::SystemClock;
 use pixeld_core::page::PageRequest;
 use pixeld_server::config::Config;
@@ -55,18 +54,9 @@ pub enum AdminCommand {
 }
 
 pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&config.data)?;
-    let store = pixeld_store::open(&config.database_url(), true).await?;
-    let mailer = Arc::new(pixeld_server::mailer::LettreMailer::new(
-        &config.mail,
-        config.outbox_dir(),
-    )?);
-    let app = Pixeld::new(
-        store,
-        Arc::new(SystemClock),
-        mailer,
-        pixeld_server::settings(&config),
-    );
+    let app = pixeld_server::state(config, Arc::new(SystemClock))
+        .await?
+        .app;
     let find = |email: String| {
         let app = app.clone();
         async move {

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use pixeld_server::config::Config;
 
 mod admin;
+mod optimize;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,15 @@ enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+    /// Optimize image files on all cores (resize, convert, compress, strip metadata).
+    Optimize(Box<optimize::OptimizeArgs>),
+    /// Analyse image files and print JSON (format, size, EXIF summary, hashes, colours).
+    Analyze(optimize::AnalyzeArgs),
+    /// Data retention.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -49,6 +59,13 @@ struct ServeArgs {
     /// Address to listen on (overrides `listen`).
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Delete everything past its retention window now (uploads, outputs, logs) and print what
+    /// was removed. Safe to run on several nodes at once.
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -147,5 +164,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin { command } => admin::run(config()?, command).await,
+        Command::Optimize(args) => tokio::task::block_in_place(|| optimize::optimize(*args)),
+        Command::Analyze(args) => tokio::task::block_in_place(|| optimize::analyze(args)),
+        Command::Retention {
+            command: RetentionCommand::Run,
+        } => {
+            let st = pixeld_server::state(
+                config()?,
+                std::sync::Arc::new(pixeld_core::clock::SystemClock),
+            )
+            .await?;
+            let report = st.app.sweep().await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -16,6 +16,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
     pub base: String,
+    /// The application behind the server, for running the sweeper as the scheduler would.
+    pub app: pixeld_core::Pixeld,
     pub clock: Arc<ManualClock>,
     pub outbox: PathBuf,
     pub backend: Backend,
@@ -59,6 +61,7 @@ impl TestApp {
         let st = pixeld_server::state(config, clock.clone())
             .await
             .expect("server state");
+        let core_app = st.app.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             pixeld_server::serve_on(listener, st, async move {
@@ -69,6 +72,7 @@ impl TestApp {
         });
         Some(TestApp {
             base: format!("http://{addr}"),
+            app: core_app,
             clock,
             outbox,
             backend,
