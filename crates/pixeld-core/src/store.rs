@@ -434,6 +434,12 @@ pub trait Store: Send + Sync + 'static {
     async fn create_token(&self, t: &ApiToken) -> StoreResult<()>;
     /// Finds a token by the digest of its secret.
     async fn token_by_digest(&self, digest: &str) -> StoreResult<Option<ApiToken>>;
+    /// Finds a token with its user and the user's role in the token's organisation (`None` if
+    /// no longer a member), in one round trip: this is the hot path of every API call.
+    async fn token_with_owner(
+        &self,
+        digest: &str,
+    ) -> StoreResult<Option<(ApiToken, User, Option<Role>)>>;
     /// Lists an organisation's tokens, optionally only one user's, by id.
     async fn list_tokens(
         &self,

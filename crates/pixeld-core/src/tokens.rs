@@ -252,9 +252,10 @@ mod use_cases {
             ip: Option<&str>,
         ) -> Result<Principal> {
             let digest = digest_if_well_formed(presented).ok_or(Error::Unauthenticated)?;
-            let token = self
+            // One round trip for token, user and membership: this runs on every API call.
+            let (token, user, role) = self
                 .store
-                .token_by_digest(&digest)
+                .token_with_owner(&digest)
                 .await?
                 .ok_or(Error::Unauthenticated)?;
             // The lookup is by digest already; compare once more without early exit anyway.
@@ -265,16 +266,10 @@ mod use_cases {
             if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| now >= e) {
                 return Err(Error::Unauthenticated);
             }
-            // Both depend only on the token: one round trip of latency instead of two.
-            let (user, membership) = tokio::try_join!(
-                self.store.user_by_id(token.user_id),
-                self.store.membership(token.org_id, token.user_id),
-            )?;
-            let user = user.ok_or(Error::Unauthenticated)?;
             if user.disabled_at.is_some() {
                 return Err(Error::Unauthenticated);
             }
-            let membership = membership.ok_or(Error::Unauthenticated)?;
+            let role = role.ok_or(Error::Unauthenticated)?;
             let stale = token.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY);
             if stale || token.last_used_ip.as_deref() != ip {
                 self.store.touch_token(token.id, now, ip).await?;
@@ -282,7 +277,7 @@ mod use_cases {
             Ok(Principal {
                 user,
                 org_id: token.org_id,
-                role: membership.role,
+                role,
                 credential: Credential::Token {
                     token_id: token.id,
                     scopes: scopes_from_string(&token.scopes),

@@ -446,6 +446,43 @@ macro_rules! store_impl {
                 rows.iter().map(rows::token).collect::<Result<_, _>>().map_err(crate::backend_error)
             }
 
+            async fn token_with_owner(
+                &self,
+                digest: &str,
+            ) -> pixeld_core::store::StoreResult<Option<(pixeld_core::store::ApiToken, pixeld_core::store::User, Option<pixeld_core::roles::Role>)>> {
+                let row = sqlx::query(concat!(
+                    "SELECT t.id AS t_id, t.org_id AS t_org_id, t.user_id AS t_user_id, t.name AS t_name, t.prefix AS t_prefix, \
+                     t.secret_digest AS t_secret_digest, t.scopes AS t_scopes, t.created_at AS t_created_at, \
+                     t.expires_at AS t_expires_at, t.last_used_at AS t_last_used_at, t.last_used_ip AS t_last_used_ip, \
+                     t.revoked_at AS t_revoked_at, m.role AS member_role, ",
+                    "u.id, u.email, u.name, u.password_hash, u.email_verified_at, u.is_admin, u.disabled_at, u.totp_secret, \
+                     u.totp_pending_secret, u.totp_last_step, u.personal_org_id, u.created_at \
+                     FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                     LEFT JOIN memberships m ON m.org_id = t.org_id AND m.user_id = t.user_id \
+                     WHERE t.secret_digest = $1"
+                ))
+                .bind(digest).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                let Some(r) = row else { return Ok(None) };
+                let token = pixeld_core::store::ApiToken {
+                    id: r.try_get("t_id").map_err(crate::backend_error)?,
+                    org_id: r.try_get("t_org_id").map_err(crate::backend_error)?,
+                    user_id: r.try_get("t_user_id").map_err(crate::backend_error)?,
+                    name: r.try_get("t_name").map_err(crate::backend_error)?,
+                    prefix: r.try_get("t_prefix").map_err(crate::backend_error)?,
+                    secret_digest: r.try_get("t_secret_digest").map_err(crate::backend_error)?,
+                    scopes: r.try_get("t_scopes").map_err(crate::backend_error)?,
+                    created_at: read_ts(&r, "t_created_at").map_err(crate::backend_error)?,
+                    expires_at: read_ts_opt(&r, "t_expires_at").map_err(crate::backend_error)?,
+                    last_used_at: read_ts_opt(&r, "t_last_used_at").map_err(crate::backend_error)?,
+                    last_used_ip: r.try_get("t_last_used_ip").map_err(crate::backend_error)?,
+                    revoked_at: read_ts_opt(&r, "t_revoked_at").map_err(crate::backend_error)?,
+                };
+                let user = rows::user(&r).map_err(crate::backend_error)?;
+                let role: Option<String> = r.try_get("member_role").map_err(crate::backend_error)?;
+                let role = role.map(|s| s.parse::<pixeld_core::roles::Role>()).transpose().map_err(|e| pixeld_core::store::StoreError::Backend(e.to_string()))?;
+                Ok(Some((token, user, role)))
+            }
+
             async fn token_in_org(&self, org_id: uuid::Uuid, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::ApiToken>> {
                 let row = sqlx::query(concat!("SELECT ", token_cols!(), " FROM api_tokens WHERE org_id = $1 AND id = $2"))
                     .bind(org_id).bind(id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;

@@ -525,3 +525,38 @@ async fn operator_flags_and_profile_changes_persist() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_token_is_found_with_its_owner_and_role_in_one_lookup() {
+    on_both(|store| async move {
+        let u = user(&store, "a@example.com").await;
+        let t = ApiToken {
+            id: Uuid::now_v7(),
+            org_id: u.personal_org_id,
+            user_id: u.id,
+            name: "t".into(),
+            prefix: "pxd_abcdef".into(),
+            secret_digest: "d".into(),
+            scopes: "render".into(),
+            created_at: now(),
+            expires_at: Some(now() + Duration::days(1)),
+            last_used_at: None,
+            last_used_ip: None,
+            revoked_at: None,
+        };
+        store.create_token(&t).await.unwrap();
+        let (token, owner, role) = store.token_with_owner("d").await.unwrap().unwrap();
+        assert_eq!(
+            (token, owner.id, role),
+            (t.clone(), u.id, Some(Role::Owner))
+        );
+        assert!(store.token_with_owner("nope").await.unwrap().is_none());
+        store
+            .remove_member(u.personal_org_id, u.id, now())
+            .await
+            .unwrap();
+        let (_, _, role) = store.token_with_owner("d").await.unwrap().unwrap();
+        assert_eq!(role, None, "a removed member's token has no role");
+    })
+    .await;
+}
