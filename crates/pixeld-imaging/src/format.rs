@@ -203,7 +203,7 @@ fn generic_header(bytes: &[u8], format: SourceFormat, limits: &Limits) -> Result
         .exif_metadata()
         .ok()
         .flatten()
-        .map(|e| metadata::strip_exif_prefix(e));
+        .map(metadata::strip_exif_prefix);
     let animated = match format {
         SourceFormat::Gif => gif_is_animated(bytes),
         SourceFormat::Png => png_is_animated(bytes),

@@ -556,40 +556,40 @@ impl Options {
                 return Err(Error::invalid(format!("{name} must be at least 1 pixel")));
             }
         }
-        if let Some(q) = self.quality {
-            if !(1..=100).contains(&q) {
-                return Err(Error::invalid(format!(
-                    "quality must be from 1 to 100; got {q}"
-                )));
-            }
+        if let Some(q) = self.quality
+            && !(1..=100).contains(&q)
+        {
+            return Err(Error::invalid(format!(
+                "quality must be from 1 to 100; got {q}"
+            )));
         }
-        if let Some(e) = self.effort {
-            if e > 9 {
-                return Err(Error::invalid(format!(
-                    "effort must be from 0 to 9; got {e}"
-                )));
-            }
+        if let Some(e) = self.effort
+            && e > 9
+        {
+            return Err(Error::invalid(format!(
+                "effort must be from 0 to 9; got {e}"
+            )));
         }
-        if let Some(s) = self.blur {
-            if !(0.3..=1000.0).contains(&s) {
-                return Err(Error::invalid(format!(
-                    "blur must be a sigma from 0.3 to 1000; got {s}"
-                )));
-            }
+        if let Some(s) = self.blur
+            && !(0.3..=1000.0).contains(&s)
+        {
+            return Err(Error::invalid(format!(
+                "blur must be a sigma from 0.3 to 1000; got {s}"
+            )));
         }
-        if let Some(s) = self.sharpen {
-            if !(0.3..=100.0).contains(&s) {
-                return Err(Error::invalid(format!(
-                    "sharpen must be a sigma from 0.3 to 100; got {s}"
-                )));
-            }
+        if let Some(s) = self.sharpen
+            && !(0.3..=100.0).contains(&s)
+        {
+            return Err(Error::invalid(format!(
+                "sharpen must be a sigma from 0.3 to 100; got {s}"
+            )));
         }
-        if let Some(c) = self.crop {
-            if c.width == 0 || c.height == 0 {
-                return Err(Error::invalid(
-                    "crop width and height must be at least 1 pixel",
-                ));
-            }
+        if let Some(c) = self.crop
+            && (c.width == 0 || c.height == 0)
+        {
+            return Err(Error::invalid(
+                "crop width and height must be at least 1 pixel",
+            ));
         }
         if self.lossless && matches!(self.format, Format::Jpeg | Format::Avif) {
             return Err(Error::invalid(

@@ -136,10 +136,10 @@ pub(crate) fn decode_upright(
     };
     // Only the power-of-two scales have fast reduced IDCTs in libjpeg-turbo/mozjpeg.
     let mut image = decode::decode(bytes, &header, limits, shrink)?;
-    if let (Some(icc), IccMode::Srgb) = (&header.icc, icc_mode) {
-        if let Err(w) = color::convert_to_srgb(&mut image, icc) {
-            meta.warnings.push(w);
-        }
+    if let (Some(icc), IccMode::Srgb) = (&header.icc, icc_mode)
+        && let Err(w) = color::convert_to_srgb(&mut image, icc)
+    {
+        meta.warnings.push(w);
     }
     transform::orient(&mut image, meta.orientation);
     Ok(Upright {

@@ -357,10 +357,11 @@ fn premultiply(img: DynamicImage, forward: bool) -> DynamicImage {
         for c in &mut p.0[..3] {
             *c = if forward {
                 ((u32::from(*c) * a + 127) / 255) as u8
-            } else if a == 0 {
-                0
             } else {
-                ((u32::from(*c) * 255 + a / 2) / a).min(255) as u8
+                // Fully transparent pixels have no colour left to recover.
+                (u32::from(*c) * 255 + a / 2)
+                    .checked_div(a)
+                    .map_or(0, |v| v.min(255) as u8)
             };
         }
     }
@@ -377,8 +378,8 @@ pub(crate) fn flatten(img: DynamicImage, bg: Color) -> DynamicImage {
     let bgc = [bg.r, bg.g, bg.b];
     for p in rgba.pixels() {
         let a = u32::from(p.0[3]);
-        for i in 0..3 {
-            out.push(((u32::from(p.0[i]) * a + u32::from(bgc[i]) * (255 - a) + 127) / 255) as u8);
+        for (&c, &b) in p.0[..3].iter().zip(&bgc) {
+            out.push(((u32::from(c) * a + u32::from(b) * (255 - a) + 127) / 255) as u8);
         }
     }
     DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, out).expect("sized above"))
