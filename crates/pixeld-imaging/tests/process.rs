@@ -308,3 +308,67 @@ fn blur_and_sharpen_change_the_pixels_but_not_the_size() {
     let mid = px(&b, 30, 25);
     assert!(mid[0] > 40 && mid[2] > 40, "{mid:?}");
 }
+
+fn adobe_rgb_png(rgb: [u8; 3]) -> (Vec<u8>, Vec<u8>) {
+    use image::ImageEncoder;
+    let icc = moxcms::ColorProfile::new_adobe_rgb().encode().unwrap();
+    let img = image::RgbImage::from_pixel(8, 8, image::Rgb(rgb));
+    let mut png = Vec::new();
+    let mut enc = image::codecs::png::PngEncoder::new(&mut png);
+    enc.set_icc_profile(icc.clone()).unwrap();
+    enc.write_image(img.as_raw(), 8, 8, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    (png, icc)
+}
+
+#[test]
+fn an_adobe_rgb_image_is_converted_to_srgb_and_its_profile_dropped() {
+    let (png, icc) = adobe_rgb_png([100, 150, 50]);
+    let out = run(&png, "format=png");
+    assert!(
+        !out.bytes.windows(4).any(|w| w == b"iCCP"),
+        "profile dropped"
+    );
+    let got = px(&common::second_decode(&out.bytes), 4, 4);
+    // What a colour-managed viewer would show, computed independently of the pipeline.
+    let src = moxcms::ColorProfile::new_from_slice(&icc).unwrap();
+    let t = src
+        .create_transform_8bit(
+            moxcms::Layout::Rgb,
+            &moxcms::ColorProfile::new_srgb(),
+            moxcms::Layout::Rgb,
+            Default::default(),
+        )
+        .unwrap();
+    let mut want = [0u8; 3];
+    t.transform(&[100, 150, 50], &mut want).unwrap();
+    assert_ne!(
+        want,
+        [100, 150, 50],
+        "Adobe RGB and sRGB differ for this colour"
+    );
+    assert!(
+        got.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 2),
+        "got {got:?}, want {want:?}"
+    );
+}
+
+#[test]
+fn icc_keep_leaves_the_pixels_and_embeds_the_profile() {
+    let (png, _) = adobe_rgb_png([100, 150, 50]);
+    for f in ["png", "jpeg", "webp"] {
+        let out = run(&png, &format!("format={f}&icc=keep"));
+        assert!(
+            out.bytes.windows(4).any(|w| w == b"iCCP" || w == b"ICCP")
+                || out.bytes.windows(12).any(|w| w == b"ICC_PROFILE\0"),
+            "{f}: profile embedded"
+        );
+        let got = px(&common::second_decode(&out.bytes), 4, 4);
+        assert!(
+            got.iter()
+                .zip([100u8, 150, 50])
+                .all(|(a, b)| a.abs_diff(b) <= 3),
+            "{f}: {got:?}"
+        );
+    }
+}
