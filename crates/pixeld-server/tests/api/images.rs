@@ -599,3 +599,139 @@ async fn a_url_upload_refuses_private_addresses_and_follows_at_most_three_redire
     )
     .await;
 }
+
+/// A moto S3 server on a free loopback port, stopped on drop.
+struct Moto {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn moto() -> Option<Moto> {
+    // This test's own HTTP client needs the TLS provider the server installs at start-up.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let bin = std::env::var("PIXELD_TEST_MOTO")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../.venv-tools/bin/moto_server")
+        });
+    if !bin.exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "moto_server is required under CI=true (scripts/setup test installs it)"
+        );
+        eprintln!(
+            "skipping the S3 story: {} not found (run scripts/setup test)",
+            bin.display()
+        );
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let moto = Moto { child, endpoint };
+    for _ in 0..100 {
+        if reqwest::get(format!("{}/", moto.endpoint)).await.is_ok() {
+            return Some(moto);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("moto did not start");
+}
+
+async fn bucket_keys(endpoint: &str, bucket: &str) -> Vec<String> {
+    let xml = reqwest::get(format!("{endpoint}/{bucket}?list-type=2"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    xml.split("<Key>")
+        .skip(1)
+        .map(|s| s.split("</Key>").next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn uploads_and_outputs_live_in_an_s3_bucket_and_leave_it_within_24_hours() {
+    let Some(s3) = moto().await else { return };
+    let endpoint = s3.endpoint.clone();
+    both_with(
+        |c| {
+            c.objects = pixeld_server::config::ObjectsConfig::S3 {
+                bucket: "pixeld-test".into(),
+                region: "us-east-1".into(),
+                endpoint: Some(endpoint.clone()),
+                access_key_id: Some("test".into()),
+                secret_access_key: Some("test".into()),
+                allow_http: true,
+            };
+        },
+        |app| {
+            let endpoint = endpoint.clone();
+            async move {
+                // A fresh bucket per backend.
+                let _ = reqwest::Client::new()
+                    .delete(format!("{endpoint}/pixeld-test"))
+                    .send()
+                    .await;
+                assert!(
+                    reqwest::Client::new()
+                        .put(format!("{endpoint}/pixeld-test"))
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .is_success()
+                );
+                let b = app.user("ada@example.com").await;
+                let token = app.token(&b, &["images:read", "images:write"]).await;
+                let img = body(upload_raw(&app, &token, jpeg(300, 200), "image/jpeg").await).await;
+                let id = img["id"].as_str().unwrap().to_string();
+                assert!(img["analysis"].is_object());
+                let out = app
+                    .plain()
+                    .get(app.url(&format!("/v1/images/{id}/content?w=150&format=webp")))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(out.status(), 200);
+                let keys = bucket_keys(&endpoint, "pixeld-test").await;
+                assert_eq!(keys.len(), 2, "{keys:?}");
+                assert!(
+                    keys.iter().any(|k| k.ends_with(&format!("/uploads/{id}"))),
+                    "{keys:?}"
+                );
+                assert!(
+                    keys.iter().any(|k| k.contains(&format!("/variants/{id}/"))),
+                    "{keys:?}"
+                );
+                app.clock.advance(Duration::hours(24));
+                assert_eq!(app.app.sweep().await.unwrap().images, 1);
+                assert!(
+                    bucket_keys(&endpoint, "pixeld-test").await.is_empty(),
+                    "the bucket is empty again"
+                );
+                app.stop().await;
+            }
+        },
+    )
+    .await;
+}
