@@ -92,6 +92,21 @@ def vips(job):
     }
 
 
+def ours_at_ssim(job, target):
+    """Smallest output we make whose SSIM reaches `target` (sharp's), over quality 50-95."""
+    name, inp, query, _, _, ext = job
+    if target is None or "q=" not in query:
+        return None
+    src, out = os.path.join(WORK, inp), os.path.join(WORK, f"ours-matched-{inp}.{ext}")
+    for q in range(50, 100, 5):
+        qq = re.sub(r"q=\d+", f"q={q}", query)
+        subprocess.run([OURS, "run", src, qq, "1", out], env=ENV, capture_output=True, check=True)
+        v = ssim(src, out)
+        if v is not None and v >= target:
+            return q, os.path.getsize(out), v
+    return None
+
+
 def fmt_ssim(v):
     return "n/a" if v is None else f"{v:.4f}"
 
@@ -105,17 +120,20 @@ def main():
     print(f"\nsingle thread each; median of {RUNS} runs; RSS 'extra' = peak − idle process "
           f"(idle: ours {base['ours']//1024} MB, sharp/node {base['sharp']//1024} MB, vips {base['vips']//1024} MB)\n")
     header = ("| job | ours ms | sharp ms | vips ms | ours÷sharp | ours÷vips | ours extra RSS MB | "
-              "sharp extra RSS MB | RSS ours÷sharp | bytes ours / sharp / vips | SSIM ours / sharp / vips |")
+              "sharp extra RSS MB | RSS ours÷sharp | bytes ours / sharp / vips | SSIM ours / sharp / vips | "
+              "ours at sharp's SSIM: q, bytes, ÷sharp bytes |")
     print(header)
     print("|" + "|".join(["---"] * (header.count("|") - 1)) + "|")
     for job in JOBS:
         o, s, v = ours(job), sharp(job), vips(job)
         ox, sx = (o["rss"] - base["ours"]) / 1024, (s["rss"] - base["sharp"]) / 1024
+        m = ours_at_ssim(job, s["ssim"])
+        matched = "n/a" if m is None else f"q{m[0]}, {m[1]}, {m[1] / s['bytes']:.2f}"
         print(f"| {job[0]} | {o['median_ms']:.1f} | {s['median_ms']:.1f} | {v['median_ms']:.1f} | "
               f"{o['median_ms'] / s['median_ms']:.2f} | {o['median_ms'] / v['median_ms']:.2f} | "
               f"{ox:.1f} | {sx:.1f} | {ox / sx if sx > 0 else float('nan'):.2f} | "
               f"{o['bytes']} / {s['bytes']} / {v['bytes']} | "
-              f"{fmt_ssim(o['ssim'])} / {fmt_ssim(s['ssim'])} / {fmt_ssim(v['ssim'])} |")
+              f"{fmt_ssim(o['ssim'])} / {fmt_ssim(s['ssim'])} / {fmt_ssim(v['ssim'])} | {matched} |")
         sys.stdout.flush()
 
 

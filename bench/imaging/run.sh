@@ -13,7 +13,7 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 # 1. System peers and fixtures (idempotent).
 missing=()
-for p in libvips-tools time mate-backgrounds cmake nasm; do
+for p in libvips-tools time mate-backgrounds nasm; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then

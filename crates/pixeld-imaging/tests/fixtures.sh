@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the pixeld-imaging tests need: real photographs and graphics from Debian's
-# wallpaper package (nothing large is committed). Idempotent; run as root (or with sudo).
+# Installs what the pixeld-imaging tests need: nasm (the SIMD parts of mozjpeg and rav1e
+# are assembled at build time) and real photographs and graphics from Debian's wallpaper
+# package (nothing large is committed). Idempotent; run as root (or with sudo).
 set -euo pipefail
 
-PKGS=(mate-backgrounds)
+PKGS=(nasm mate-backgrounds)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
