@@ -120,6 +120,38 @@ async fn too_many_sign_in_attempts_get_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn a_busy_token_is_slowed_down_without_affecting_other_callers() {
+    both_with(
+        |c| c.rate_limit.per_credential_per_minute = 5,
+        |app| async move {
+            let b = app.user("ada@example.com").await;
+            let token = app.token(&b, &["account:read"]).await;
+            let c = app.plain();
+            let me = || c.get(app.url("/v1/me")).bearer_auth(&token).send();
+            for _ in 0..5 {
+                assert_eq!(me().await.unwrap().status(), 200);
+            }
+            let r = me().await.unwrap();
+            assert!(r.headers().get("retry-after").is_some());
+            problem(r, 429, "rate-limited").await;
+            // Another caller from the same address is not held back.
+            let other = app.token(&b, &["account:read"]).await;
+            assert_eq!(
+                c.get(app.url("/v1/me"))
+                    .bearer_auth(&other)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                200
+            );
+            app.stop().await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn every_error_is_a_problem_document_with_the_request_id() {
     both_with(
         |c| c.max_body_bytes = 4096,
