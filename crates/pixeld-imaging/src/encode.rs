@@ -1,6 +1,7 @@
 //! Encoders: mozjpeg, oxipng, libwebp and rav1e (via ravif).
 
 use image::DynamicImage;
+#[cfg(feature = "avif")]
 use rgb::FromSlice;
 
 use crate::error::{Error, Result};

@@ -158,15 +158,22 @@ pub(crate) fn image_decoder<'a>(
     format: SourceFormat,
     limits: &Limits,
 ) -> Result<Box<dyn ImageDecoder + 'a>> {
+    image_decoder_with(bytes, format, limits.image_limits())
+}
+
+fn image_decoder_with<'a>(
+    bytes: &'a [u8],
+    format: SourceFormat,
+    image_limits: image::Limits,
+) -> Result<Box<dyn ImageDecoder + 'a>> {
     let fmt = format
         .image_format()
         .ok_or_else(|| unsupported_decode(format))?;
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), fmt);
     // Our own check runs on the dimensions first; these are the allocation backstop.
-    reader.limits(limits.image_limits());
+    reader.limits(image_limits.clone());
     let mut dec = reader.into_decoder().map_err(Error::from_image)?;
-    dec.set_limits(limits.image_limits())
-        .map_err(Error::from_image)?;
+    dec.set_limits(image_limits).map_err(Error::from_image)?;
     Ok(Box::new(dec))
 }
 
@@ -183,14 +190,13 @@ pub(crate) fn unsupported_decode(format: SourceFormat) -> Error {
 }
 
 fn generic_header(bytes: &[u8], format: SourceFormat, limits: &Limits) -> Result<Header> {
-    // The decoder constructors below only parse headers; dimension limits are ours to check
-    // before the first allocation proportional to the image size happens in decode.
-    let unlimited = Limits {
-        max_pixels: u64::MAX / 16,
-        max_dimension: u32::MAX,
-        ..*limits
-    };
-    let mut dec = image_decoder(bytes, format, &unlimited).map_err(|e| match e {
+    // Only headers are parsed here; the dimension limits are ours to check right after, so
+    // the decoder gets the allocation cap alone. (Without a cap, a WebP claiming a 3 GB EXIF
+    // chunk made image-webp allocate 3 GB: found by the fuzzer.)
+    let mut header_limits = limits.image_limits();
+    header_limits.max_image_width = None;
+    header_limits.max_image_height = None;
+    let mut dec = image_decoder_with(bytes, format, header_limits).map_err(|e| match e {
         // A header-only parse that fails means broken data, whatever the crate calls it.
         Error::UnsupportedFormat(m) | Error::ResourceLimit(m) => Error::Corrupt(m),
         e => e,
@@ -198,12 +204,16 @@ fn generic_header(bytes: &[u8], format: SourceFormat, limits: &Limits) -> Result
     let (width, height) = dec.dimensions();
     let has_alpha = dec.color_type().has_alpha();
     // Metadata that fails to parse is not worth refusing the image for.
-    let icc = dec.icc_profile().ok().flatten();
-    let exif = dec
-        .exif_metadata()
-        .ok()
-        .flatten()
-        .map(metadata::strip_exif_prefix);
+    let (icc, exif) = if format == SourceFormat::Webp {
+        // Our own chunk walk never reads past the input, whatever the chunk sizes claim.
+        webp_metadata(bytes)
+    } else {
+        (
+            dec.icc_profile().ok().flatten(),
+            dec.exif_metadata().ok().flatten(),
+        )
+    };
+    let exif = exif.map(metadata::strip_exif_prefix);
     let animated = match format {
         SourceFormat::Gif => gif_is_animated(bytes),
         SourceFormat::Png => png_is_animated(bytes),
@@ -365,6 +375,25 @@ fn png_is_animated(b: &[u8]) -> bool {
         pos = pos.saturating_add(12).saturating_add(len);
     }
     false
+}
+
+/// ICC profile and EXIF from the chunks of an extended WebP.
+fn webp_metadata(b: &[u8]) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let (mut icc, mut exif) = (None, None);
+    let mut pos = 12usize;
+    while let Some(head) = b.get(pos..pos + 8) {
+        let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        let Some(data) = b.get(pos + 8..(pos + 8).saturating_add(size)) else {
+            break;
+        };
+        match &head[..4] {
+            b"ICCP" => icc = Some(data.to_vec()),
+            b"EXIF" => exif = Some(data.to_vec()),
+            _ => {}
+        }
+        pos = pos + 8 + size + (size & 1);
+    }
+    (icc, exif)
 }
 
 fn webp_is_animated(b: &[u8]) -> bool {
