@@ -105,14 +105,21 @@ pub struct UrlUpload {
     pub url: String,
 }
 
-/// A multipart upload.
+/// A multipart upload: one field, `file`.
 #[derive(Debug, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct FileUpload {
     /// The image file.
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
 }
+
+/// The bytes of an image file.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct RawImage(Vec<u8>);
 
 /// `?filename=` for raw uploads.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -126,10 +133,15 @@ pub struct RawParams {
 /// `application/octet-stream`), or JSON `{"url": …}` to fetch it. It is analysed at once and
 /// deleted, with everything made from it, 24 hours after upload.
 #[utoipa::path(post, path = "/v1/images", tag = "images", params(RawParams),
-    request_body(content(
+    request_body(description = "The image (JPEG, PNG, WebP, GIF, AVIF, HEIC, TIFF or BMP; \
+        other bytes answer 415, a damaged image 422), as a form, as the raw body, or a URL to fetch.",
+        content(
         (FileUpload = "multipart/form-data"),
         (UrlUpload = "application/json"),
-        (Vec<u8> = "application/octet-stream"),
+        (RawImage = "application/octet-stream"),
+        (RawImage = "image/jpeg"),
+        (RawImage = "image/png"),
+        (RawImage = "image/webp"),
     )),
     responses((status = 201, description = "Stored and analysed", body = ImageView)))]
 pub async fn upload(
@@ -150,12 +162,24 @@ pub async fn upload(
             .map_err(|e| ApiError::bad_request(e.body_text()))?;
         let mut found = None;
         while let Some(field) = mp.next_field().await.map_err(|e| multipart_error(&e))? {
-            if field.name() == Some("file") || (found.is_none() && field.file_name().is_some()) {
-                let filename = field.file_name().map(str::to_string);
-                let bytes = field.bytes().await.map_err(|e| multipart_error(&e))?;
-                found = Some((filename, bytes));
-                break;
+            if field.name() != Some("file") {
+                return Err(ApiError::new(
+                    "validation",
+                    format!(
+                        "unknown form field {:?}; send the image in one field named `file`",
+                        field.name().unwrap_or("")
+                    ),
+                ));
             }
+            if found.is_some() {
+                return Err(ApiError::new(
+                    "validation",
+                    "the form has more than one `file` field",
+                ));
+            }
+            let filename = field.file_name().map(str::to_string);
+            let bytes = field.bytes().await.map_err(|e| multipart_error(&e))?;
+            found = Some((filename, bytes));
         }
         let (filename, bytes) =
             found.ok_or_else(|| ApiError::new("validation", "the form has no `file` field"))?;
@@ -295,12 +319,9 @@ fn rendition_response(
 /// `trellis`, `palette`, `metadata`, `keep_gps`, `icc`). `format=auto` (the default) picks the
 /// best format the `Accept` header allows. Outputs are cached and carry an `ETag`.
 #[utoipa::path(get, path = "/v1/images/{id}/content", tag = "images",
-    params(("id" = Uuid, Path, description = "Image id"),
-           ("w" = Option<u32>, Query, description = "Width"), ("h" = Option<u32>, Query, description = "Height"),
-           ("format" = Option<String>, Query, description = "jpeg, png, webp, avif or auto"),
-           ("q" = Option<u8>, Query, description = "Quality 1-100")),
+    params(("id" = Uuid, Path, description = "Image id"), super::image_options::ContentParams),
     responses((status = 200, description = "The transformed image", content(
-        (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"), (Vec<u8> = "image/avif"))),
+        (RawImage = "image/jpeg"), (RawImage = "image/png"), (RawImage = "image/webp"), (RawImage = "image/avif"))),
         (status = 304, description = "Not modified (If-None-Match)")))]
 pub async fn content(
     State(st): State<AppState>,
@@ -309,8 +330,13 @@ pub async fn content(
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> ApiResult<Response> {
-    let mut opts = pixeld_imaging::Options::from_query(uri.query().unwrap_or(""))
+    let query = uri.query().unwrap_or("");
+    let sigmas: Vec<(String, f64)> = url::form_urlencoded::parse(query.as_bytes())
+        .filter_map(|(k, v)| Some((k.trim().to_ascii_lowercase(), v.trim().parse().ok()?)))
+        .collect();
+    super::image_options::check_sigmas(sigmas.iter().map(|(k, v)| (k.as_str(), *v)))
         .map_err(pixeld_core::Error::from)?;
+    let mut opts = pixeld_imaging::Options::from_query(query).map_err(pixeld_core::Error::from)?;
     opts.accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -323,6 +349,25 @@ pub async fn content(
         st.app.now(),
         &headers,
     ))
+}
+
+/// Processing options from a JSON object. `Options` alone would also take a JSON array
+/// (serde reads a struct from a sequence by position); the documented body is an object.
+pub struct OptionsBody(pub pixeld_imaging::Options);
+
+impl<'de> Deserialize<'de> for OptionsBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        super::image_options::check_sigmas(
+            ["blur", "sharpen"]
+                .into_iter()
+                .filter_map(|k| Some((k, map.get(k)?.as_f64()?))),
+        )
+        .map_err(serde::de::Error::custom)?;
+        pixeld_imaging::Options::deserialize(serde_json::Value::Object(map))
+            .map(OptionsBody)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// The result of an optimize request.
@@ -353,15 +398,15 @@ pub struct Optimized {
 /// `quality`, …). Answers with the output image when `Accept` asks for an image, else with a
 /// JSON summary (and the output inline as base64 up to 1 MiB).
 #[utoipa::path(post, path = "/v1/images/{id}/optimize", tag = "images", params(("id" = Uuid, Path, description = "Image id")),
-    request_body(content = Object, description = "Processing options"),
+    request_body(content = super::image_options::OptionsDoc, description = "Processing options"),
     responses((status = 200, description = "Optimized", content(
-        (Optimized = "application/json"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"), (Vec<u8> = "image/avif")))))]
+        (Optimized = "application/json"), (RawImage = "image/jpeg"), (RawImage = "image/png"), (RawImage = "image/webp"), (RawImage = "image/avif")))))]
 pub async fn optimize(
     State(st): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
-    Json(mut opts): Json<pixeld_imaging::Options>,
+    Json(OptionsBody(mut opts)): Json<OptionsBody>,
 ) -> ApiResult<Response> {
     let accept = headers
         .get(header::ACCEPT)

@@ -1,0 +1,322 @@
+//! OpenAPI documentation of the processing options, as the query of `GET /v1/images/{id}/content`
+//! and as the JSON body of `POST /v1/images/{id}/optimize`.
+//!
+//! These types are never parsed: the handlers parse with `pixeld_imaging::Options` (query:
+//! `Options::from_query`, body: serde). They exist so that the published schema states the
+//! same names, types, ranges and enumerations that parser accepts, and nothing more. Checks
+//! that depend on the image itself (crop inside the image, output pixel limits) or on two options
+//! together (`lossless` with jpeg/avif, `keep_gps` without `keep_metadata`) answer 422 naming the
+//! option.
+#![allow(dead_code)]
+
+use utoipa::{IntoParams, ToSchema};
+
+/// How to fit into width × height.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FitDoc {
+    /// Crop to fill the box.
+    Cover,
+    /// Letterbox inside the box.
+    Contain,
+    /// Stretch to the box.
+    Fill,
+    /// Fit inside, keeping the aspect ratio (default).
+    Inside,
+    /// Cover the box, keeping the aspect ratio.
+    Outside,
+}
+
+/// What to keep when cropping for `cover`, or where to place for `contain`.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GravityDoc {
+    /// Centre (default).
+    Center,
+    /// Top.
+    North,
+    /// Top right.
+    Northeast,
+    /// Right.
+    East,
+    /// Bottom right.
+    Southeast,
+    /// Bottom.
+    South,
+    /// Bottom left.
+    Southwest,
+    /// Left.
+    West,
+    /// Top left.
+    Northwest,
+    /// The most interesting region.
+    Smart,
+}
+
+/// Output format in the query (`jpg` is an alias of `jpeg`).
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryFormatDoc {
+    /// The best format the `Accept` header allows (default).
+    Auto,
+    /// JPEG.
+    Jpeg,
+    /// JPEG.
+    Jpg,
+    /// PNG.
+    Png,
+    /// WebP.
+    Webp,
+    /// AVIF.
+    Avif,
+}
+
+/// Output format in a JSON body.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatDoc {
+    /// The best format the `Accept` header allows (default).
+    Auto,
+    /// JPEG.
+    Jpeg,
+    /// PNG.
+    Png,
+    /// WebP.
+    Webp,
+    /// AVIF.
+    Avif,
+}
+
+/// ICC profile handling.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IccDoc {
+    /// Convert to sRGB (default).
+    Srgb,
+    /// Keep the embedded profile.
+    Keep,
+}
+
+/// Keep or strip EXIF metadata and the ICC profile; the boolean words work too (an empty value
+/// means keep, like a bare `?metadata`).
+#[derive(ToSchema)]
+pub enum MetadataDoc {
+    /// Keep (GPS tags are still removed unless `keep_gps` is set).
+    #[serde(rename = "keep")]
+    Keep,
+    /// Strip (default).
+    #[serde(rename = "strip")]
+    Strip,
+    /// Keep.
+    #[serde(rename = "true")]
+    True,
+    /// Strip.
+    #[serde(rename = "false")]
+    False,
+    /// Keep.
+    #[serde(rename = "1")]
+    One,
+    /// Strip.
+    #[serde(rename = "0")]
+    Zero,
+    /// Keep.
+    #[serde(rename = "yes")]
+    Yes,
+    /// Strip.
+    #[serde(rename = "no")]
+    No,
+    /// Keep.
+    #[serde(rename = "on")]
+    On,
+    /// Strip.
+    #[serde(rename = "off")]
+    Off,
+    /// Keep.
+    #[serde(rename = "")]
+    Empty,
+}
+
+/// The query options of `GET /v1/images/{id}/content`. Unknown or repeated keys are refused.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ContentParams {
+    /// Target width in pixels (alias `width`).
+    #[param(minimum = 1, maximum = 4294967295_u64, value_type = Option<u64>)]
+    pub w: Option<u32>,
+    /// Target height in pixels (alias `height`).
+    #[param(minimum = 1, maximum = 4294967295_u64, value_type = Option<u64>)]
+    pub h: Option<u32>,
+    /// How to fit into w × h (default `inside`).
+    #[param(inline)]
+    pub fit: Option<FitDoc>,
+    /// What to keep when cropping for `cover`, or where to place for `contain` (alias `g`).
+    #[param(inline)]
+    pub gravity: Option<GravityDoc>,
+    /// Allow the output to be larger than the source (default false).
+    pub enlarge: Option<bool>,
+    /// Crop `x,y,width,height` of the auto-oriented source first; it must lie inside the image.
+    #[param(pattern = "^[0-9]{1,9},[0-9]{1,9},[1-9][0-9]{0,8},[1-9][0-9]{0,8}$")]
+    pub crop: Option<String>,
+    /// Rotate clockwise after auto-orientation, in degrees: a multiple of 90 (alias `r`).
+    #[param(multiple_of = 90, value_type = Option<i64>)]
+    pub rotate: Option<i64>,
+    /// Mirror vertically.
+    pub flip: Option<bool>,
+    /// Mirror horizontally.
+    pub flop: Option<bool>,
+    /// Background for flattening and `contain` padding: hex `#rgb`, `#rrggbb`, `#rrggbbaa`, or
+    /// `white`, `black`, `transparent` (alias `background`).
+    #[param(
+        pattern = "^(#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|white|black|transparent)$"
+    )]
+    pub bg: Option<String>,
+    /// Gaussian blur sigma.
+    #[param(minimum = 0.3, maximum = 1000)]
+    pub blur: Option<f32>,
+    /// Unsharp-mask sigma.
+    #[param(minimum = 0.3, maximum = 100)]
+    pub sharpen: Option<f32>,
+    /// Output format (default `auto`: the best the `Accept` header allows; alias `f`).
+    #[param(inline)]
+    pub format: Option<QueryFormatDoc>,
+    /// Quality for lossy formats (default 80 for JPEG and WebP, 60 for AVIF; alias `quality`).
+    #[param(minimum = 1, maximum = 100)]
+    pub q: Option<u8>,
+    /// Lossless WebP, or PNG (not with jpeg or avif).
+    pub lossless: Option<bool>,
+    /// Progressive JPEG / interlaced PNG (default false).
+    pub progressive: Option<bool>,
+    /// CPU effort, 0 fastest to 9 smallest (default 4).
+    #[param(minimum = 0, maximum = 9)]
+    pub effort: Option<u8>,
+    /// mozjpeg trellis quantisation (default false).
+    pub trellis: Option<bool>,
+    /// JPEG shrink-on-decode straight to the target size (default false).
+    pub fast_shrink: Option<bool>,
+    /// Lossless PNG palette reduction when the image allows it (default true).
+    pub palette: Option<bool>,
+    /// Keep EXIF and the ICC profile, or strip them (default `strip`).
+    #[param(inline)]
+    pub metadata: Option<MetadataDoc>,
+    /// Keep GPS tags too (needs `metadata=keep`).
+    pub keep_gps: Option<bool>,
+    /// ICC profile handling (default `srgb`).
+    #[param(inline)]
+    pub icc: Option<IccDoc>,
+}
+
+/// A rectangle of the auto-oriented source, in pixels; it must lie inside the image.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CropDoc {
+    /// Left edge.
+    #[schema(maximum = 4294967295_u64, value_type = u64)]
+    pub x: u32,
+    /// Top edge.
+    #[schema(maximum = 4294967295_u64, value_type = u64)]
+    pub y: u32,
+    /// Width.
+    #[schema(minimum = 1, maximum = 4294967295_u64, value_type = u64)]
+    pub width: u32,
+    /// Height.
+    #[schema(minimum = 1, maximum = 4294967295_u64, value_type = u64)]
+    pub height: u32,
+}
+
+/// Processing options as JSON: every member is optional, unknown members are refused. The same
+/// options as the query of `GET /v1/images/{id}/content`, with long names.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptionsDoc {
+    /// Target width in pixels.
+    #[schema(minimum = 1, maximum = 4294967295_u64, value_type = Option<u64>)]
+    pub width: Option<u32>,
+    /// Target height in pixels.
+    #[schema(minimum = 1, maximum = 4294967295_u64, value_type = Option<u64>)]
+    pub height: Option<u32>,
+    /// How to fit into width × height (default `inside`).
+    #[schema(required = false, inline)]
+    pub fit: FitDoc,
+    /// What to keep when cropping for `cover`, or where to place for `contain`.
+    #[schema(required = false, inline)]
+    pub gravity: GravityDoc,
+    /// Allow the output to be larger than the source.
+    #[schema(required = false)]
+    pub enlarge: bool,
+    /// Crop this rectangle of the auto-oriented source first.
+    #[schema(inline)]
+    pub crop: Option<CropDoc>,
+    /// Rotate clockwise after auto-orientation, in degrees: a multiple of 90.
+    #[schema(required = false, multiple_of = 90)]
+    pub rotate: i64,
+    /// Mirror vertically.
+    #[schema(required = false)]
+    pub flip: bool,
+    /// Mirror horizontally.
+    #[schema(required = false)]
+    pub flop: bool,
+    /// Background: hex `#rgb`, `#rrggbb`, `#rrggbbaa`, or `white`, `black`, `transparent`.
+    #[schema(
+        pattern = "^(#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|white|black|transparent)$"
+    )]
+    pub background: Option<String>,
+    /// Gaussian blur sigma.
+    #[schema(minimum = 0.3, maximum = 1000)]
+    pub blur: Option<f32>,
+    /// Unsharp-mask sigma.
+    #[schema(minimum = 0.3, maximum = 100)]
+    pub sharpen: Option<f32>,
+    /// Output format (default `auto`).
+    #[schema(required = false, inline)]
+    pub format: FormatDoc,
+    /// Quality for lossy formats.
+    #[schema(minimum = 1, maximum = 100)]
+    pub quality: Option<u8>,
+    /// Lossless WebP, or PNG (not with jpeg or avif).
+    #[schema(required = false)]
+    pub lossless: bool,
+    /// Progressive JPEG / interlaced PNG.
+    pub progressive: Option<bool>,
+    /// CPU effort, 0 fastest to 9 smallest.
+    #[schema(minimum = 0, maximum = 9)]
+    pub effort: Option<u8>,
+    /// mozjpeg trellis quantisation.
+    #[schema(required = false)]
+    pub trellis: bool,
+    /// JPEG shrink-on-decode straight to the target size.
+    #[schema(required = false)]
+    pub fast_shrink: bool,
+    /// Lossless PNG palette reduction (default true).
+    #[schema(required = false)]
+    pub palette: bool,
+    /// Keep EXIF metadata and the ICC profile.
+    #[schema(required = false)]
+    pub keep_metadata: bool,
+    /// Keep GPS tags too (needs `keep_metadata`).
+    #[schema(required = false)]
+    pub keep_gps: bool,
+    /// ICC profile handling (default `srgb`).
+    #[schema(required = false, inline)]
+    pub icc: IccDoc,
+}
+
+/// `blur` and `sharpen` are held as `f32`, so a value just outside its documented range can
+/// round onto the boundary (`100.00000000000003` becomes `100.0`) and slip through the engine's
+/// range check. This checks them at full precision first; the message is the engine's.
+pub fn check_sigmas<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, f64)>,
+) -> Result<(), pixeld_imaging::Error> {
+    for (key, v) in pairs {
+        let (name, max) = match key {
+            "blur" => ("blur", 1000.0),
+            "sharpen" => ("sharpen", 100.0),
+            _ => continue,
+        };
+        if !(0.3..=max).contains(&v) {
+            return Err(pixeld_imaging::Error::InvalidOptions(format!(
+                "{name} must be a sigma from 0.3 to {max}; got {v}"
+            )));
+        }
+    }
+    Ok(())
+}
