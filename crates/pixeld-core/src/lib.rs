@@ -42,6 +42,10 @@ pub struct Settings {
     pub password_hashing: password::HashingCost,
     /// Image retention and limits.
     pub images: images::ImageSettings,
+    /// How long an authenticated API token is remembered in memory (zero: never). Revocations,
+    /// role changes and removals made through this process take effect at once; those made by
+    /// another node or process within this time.
+    pub auth_cache_ttl: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -53,6 +57,7 @@ impl Default for Settings {
             totp_issuer: "pixeld".into(),
             password_hashing: password::HashingCost::Owasp,
             images: images::ImageSettings::default(),
+            auth_cache_ttl: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -86,6 +91,8 @@ pub struct Pixeld {
     pub fetcher: Arc<dyn objects::Fetcher>,
     /// Tunables.
     pub settings: Arc<Settings>,
+    /// Recently authenticated API tokens (see [`tokens::AuthCache`]).
+    pub auth_cache: Arc<tokens::AuthCache>,
 }
 
 impl Pixeld {
@@ -104,6 +111,7 @@ impl Pixeld {
             mailer,
             blobs,
             fetcher,
+            auth_cache: Arc::new(tokens::AuthCache::new(settings.auth_cache_ttl)),
             settings: Arc::new(settings),
         }
     }

@@ -154,6 +154,7 @@ impl Pixeld {
             ));
         }
         self.store.set_member_role(org_id, user_id, role).await?;
+        self.auth_cache.clear();
         Ok(())
     }
 
@@ -190,6 +191,7 @@ impl Pixeld {
         self.store
             .remove_member(org_id, user_id, self.now())
             .await?;
+        self.auth_cache.clear();
         Ok(())
     }
 

@@ -216,6 +216,69 @@ mod tests {
     }
 }
 
+/// Recently authenticated tokens, so the hot path of every API call does not need the database.
+///
+/// An entry lives for the configured time (one second by default). Everything that can make a
+/// token stop working through this process (revocation, role change, member removal) clears the
+/// cache; expiry is checked on every hit against the application clock.
+pub struct AuthCache {
+    ttl: std::time::Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<String, CachedAuth>>,
+}
+
+/// When it was cached, who it is, and when the token expires.
+type CachedAuth = (
+    std::time::Instant,
+    crate::principal::Principal,
+    Option<time::OffsetDateTime>,
+);
+
+/// Entries kept at most; the cache is emptied when full (a rare event with one-second entries).
+const AUTH_CACHE_MAX: usize = 10_000;
+
+impl AuthCache {
+    /// A cache keeping entries for `ttl` (zero disables it).
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn get(&self, digest: &str, now: time::OffsetDateTime) -> Option<crate::principal::Principal> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self.entries.lock().ok()?;
+        let (at, p, expires_at) = entries.get(digest)?;
+        (at.elapsed() < self.ttl && expires_at.is_none_or(|e| now < e)).then(|| p.clone())
+    }
+
+    fn put(
+        &self,
+        digest: String,
+        p: crate::principal::Principal,
+        expires_at: Option<time::OffsetDateTime>,
+    ) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= AUTH_CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(digest, (std::time::Instant::now(), p, expires_at));
+        }
+    }
+
+    /// Forgets everything (after anything that can revoke access).
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
+
 mod use_cases {
     use time::OffsetDateTime;
     use uuid::Uuid;
@@ -252,6 +315,9 @@ mod use_cases {
             ip: Option<&str>,
         ) -> Result<Principal> {
             let digest = digest_if_well_formed(presented).ok_or(Error::Unauthenticated)?;
+            if let Some(p) = self.auth_cache.get(&digest, self.now()) {
+                return Ok(p);
+            }
             // One round trip for token, user and membership: this runs on every API call.
             let (token, user, role) = self
                 .store
@@ -274,7 +340,7 @@ mod use_cases {
             if stale || token.last_used_ip.as_deref() != ip {
                 self.store.touch_token(token.id, now, ip).await?;
             }
-            Ok(Principal {
+            let principal = Principal {
                 user,
                 org_id: token.org_id,
                 role,
@@ -282,7 +348,10 @@ mod use_cases {
                     token_id: token.id,
                     scopes: scopes_from_string(&token.scopes),
                 },
-            })
+            };
+            self.auth_cache
+                .put(digest, principal.clone(), token.expires_at);
+            Ok(principal)
         }
 
         /// Creates a token acting as the caller in the caller's organisation. The secret is
@@ -395,6 +464,7 @@ mod use_cases {
                 return Ok(());
             }
             self.store.revoke_token(p.org_id, id, self.now()).await?;
+            self.auth_cache.clear();
             tracing::info!(token_id = %id, by = %p.user.id, "api token revoked");
             Ok(())
         }

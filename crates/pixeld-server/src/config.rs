@@ -27,6 +27,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Seconds a request may take before it is answered with 503.
     pub request_timeout_secs: u64,
+    /// Milliseconds an authenticated API token is remembered in memory (0: never). Revoking a
+    /// token or changing a member takes effect at once on the node that did it, and within this
+    /// time on other nodes.
+    pub auth_cache_ms: u64,
     /// Sessions.
     pub session: SessionConfig,
     /// Rate limits.
@@ -193,6 +197,7 @@ impl Default for Config {
             trust_proxy_headers: false,
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            auth_cache_ms: 1000,
             session: SessionConfig::default(),
             rate_limit: RateLimitConfig::default(),
             mail: MailConfig::default(),
@@ -320,6 +325,11 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             errors.push("max_body_bytes must be at least 1024".into());
+        }
+        if self.auth_cache_ms > 60_000 {
+            errors.push(
+                "auth_cache_ms must be at most 60000 (revocations must not wait longer)".into(),
+            );
         }
         if self.request_timeout_secs == 0 {
             errors.push("request_timeout_secs must be at least 1".into());

@@ -73,6 +73,7 @@ pub fn settings(config: &Config) -> Settings {
         public_url: config.public_url(),
         session_idle: time::Duration::minutes(config.session.idle_minutes),
         session_absolute: time::Duration::hours(config.session.absolute_hours),
+        auth_cache_ttl: Duration::from_millis(config.auth_cache_ms),
         images: pixeld_core::images::ImageSettings {
             retention: time::Duration::hours(config.images.retention_hours),
             log_retention: time::Duration::days(config.images.processing_log_retention_days),

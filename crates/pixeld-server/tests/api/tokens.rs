@@ -224,3 +224,48 @@ async fn token_lists_are_paginated_with_cursors() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_token_used_a_moment_ago_is_refused_as_soon_as_it_is_revoked() {
+    both(|app| async move {
+        let b = app.user("ada@example.com").await;
+        let secret = app.token(&b, &["account:read"]).await;
+        let c = app.plain();
+        // Used twice: the second answer may come from the in-memory authentication cache.
+        for _ in 0..2 {
+            assert_eq!(
+                c.get(app.url("/v1/me"))
+                    .bearer_auth(&secret)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                200
+            );
+        }
+        let id = body(b.get(app.url("/v1/tokens")).send().await.unwrap()).await["items"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            b.delete(app.url(&format!("/v1/tokens/{id}")))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            204
+        );
+        problem(
+            c.get(app.url("/v1/me"))
+                .bearer_auth(&secret)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "unauthenticated",
+        )
+        .await;
+        app.stop().await;
+    })
+    .await;
+}
