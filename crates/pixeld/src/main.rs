@@ -153,6 +153,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(l) = args.listen {
                 c.listen = l;
             }
+            // Signal handlers first: a SIGTERM during start-up still shuts down cleanly.
+            let shutdown = pixeld_server::shutdown_signal();
             let listener = tokio::net::TcpListener::bind(c.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", c.listen))?;
@@ -160,7 +162,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let url = c.public_url();
             tracing::info!(database = st.app.store.backend(), data = %c.data.display(), "pixeld is ready");
             println!("pixeld is listening on {url}  (API reference: {url}/docs)");
-            pixeld_server::serve_on(listener, st, pixeld_server::shutdown_signal()).await?;
+            pixeld_server::serve_on(listener, st, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin { command } => admin::run(config()?, command).await,

@@ -181,11 +181,18 @@ async fn serve_starts_with_no_configuration_and_stops_cleanly_on_sigterm() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Ready means answering /healthz, not merely accepting connections.
     let mut up = false;
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            up = true;
-            break;
+    for _ in 0..200 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n");
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
+                up = true;
+                break;
+            }
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -205,5 +212,96 @@ async fn serve_starts_with_no_configuration_and_stops_cleanly_on_sigterm() {
         out.contains(&format!("http://127.0.0.1:{port}")),
         "prints the URL: {out}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn write_jpeg(path: &std::path::Path, w: u32, h: u32) {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 256) as u8])
+    });
+    img.save_with_format(path, image::ImageFormat::Jpeg)
+        .unwrap();
+}
+
+#[test]
+fn optimize_converts_a_folder_names_failures_and_carries_on() {
+    let dir = std::env::temp_dir().join(format!("pixeld-opt-{}", now_nanos()));
+    let input = dir.join("in");
+    std::fs::create_dir_all(input.join("nested")).unwrap();
+    write_jpeg(&input.join("a.jpg"), 1200, 800);
+    write_jpeg(&input.join("nested/b.jpg"), 600, 400);
+    std::fs::write(
+        input.join("broken.jpg"),
+        b"\xff\xd8\xff\xe0 not really a jpeg",
+    )
+    .unwrap();
+    std::fs::write(input.join("notes.txt"), b"ignored: not an image extension").unwrap();
+    let out = dir.join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_pixeld"))
+        .args(["optimize"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .args(["--width", "300", "--format", "webp", "-q", "70"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "one failure makes the run fail: {t}"
+    );
+    assert!(t.contains("broken.jpg"), "the failing file is named: {t}");
+    assert!(t.contains("total (2 optimized, 1 failed)"), "{t}");
+    for (file, w, h) in [("a.webp", 300, 200), ("nested/b.webp", 300, 200)] {
+        let img = image::ImageReader::open(out.join(file))
+            .unwrap()
+            .with_guessed_format()
+            .unwrap()
+            .into_dimensions()
+            .unwrap();
+        assert_eq!(img, (w, h), "{file}");
+    }
+    assert!(!out.join("notes.webp").exists());
+
+    let o = Command::new(env!("CARGO_BIN_EXE_pixeld"))
+        .args(["optimize"])
+        .arg(input.join("a.jpg"))
+        .arg("-o")
+        .arg(&out)
+        .args(["--fit", "sideways"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "bad options are a usage error: {}",
+        text(&o)
+    );
+    assert!(text(&o).contains("fit"), "{}", text(&o));
+
+    let o = Command::new(env!("CARGO_BIN_EXE_pixeld"))
+        .args(["analyze"])
+        .arg(input.join("a.jpg"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (
+            v["format"].as_str(),
+            v["width"].as_u64(),
+            v["height"].as_u64()
+        ),
+        (Some("jpeg"), Some(1200), Some(800))
+    );
+    assert!(v["blurhash"].as_str().is_some_and(|s| !s.is_empty()));
+    let o = Command::new(env!("CARGO_BIN_EXE_pixeld"))
+        .args(["analyze"])
+        .arg(input.join("broken.jpg"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("broken.jpg"));
     let _ = std::fs::remove_dir_all(&dir);
 }
