@@ -320,3 +320,66 @@ pub fn check_sigmas<'a>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_sigmas;
+
+    #[test]
+    fn sigmas_are_checked_before_they_round_into_range() {
+        assert!(check_sigmas([("sharpen", 100.0), ("blur", 0.3)]).is_ok());
+        // As f32 this is exactly 100.0, which the engine would accept.
+        assert_eq!(100.000_000_000_000_03_f64 as f32, 100.0);
+        let e = check_sigmas([("sharpen", 100.000_000_000_000_03)]).unwrap_err();
+        assert_eq!(e.kind(), "invalid-options");
+        assert!(check_sigmas([("blur", 1_000.000_000_000_1)]).is_err());
+        assert!(check_sigmas([("blur", 0.299_999_999_999)]).is_err());
+        assert!(
+            check_sigmas([("w", 1e12)]).is_ok(),
+            "other keys are the engine's to check"
+        );
+    }
+
+    #[test]
+    fn the_documented_options_are_the_ones_the_engine_reads() {
+        let doc: serde_json::Value = serde_json::from_str(&crate::openapi::json()).unwrap();
+        let body = &doc["components"]["schemas"]["OptionsDoc"]["properties"];
+        let json_names: std::collections::BTreeSet<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let engine = serde_json::to_value(pixeld_imaging::Options::default()).unwrap();
+        let engine_names: std::collections::BTreeSet<&str> = engine
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(json_names, engine_names);
+        // Every documented query option parses.
+        let params = doc["paths"]["/v1/images/{id}/content"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        for p in params.iter().filter(|p| p["in"] == "query") {
+            let name = p["name"].as_str().unwrap();
+            let value = match name {
+                "crop" => "0,0,1,1",
+                "bg" => "white",
+                "rotate" => "90",
+                "blur" | "sharpen" => "1",
+                "format" => "webp",
+                "fit" => "cover",
+                "gravity" => "north",
+                "metadata" => "keep",
+                "icc" => "keep",
+                "enlarge" | "flip" | "flop" | "lossless" | "progressive" | "trellis"
+                | "fast_shrink" | "palette" | "keep_gps" => "false",
+                _ => "1",
+            };
+            pixeld_imaging::Options::from_query(&format!("{name}={value}"))
+                .unwrap_or_else(|e| panic!("documented query option {name}: {e}"));
+        }
+    }
+}

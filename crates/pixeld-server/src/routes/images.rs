@@ -510,3 +510,19 @@ pub async fn list_logs(
         next_cursor: page.next_cursor,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::OptionsBody;
+
+    #[test]
+    fn optimize_options_are_a_json_object() {
+        // serde would read `Options` from an array by position; the documented body is an object.
+        assert!(serde_json::from_str::<OptionsBody>("[null, null]").is_err());
+        assert!(serde_json::from_str::<OptionsBody>("[]").is_err());
+        let ok = serde_json::from_str::<OptionsBody>(r#"{"width": 800, "format": "webp"}"#);
+        assert_eq!(ok.unwrap().0.width, Some(800));
+        assert!(serde_json::from_str::<OptionsBody>(r#"{"sharpen": 100.00000000000003}"#).is_err());
+        assert!(serde_json::from_str::<OptionsBody>(r#"{"bogus": 1}"#).is_err());
+    }
+}
