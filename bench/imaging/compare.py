@@ -31,7 +31,7 @@ JOBS = [
      ["vipsthumbnail", "IN", "-s", "800x", "-o", "OUT[Q=80,strip]"], "jpg"),
     ("PNG screenshot → WebP lossless", "screenshot.png", "format=webp&lossless", "webplossless",
      ["vips", "webpsave", "IN", "OUT", "--lossless", "--strip"], "webp"),
-    ("24MP → 2048px AVIF", "24mp.jpg", "w=2048&format=avif", "avif2048",
+    ("24MP → 2048px AVIF", "24mp.jpg", "w=2048&format=avif&q=60", "avif2048",
      ["vipsthumbnail", "IN", "-s", "2048x", "-o", "OUT[Q=50,strip]"], "avif"),
 ]
 
@@ -98,12 +98,23 @@ def ours_at_ssim(job, target):
     if target is None or "q=" not in query:
         return None
     src, out = os.path.join(WORK, inp), os.path.join(WORK, f"ours-matched-{inp}.{ext}")
-    for q in range(50, 100, 5):
+
+    def at(q):
         qq = re.sub(r"q=\d+", f"q={q}", query)
         subprocess.run([OURS, "run", src, qq, "1", out], env=ENV, capture_output=True, check=True)
         v = ssim(src, out)
-        if v is not None and v >= target:
-            return q, os.path.getsize(out), v
+        return (q, os.path.getsize(out), v) if v is not None and v >= target else None
+
+    # Coarse steps of 5, then back down one by one to the lowest quality that still reaches it.
+    for q in range(50, 100, 5):
+        hit = at(q)
+        if hit:
+            for lower in range(q - 1, max(q - 5, 0), -1):
+                finer = at(lower)
+                if not finer:
+                    break
+                hit = finer
+            return at(hit[0])
     return None
 
 
