@@ -234,9 +234,15 @@ fn analysing_a_large_photo_is_fast_because_it_decodes_small() {
     let started = std::time::Instant::now();
     let a = analyze(&src, &limits()).unwrap();
     assert_eq!((a.width, a.height), (5640, 3172));
-    // Generous for debug builds on a loaded CI machine; release takes ~30 ms.
+    // ~30 ms in release; unoptimised test builds are far slower, so only a gross regression
+    // (decoding at full size) fails there. The speed claim itself lives in bench/imaging.
+    let bound_ms = if cfg!(debug_assertions) {
+        20_000
+    } else {
+        3_000
+    };
     assert!(
-        started.elapsed().as_millis() < 3000,
+        started.elapsed().as_millis() < bound_ms,
         "{:?}",
         started.elapsed()
     );
