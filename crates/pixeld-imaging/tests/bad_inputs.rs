@@ -53,7 +53,6 @@ fn a_png_bomb_is_refused_before_decoding() {
         "the bomb is small on disk: {} bytes",
         bomb.len()
     );
-    let started = std::time::Instant::now();
     let err = process(&bomb, &Options::default(), &Limits::default()).unwrap_err();
     assert_eq!(err.kind(), "too-many-pixels");
     assert_eq!(
@@ -66,8 +65,6 @@ fn a_png_bomb_is_refused_before_decoding() {
         }
     );
     assert_eq!(kinds(&bomb, &Limits::default()), ["too-many-pixels"; 3]);
-    // Refused from the header: no time spent inflating 400 megapixels.
-    assert!(started.elapsed().as_secs() < 2);
 }
 
 #[test]

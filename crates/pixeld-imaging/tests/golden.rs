@@ -227,23 +227,14 @@ fn a_resized_copy_is_recognised_as_a_duplicate_and_other_photos_are_not() {
 }
 
 #[test]
-fn analysing_a_large_photo_is_fast_because_it_decodes_small() {
+fn a_large_photo_is_analysed_with_its_full_dimensions() {
+    // Analysis decodes a small copy (DCT scaling); how fast that is lives in bench/imaging,
+    // not in a timed test. What the user sees is the real size and a full analysis.
     let Some(src) = common::wallpaper("abstract/Elephants_5640x3172.jpg") else {
         return;
     };
-    let started = std::time::Instant::now();
     let a = analyze(&src, &limits()).unwrap();
     assert_eq!((a.width, a.height), (5640, 3172));
-    // ~30 ms in release; unoptimised test builds are far slower, so only a gross regression
-    // (decoding at full size) fails there. The speed claim itself lives in bench/imaging.
-    let bound_ms = if cfg!(debug_assertions) {
-        20_000
-    } else {
-        3_000
-    };
-    assert!(
-        started.elapsed().as_millis() < bound_ms,
-        "{:?}",
-        started.elapsed()
-    );
+    assert_eq!(a.palette.len(), 5);
+    assert!(!a.blurhash.is_empty());
 }
