@@ -364,8 +364,10 @@ mod use_cases {
             p.require(Scope::AccountWrite, Permission::TokensOwn)?;
             let mut problems = Vec::new();
             let name = input.name.trim().to_string();
-            if name.is_empty() || name.chars().count() > 100 {
-                problems.push(field("name", "must be 1 to 100 characters"));
+            // Control characters (NUL above all, which PostgreSQL text cannot hold) are refused,
+            // as in organisation names.
+            if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+                problems.push(field("name", "must be 1 to 100 printable characters"));
             }
             let mut scopes = Vec::new();
             if input.scopes.is_empty() {

@@ -29,7 +29,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
-    /// A label, 1 to 100 characters.
+    /// A label, 1 to 100 printable characters (no control characters).
     #[schema(
         example = "CI renders",
         min_length = 1,
