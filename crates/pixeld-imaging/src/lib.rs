@@ -6,6 +6,9 @@
 //! - [`process`] resizes, crops, rotates, converts and re-encodes according to [`Options`];
 //! - [`analyze`] reports hashes, colours and a photo/graphic guess ([`Analysis`]).
 //!
+//! Inputs: JPEG, PNG, WebP, GIF, AVIF (libdav1d, feature `avif-decode`), TIFF and BMP.
+//! HEIC is recognised and probed but refused: no permissively licensed decoder exists.
+//!
 //! Every function checks [`Limits`] against the header before decoding any pixel, so a
 //! decompression bomb gets [`Error::TooManyPixels`] instead of exhausting memory. Errors
 //! carry a stable slug ([`Error::kind`]) for machine consumers.
@@ -21,16 +24,20 @@
 #![warn(missing_docs)]
 
 mod analyze;
+#[cfg(feature = "avif-decode")]
+mod avif;
 mod color;
 pub mod compare;
 mod decode;
 mod encode;
 mod error;
 mod format;
+mod heif;
 mod limits;
 mod metadata;
 mod options;
 mod pipeline;
+mod raw;
 mod transform;
 
 pub use analyze::{Analysis, ImageKind, PaletteColor, hamming_distance};
@@ -42,3 +49,4 @@ pub use options::{
     Color, CropRect, Fit, Format, Gravity, IccMode, Options, OutputFormat, Rotation, accepts,
 };
 pub use pipeline::{Output, Probe, analyze, probe, process};
+pub use raw::{Rgba, decode_rgba, encode_rgba};

@@ -1,0 +1,418 @@
+//! The renderer: bind → check → compile → rasterise (takumi) → encode (pixeld-imaging).
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use takumi::prelude::{ImageSource, ImageSourceInput, RenderOptions, RgbaImage};
+
+use crate::bind::{Data, Modification, bind};
+use crate::compile::{Compiler, ImageLookup, rgba_source};
+use crate::error::{Error, Result};
+use crate::fonts::FontLibrary;
+use crate::template::{LayerKind, Template};
+use crate::validate::{Limits, check};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// PNG (lossless; the default).
+    Png,
+    /// JPEG (mozjpeg).
+    Jpeg,
+    /// WebP.
+    Webp,
+    /// AVIF.
+    Avif,
+    /// SVG with text as vector paths.
+    Svg,
+}
+
+impl Format {
+    /// The MIME type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Png => "image/png",
+            Format::Jpeg => "image/jpeg",
+            Format::Webp => "image/webp",
+            Format::Avif => "image/avif",
+            Format::Svg => "image/svg+xml",
+        }
+    }
+
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+            Format::Jpeg => "jpg",
+            Format::Webp => "webp",
+            Format::Avif => "avif",
+            Format::Svg => "svg",
+        }
+    }
+
+    /// Reads `png`, `jpeg`/`jpg`, `webp`, `avif`, `svg`.
+    pub fn parse(s: &str) -> Option<Format> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "png" => Format::Png,
+            "jpeg" | "jpg" => Format::Jpeg,
+            "webp" => Format::Webp,
+            "avif" => Format::Avif,
+            "svg" => Format::Svg,
+            _ => return None,
+        })
+    }
+}
+
+/// How to encode the result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputOptions {
+    /// The format.
+    pub format: Format,
+    /// Quality 1–100 for JPEG, WebP and AVIF (encoder default when absent).
+    pub quality: Option<u8>,
+    /// Device pixels per CSS pixel, 1–4 (2 for "retina" output).
+    pub scale: f32,
+}
+
+impl Default for OutputOptions {
+    fn default() -> Self {
+        OutputOptions {
+            format: Format::Png,
+            quality: None,
+            scale: 1.0,
+        }
+    }
+}
+
+/// A finished render.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// Encoded bytes.
+    pub bytes: Vec<u8>,
+    /// The format written.
+    pub format: Format,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// Encoded image bytes for the `src` values of image layers that are not `data:` URIs (URLs
+/// and `asset:` ids), fetched by the caller: the renderer does no I/O.
+pub type Images = HashMap<String, Arc<[u8]>>;
+
+/// What one render needs besides the template.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// Variable values.
+    pub data: &'a Data,
+    /// Layer changes by name.
+    pub modifications: &'a [Modification],
+    /// Fetched image bytes by `src`.
+    pub images: &'a Images,
+}
+
+/// Renders templates with one font library. Share one `Renderer` across threads: fonts are
+/// parsed once and decoded images are cached by content.
+pub struct Renderer {
+    fonts: FontLibrary,
+    limits: Limits,
+    image_limits: pixeld_imaging::Limits,
+    images: Mutex<ImageCache>,
+}
+
+impl Renderer {
+    /// A renderer with the bundled fonts and default limits.
+    pub fn new() -> Result<Self> {
+        Ok(Self::with_fonts(FontLibrary::bundled()?, Limits::default()))
+    }
+
+    /// A renderer with the given fonts and limits.
+    pub fn with_fonts(fonts: FontLibrary, limits: Limits) -> Self {
+        Renderer {
+            fonts,
+            limits,
+            image_limits: pixeld_imaging::Limits::default(),
+            images: Mutex::new(ImageCache::new(128 << 20)),
+        }
+    }
+
+    /// The font library.
+    pub fn fonts(&self) -> &FontLibrary {
+        &self.fonts
+    }
+
+    /// The limits templates are checked against.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The `src` values of the image layers the caller must fetch for this data (URLs and
+    /// `asset:` ids; `data:` URIs are read here), after binding and modifications.
+    pub fn image_sources(
+        &self,
+        template: &Template,
+        data: &Data,
+        modifications: &[Modification],
+    ) -> Result<Vec<String>> {
+        let bound = bind(template, data, modifications)?;
+        let mut out = BTreeSet::new();
+        for (_, l) in bound.walk() {
+            if let LayerKind::Image(i) = &l.kind
+                && !l.common.hidden
+                && !i.src.trim_start().starts_with("data:")
+            {
+                out.insert(i.src.trim().to_owned());
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Renders a template.
+    pub fn render(&self, template: &Template, input: Input<'_>, out: &OutputOptions) -> Result<Rendered> {
+        self.render_with(&self.fonts, template, input, out)
+    }
+
+    /// Renders with another font library (an organisation's: the bundled fonts plus uploads).
+    pub fn render_with(
+        &self,
+        fonts: &FontLibrary,
+        template: &Template,
+        input: Input<'_>,
+        out: &OutputOptions,
+    ) -> Result<Rendered> {
+        if !(1.0..=4.0).contains(&out.scale) {
+            return Err(Error::Data("scale must be 1–4".to_owned()));
+        }
+        if let Some(q) = out.quality
+            && !(1..=100).contains(&q)
+        {
+            return Err(Error::Data("quality must be 1–100".to_owned()));
+        }
+        let bound = bind(template, input.data, input.modifications)?;
+        check(&bound, &self.limits)?;
+        let (w, h) = (
+            (bound.page.width as f32 * out.scale).round() as u32,
+            (bound.page.height as f32 * out.scale).round() as u32,
+        );
+        if u64::from(w) * u64::from(h) > self.limits.max_pixels {
+            return Err(Error::Invalid(vec![format!(
+                "{w}×{h} output pixels; at most {} are allowed",
+                self.limits.max_pixels
+            )]));
+        }
+        let unknown: BTreeSet<String> = bound
+            .walk()
+            .into_iter()
+            .filter_map(|(_, l)| match &l.kind {
+                LayerKind::Text(t) => t.font.family.clone(),
+                _ => None,
+            })
+            .filter(|f| fonts.resolve(f).is_none())
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error::UnknownFonts(unknown.into_iter().collect()));
+        }
+        let lookup = Lookup {
+            renderer: self,
+            images: input.images,
+        };
+        let compiler = Compiler {
+            fonts,
+            images: &lookup,
+            scale: out.scale,
+        };
+        let (node, viewport) = compiler.page(&bound)?;
+        if out.format == Format::Svg {
+            let opts = takumi::prelude::SvgOptions::builder()
+                .viewport(viewport)
+                .node(node)
+                .fonts(&fonts.fonts)
+                .build();
+            let svg = takumi::render_svg(opts).map_err(|e| Error::Render(e.to_string()))?;
+            return Ok(Rendered {
+                bytes: svg.into_bytes(),
+                format: Format::Svg,
+                width: bound.page.width,
+                height: bound.page.height,
+            });
+        }
+        let opts = RenderOptions::builder()
+            .viewport(viewport)
+            .node(node)
+            .fonts(&fonts.fonts)
+            .build();
+        let bitmap = takumi::render(opts).map_err(|e| Error::Render(e.to_string()))?;
+        let (width, height) = (bitmap.width(), bitmap.height());
+        let pixels = pixeld_imaging::Rgba {
+            width,
+            height,
+            data: bitmap.into_raw(),
+        };
+        let bytes = encode(pixels, out)?;
+        Ok(Rendered {
+            bytes,
+            format: out.format,
+            width,
+            height,
+        })
+    }
+}
+
+fn encode(pixels: pixeld_imaging::Rgba, out: &OutputOptions) -> Result<Vec<u8>> {
+    use pixeld_imaging::OutputFormat as F;
+    let format = match out.format {
+        Format::Png => F::Png,
+        Format::Jpeg => F::Jpeg,
+        Format::Webp => F::Webp,
+        Format::Avif => F::Avif,
+        Format::Svg => unreachable!("SVG is written by the vector backend"),
+    };
+    let opts = pixeld_imaging::Options {
+        quality: out.quality,
+        // Renders are served while the user waits: the fastest PNG and AVIF settings; the
+        // lossy formats keep their encoders' balanced defaults.
+        effort: Some(match out.format {
+            Format::Png => 0,
+            Format::Avif => 8,
+            _ => 4,
+        }),
+        ..Default::default()
+    };
+    pixeld_imaging::encode_rgba(pixels, format, &opts).map_err(|e| Error::Encode(e.to_string()))
+}
+
+struct Lookup<'a> {
+    renderer: &'a Renderer,
+    images: &'a Images,
+}
+
+impl ImageLookup for Lookup<'_> {
+    fn image(&self, layer: &str, src: &str, box_px: Option<(u32, u32)>) -> Result<ImageSourceInput> {
+        let fail = |reason: String| Error::Image {
+            layer: layer.to_owned(),
+            reason,
+        };
+        let owned;
+        let bytes: &[u8] = if let Some(rest) = src.strip_prefix("data:") {
+            let (meta, payload) = rest
+                .split_once(',')
+                .ok_or_else(|| fail("a data URI needs a comma".to_owned()))?;
+            owned = if meta.ends_with(";base64") {
+                base64::engine::general_purpose::STANDARD
+                    .decode(payload.trim())
+                    .map_err(|e| fail(format!("data URI is not base64: {e}")))?
+            } else {
+                percent_decode(payload)
+            };
+            &owned
+        } else {
+            self.images
+                .get(src)
+                .ok_or_else(|| fail(format!("{src} was not fetched")))?
+        };
+        let head = &bytes[..bytes.len().min(512)];
+        if String::from_utf8_lossy(head).trim_start().starts_with('<') {
+            let source = ImageSource::from_bytes(bytes)
+                .map_err(|e| fail(format!("SVG could not be read: {e:?}")))?;
+            return Ok(ImageSourceInput::Loaded(source));
+        }
+        let image = self.renderer.decoded(bytes, box_px).map_err(|e| fail(e.to_string()))?;
+        Ok(ImageSourceInput::Rgba(image))
+    }
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(v) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+impl Renderer {
+    /// Decodes an image (shrunk on decode towards the box it fills), through the cache.
+    fn decoded(&self, bytes: &[u8], box_px: Option<(u32, u32)>) -> Result<RgbaImage> {
+        let mut h = self.images.lock().unwrap_or_else(|p| p.into_inner()).hasher.build_hasher();
+        h.write(bytes);
+        if let Some((w, hh)) = box_px {
+            h.write_u32(w);
+            h.write_u32(hh);
+        }
+        let key = h.finish();
+        if let Some(img) = self.images.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+            return Ok(img);
+        }
+        let px = pixeld_imaging::decode_rgba(bytes, &self.image_limits, box_px)
+            .map_err(|e| Error::Render(e.to_string()))?;
+        let cost = px.data.len();
+        let img = rgba_source(px)?;
+        self.images
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(key, img.clone(), cost);
+        Ok(img)
+    }
+}
+
+/// Decoded images by content hash, least recently used evicted past a byte budget.
+struct ImageCache {
+    hasher: std::collections::hash_map::RandomState,
+    entries: HashMap<u64, (RgbaImage, usize, u64)>,
+    bytes: usize,
+    budget: usize,
+    tick: u64,
+}
+
+impl ImageCache {
+    fn new(budget: usize) -> Self {
+        ImageCache {
+            hasher: Default::default(),
+            entries: HashMap::new(),
+            bytes: 0,
+            budget,
+            tick: 0,
+        }
+    }
+
+    fn get(&mut self, key: u64) -> Option<RgbaImage> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.entries.get_mut(&key).map(|e| {
+            e.2 = tick;
+            e.0.clone()
+        })
+    }
+
+    fn put(&mut self, key: u64, img: RgbaImage, cost: usize) {
+        if cost > self.budget {
+            return;
+        }
+        self.tick += 1;
+        if let Some(old) = self.entries.insert(key, (img, cost, self.tick)) {
+            self.bytes -= old.1;
+        }
+        self.bytes += cost;
+        while self.bytes > self.budget {
+            let Some((&oldest, _)) = self.entries.iter().min_by_key(|(_, e)| e.2) else {
+                break;
+            };
+            if let Some(e) = self.entries.remove(&oldest) {
+                self.bytes -= e.1;
+            }
+        }
+    }
+}
