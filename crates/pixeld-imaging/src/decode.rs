@@ -1,5 +1,5 @@
-//! Pixel decoding: mozjpeg for JPEG (with DCT shrink-on-decode), the `image` crate for the
-//! rest. Always called after [`crate::format::read_header`] has checked the limits.
+//! Pixel decoding: mozjpeg for JPEG (with DCT shrink-on-decode), libdav1d for AVIF, the
+//! `image` crate for the rest. Always called after [`crate::format::read_header`] has checked the limits.
 
 use image::{DynamicImage, RgbImage};
 
@@ -17,6 +17,10 @@ pub(crate) fn decode(
 ) -> Result<DynamicImage> {
     if !header.format.is_decodable() {
         return Err(format::unsupported_decode(header.format));
+    }
+    #[cfg(feature = "avif-decode")]
+    if header.format == SourceFormat::Avif {
+        return crate::avif::decode(bytes, header.width, header.height, limits);
     }
     // CMYK/YCCK JPEGs need a colour conversion libjpeg does not do; zune-jpeg does.
     if header.format == SourceFormat::Jpeg && header.jpeg_components != 4 {

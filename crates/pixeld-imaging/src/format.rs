@@ -7,6 +7,7 @@ use image::ImageDecoder;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::heif;
 use crate::limits::Limits;
 use crate::metadata;
 
@@ -22,7 +23,8 @@ pub enum SourceFormat {
     Webp,
     /// GIF; only the first frame is decoded.
     Gif,
-    /// AVIF; recognised and probed, but not decodable in this build.
+    /// AVIF (still images; the primary image of a sequence). Decoded with libdav1d when
+    /// the `avif-decode` feature is on (the default).
     Avif,
     /// HEIC/HEIF; recognised, never decoded (no permissively licensed decoder).
     Heic,
@@ -70,7 +72,8 @@ impl SourceFormat {
 
     /// Whether [`crate::process`] and [`crate::analyze`] can decode this format here.
     pub fn is_decodable(self) -> bool {
-        !matches!(self, SourceFormat::Avif | SourceFormat::Heic)
+        let avif_off = self == SourceFormat::Avif && !cfg!(feature = "avif-decode");
+        self != SourceFormat::Heic && !avif_off
     }
 
     fn image_format(self) -> Option<image::ImageFormat> {
@@ -112,6 +115,8 @@ pub(crate) struct Header {
     pub height: u32,
     pub has_alpha: bool,
     pub animated: bool,
+    /// Orientation set by the container itself (HEIF `irot`/`imir`), which wins over EXIF.
+    pub orientation: Option<u8>,
     /// JPEG colour components (3 = YCbCr, 1 = grey, 4 = CMYK/YCCK); 0 for other formats.
     pub jpeg_components: u8,
     /// JPEG: offset of the first start-of-scan marker; 0 for other formats.
@@ -131,19 +136,20 @@ pub(crate) fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header> {
     let header = match format {
         SourceFormat::Jpeg => jpeg_header(bytes)?,
         SourceFormat::Avif | SourceFormat::Heic => {
-            let (width, height) = isobmff_dimensions(bytes).ok_or_else(|| {
-                Error::corrupt(format!("{} file without image dimensions", format.name()))
-            })?;
+            // The primary item's `ispe`, from the box structure alone: the limits below are
+            // checked before any coded data is read.
+            let info = heif::read(bytes, &format.name().to_ascii_uppercase())?;
             Header {
                 format,
-                width,
-                height,
-                has_alpha: false,
-                animated: false,
+                width: info.width,
+                height: info.height,
+                has_alpha: info.has_alpha,
+                animated: format == SourceFormat::Avif && avif_is_sequence(bytes),
+                orientation: Some(info.orientation),
                 jpeg_components: 0,
                 jpeg_scan_start: 0,
                 exif: None,
-                icc: None,
+                icc: info.icc,
             }
         }
         _ => generic_header(bytes, format, limits)?,
@@ -183,7 +189,7 @@ pub(crate) fn unsupported_decode(format: SourceFormat) -> Error {
             "HEIC/HEIF images cannot be decoded: no permissively licensed decoder is available; convert to JPEG, PNG, WebP or AVIF first".to_owned(),
         ),
         SourceFormat::Avif => Error::UnsupportedFormat(
-            "AVIF images can be written but not read in this build (no permissively licensed decoder without system libraries)".to_owned(),
+            "AVIF images can be written but not read in this build (feature \"avif-decode\" is off)".to_owned(),
         ),
         other => Error::UnsupportedFormat(format!("cannot decode {}", other.name())),
     }
@@ -226,6 +232,7 @@ fn generic_header(bytes: &[u8], format: SourceFormat, limits: &Limits) -> Result
         height,
         has_alpha,
         animated,
+        orientation: None,
         jpeg_components: 0,
         jpeg_scan_start: 0,
         exif,
@@ -297,6 +304,7 @@ fn jpeg_header(b: &[u8]) -> Result<Header> {
         height,
         has_alpha: false,
         animated: false,
+        orientation: None,
         jpeg_components: components,
         jpeg_scan_start: pos,
         exif,
@@ -400,11 +408,14 @@ fn webp_is_animated(b: &[u8]) -> bool {
     b.len() > 20 && &b[12..16] == b"VP8X" && b[20] & 0x02 != 0
 }
 
-/// Finds the first `ispe` (image spatial extent) property of an AVIF/HEIF file.
-fn isobmff_dimensions(b: &[u8]) -> Option<(u32, u32)> {
-    let at = b.windows(4).position(|w| w == b"ispe")?;
-    let d = b.get(at + 8..at + 16)?;
-    let w = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
-    let h = u32::from_be_bytes([d[4], d[5], d[6], d[7]]);
-    Some((w, h))
+/// Whether the `ftyp` box names the AVIF image sequence brand (an animated AVIF, of which
+/// only the primary still image is decoded).
+fn avif_is_sequence(b: &[u8]) -> bool {
+    let size = b
+        .get(..4)
+        .map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize);
+    let end = size.clamp(16, b.len().min(256));
+    b.get(8..12) == Some(b"avis")
+        || b.get(16..end)
+            .is_some_and(|c| c.chunks_exact(4).any(|c| c == b"avis"))
 }

@@ -33,7 +33,8 @@ pub struct Probe {
     pub exif: Option<ExifSummary>,
     /// Description of the embedded ICC profile.
     pub icc_profile: Option<String>,
-    /// Whether [`crate::process`] can decode it here (false for AVIF and HEIC).
+    /// Whether [`crate::process`] can decode it here (false for HEIC, and for AVIF in a
+    /// build without the `avif-decode` feature).
     pub decodable: bool,
 }
 
@@ -70,7 +71,9 @@ fn read_meta(header: &Header) -> Meta {
                 None
             }
         });
-    let orientation = exif.as_ref().map_or(1, metadata::orientation);
+    let orientation = header
+        .orientation
+        .unwrap_or_else(|| exif.as_ref().map_or(1, metadata::orientation));
     Meta {
         exif,
         orientation,

@@ -151,20 +151,6 @@ fn heic_is_recognised_and_refused_with_a_clear_message() {
 }
 
 #[test]
-fn avif_input_is_probed_but_refused_for_decoding() {
-    let avif = process(
-        &common::jpeg_with_exif(1, false),
-        &Options::from_query("format=avif&effort=9").unwrap(),
-        &Limits::default(),
-    )
-    .expect("we can write AVIF");
-    let p = probe(&avif.bytes, &Limits::default()).expect("probe reads AVIF headers");
-    assert_eq!((p.format.name(), p.width, p.height), ("avif", 60, 40));
-    let err = analyze(&avif.bytes, &Limits::default()).unwrap_err();
-    assert_eq!(err.kind(), "unsupported-format");
-}
-
-#[test]
 fn a_request_for_an_enormous_output_is_refused() {
     let jpeg = common::jpeg_with_exif(1, false);
     let opts = Options::from_query("w=16000&h=16000&fit=fill&enlarge=1").unwrap();

@@ -169,22 +169,38 @@ pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-/// A minimal ISO-BMFF header with the given major brand (enough to be recognised).
-pub fn isobmff(brand: &[u8; 4]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&24u32.to_be_bytes());
-    out.extend_from_slice(b"ftyp");
-    out.extend_from_slice(brand);
-    out.extend_from_slice(&0u32.to_be_bytes());
-    out.extend_from_slice(b"mif1");
-    out.extend_from_slice(brand);
-    // meta/iprp would follow in a real file; an ispe property is what probe reads.
-    out.extend_from_slice(&20u32.to_be_bytes());
-    out.extend_from_slice(b"ispe");
-    out.extend_from_slice(&0u32.to_be_bytes());
-    out.extend_from_slice(&4032u32.to_be_bytes());
-    out.extend_from_slice(&3024u32.to_be_bytes());
+fn bmff_box(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut out = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(payload);
     out
+}
+
+/// A minimal HEIF file with the given major brand: `ftyp`, then a `meta` box whose primary
+/// item (type `item_type`) has a 4032×3024 `ispe`, and no coded data.
+pub fn isobmff(brand: &[u8; 4]) -> Vec<u8> {
+    let item_type: &[u8; 4] = if brand == b"avif" { b"av01" } else { b"hvc1" };
+    let mut ftyp = brand.to_vec();
+    ftyp.extend_from_slice(&0u32.to_be_bytes());
+    ftyp.extend_from_slice(b"mif1");
+    ftyp.extend_from_slice(brand);
+    let pitm = bmff_box(b"pitm", &[0, 0, 0, 0, 0, 1]);
+    let mut infe = vec![2, 0, 0, 0, 0, 1, 0, 0];
+    infe.extend_from_slice(item_type);
+    let mut iinf = vec![0, 0, 0, 0, 0, 1];
+    iinf.extend_from_slice(&bmff_box(b"infe", &infe));
+    let mut ispe = vec![0u8; 4];
+    ispe.extend_from_slice(&4032u32.to_be_bytes());
+    ispe.extend_from_slice(&3024u32.to_be_bytes());
+    let ipco = bmff_box(b"ipco", &bmff_box(b"ispe", &ispe));
+    // Version 0, one entry: item 1 has property 1.
+    let ipma = bmff_box(b"ipma", &[0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1]);
+    let iprp = bmff_box(b"iprp", &[ipco, ipma].concat());
+    let meta = bmff_box(
+        b"meta",
+        &[vec![0, 0, 0, 0], pitm, bmff_box(b"iinf", &iinf), iprp].concat(),
+    );
+    [bmff_box(b"ftyp", &ftyp), meta].concat()
 }
 
 /// Whether an encoded image carries EXIF or GPS anywhere (APP1 Exif, eXIf chunk, EXIF
