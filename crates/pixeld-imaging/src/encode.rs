@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::options::{Options, OutputFormat};
 
 /// Metadata that survives into the output (only when the caller asked to keep it).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Keep {
     pub icc: Option<Vec<u8>>,
     /// TIFF structure, without the `Exif\0\0` preamble.
@@ -26,6 +26,7 @@ pub(crate) fn encode(
         OutputFormat::Png => encode_png(img, opts, keep),
         OutputFormat::Webp => encode_webp(img, opts, keep),
         OutputFormat::Avif => encode_avif(img, opts, keep),
+        OutputFormat::Gif => crate::anim::encode_gif(img),
     }
 }
 
@@ -129,19 +130,8 @@ fn webp_method(effort: u8) -> i32 {
     [0, 1, 2, 3, 4, 4, 5, 5, 6, 6][usize::from(effort.min(9))]
 }
 
-fn encode_webp(img: &DynamicImage, opts: &Options, keep: &Keep) -> Result<Vec<u8>> {
-    let alpha = img.color().has_alpha();
-    let (w, h) = (img.width(), img.height());
-    let layout = if alpha {
-        webp::PixelLayout::Rgba
-    } else {
-        webp::PixelLayout::Rgb
-    };
-    let buf: &[u8] = match img {
-        DynamicImage::ImageRgb8(i) => i.as_raw(),
-        DynamicImage::ImageRgba8(i) => i.as_raw(),
-        _ => return Err(Error::Encode("unexpected pixel layout".to_owned())),
-    };
+/// libwebp settings for `opts` (quality or lossless effort, method).
+pub(crate) fn webp_config(opts: &Options) -> Result<webp::WebPConfig> {
     let mut cfg = webp::WebPConfig::new()
         .map_err(|()| Error::Encode("libwebp version mismatch".to_owned()))?;
     let effort = opts.effort();
@@ -156,17 +146,38 @@ fn encode_webp(img: &DynamicImage, opts: &Options, keep: &Keep) -> Result<Vec<u8
         cfg.quality = f32::from(opts.quality_for(OutputFormat::Webp));
         cfg.alpha_compression = 1;
     }
-    let mem = webp::Encoder::new(buf, layout, w, h)
-        .encode_advanced(&cfg)
+    Ok(cfg)
+}
+
+/// One simple (RIFF/VP8 or VP8L) WebP with the given settings.
+pub(crate) fn webp_encode(img: &DynamicImage, cfg: &webp::WebPConfig) -> Result<Vec<u8>> {
+    let layout = if img.color().has_alpha() {
+        webp::PixelLayout::Rgba
+    } else {
+        webp::PixelLayout::Rgb
+    };
+    let buf: &[u8] = match img {
+        DynamicImage::ImageRgb8(i) => i.as_raw(),
+        DynamicImage::ImageRgba8(i) => i.as_raw(),
+        _ => return Err(Error::Encode("unexpected pixel layout".to_owned())),
+    };
+    let mem = webp::Encoder::new(buf, layout, img.width(), img.height())
+        .encode_advanced(cfg)
         .map_err(|e| Error::Encode(format!("libwebp: {e:?}")))?;
-    let bytes = mem.to_vec();
+    Ok(mem.to_vec())
+}
+
+fn encode_webp(img: &DynamicImage, opts: &Options, keep: &Keep) -> Result<Vec<u8>> {
+    let alpha = img.color().has_alpha();
+    let (w, h) = (img.width(), img.height());
+    let bytes = webp_encode(img, &webp_config(opts)?)?;
     if keep.icc.is_none() && keep.exif.is_none() {
         return Ok(bytes);
     }
     webp_with_metadata(&bytes, w, h, alpha, keep)
 }
 
-fn riff_chunk(out: &mut Vec<u8>, fourcc: &[u8; 4], data: &[u8]) {
+pub(crate) fn riff_chunk(out: &mut Vec<u8>, fourcc: &[u8; 4], data: &[u8]) {
     out.extend_from_slice(fourcc);
     out.extend_from_slice(&(data.len() as u32).to_le_bytes());
     out.extend_from_slice(data);

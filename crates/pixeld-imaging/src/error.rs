@@ -46,6 +46,23 @@ pub enum Error {
         /// The configured limit.
         max: u32,
     },
+    /// An animation's frame count × canvas size exceeds [`crate::Limits::max_frame_pixels`]
+    /// (e.g. a GIF with thousands of full-size frames).
+    #[error(
+        "the animation has {frames} frames of {width}×{height} ({pixels} pixels in all); the limit is {max} pixels"
+    )]
+    TooManyFrames {
+        /// Number of frames.
+        frames: u32,
+        /// Canvas width in pixels.
+        width: u32,
+        /// Canvas height in pixels.
+        height: u32,
+        /// frames × width × height.
+        pixels: u64,
+        /// The configured limit.
+        max: u64,
+    },
     /// The image claims a known format but its data is truncated or malformed.
     #[error("the image is corrupt or truncated: {0}")]
     Corrupt(String),
@@ -71,6 +88,7 @@ impl Error {
             Error::UnsupportedFormat(_) => "unsupported-format",
             Error::TooLarge { .. } => "too-large",
             Error::TooManyPixels { .. } => "too-many-pixels",
+            Error::TooManyFrames { .. } => "too-many-frames",
             Error::DimensionTooLarge { .. } => "dimension-too-large",
             Error::Corrupt(_) => "corrupt-image",
             Error::ResourceLimit(_) => "resource-limit",

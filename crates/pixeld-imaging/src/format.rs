@@ -115,6 +115,12 @@ pub(crate) struct Header {
     pub height: u32,
     pub has_alpha: bool,
     pub animated: bool,
+    /// Number of frames (GIF and WebP; 1 for everything else), counted from the block
+    /// structure without decoding.
+    pub frames: u32,
+    /// GIF only: whether it carries comments or application data other than the loop count
+    /// (which a byte-for-byte pass-through would keep).
+    pub gif_extras: bool,
     /// Orientation set by the container itself (HEIF `irot`/`imir`), which wins over EXIF.
     pub orientation: Option<u8>,
     /// JPEG colour components (3 = YCbCr, 1 = grey, 4 = CMYK/YCCK); 0 for other formats.
@@ -145,6 +151,8 @@ pub(crate) fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header> {
                 height: info.height,
                 has_alpha: info.has_alpha,
                 animated: format == SourceFormat::Avif && avif_is_sequence(bytes),
+                frames: 1,
+                gif_extras: false,
                 orientation: Some(info.orientation),
                 jpeg_components: 0,
                 jpeg_scan_start: 0,
@@ -155,6 +163,7 @@ pub(crate) fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header> {
         _ => generic_header(bytes, format, limits)?,
     };
     limits.check_dimensions(header.width, header.height)?;
+    limits.check_frames(header.frames, header.width, header.height)?;
     Ok(header)
 }
 
@@ -220,11 +229,17 @@ fn generic_header(bytes: &[u8], format: SourceFormat, limits: &Limits) -> Result
         )
     };
     let exif = exif.map(metadata::strip_exif_prefix);
+    let (frames, gif_extras) = match format {
+        SourceFormat::Gif => {
+            let scan = gif_scan(bytes);
+            (scan.frames.max(1), scan.extras)
+        }
+        SourceFormat::Webp if webp_is_animated(bytes) => (webp_frame_count(bytes).max(1), false),
+        _ => (1, false),
+    };
     let animated = match format {
-        SourceFormat::Gif => gif_is_animated(bytes),
         SourceFormat::Png => png_is_animated(bytes),
-        SourceFormat::Webp => webp_is_animated(bytes),
-        _ => false,
+        _ => frames > 1,
     };
     Ok(Header {
         format,
@@ -232,6 +247,8 @@ fn generic_header(bytes: &[u8], format: SourceFormat, limits: &Limits) -> Result
         height,
         has_alpha,
         animated,
+        frames,
+        gif_extras,
         orientation: None,
         jpeg_components: 0,
         jpeg_scan_start: 0,
@@ -304,6 +321,8 @@ fn jpeg_header(b: &[u8]) -> Result<Header> {
         height,
         has_alpha: false,
         animated: false,
+        frames: 1,
+        gif_extras: false,
         orientation: None,
         jpeg_components: components,
         jpeg_scan_start: pos,
@@ -321,16 +340,25 @@ pub(crate) fn jpeg_has_end_marker(b: &[u8], scan_start: usize) -> bool {
         .is_some_and(|scan| scan.windows(2).rev().any(|w| w == [0xFF, 0xD9]))
 }
 
-fn gif_is_animated(b: &[u8]) -> bool {
+/// What a walk over a GIF's blocks finds, without decompressing any image data.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct GifScan {
+    /// Image descriptors seen (the frames), up to where the data ends or breaks.
+    pub frames: u32,
+    /// Comment, plain-text or application extensions other than the loop count.
+    pub extras: bool,
+}
+
+pub(crate) fn gif_scan(b: &[u8]) -> GifScan {
+    let mut scan = GifScan::default();
     // Header (6) + logical screen descriptor (7) + optional global colour table, then blocks.
     let Some(&flags) = b.get(10) else {
-        return false;
+        return scan;
     };
     let mut pos = 13;
     if flags & 0x80 != 0 {
         pos += 3 << ((flags & 7) + 1);
     }
-    let mut frames = 0;
     let skip_sub_blocks = |mut p: usize| -> Option<usize> {
         loop {
             let n = usize::from(*b.get(p)?);
@@ -344,12 +372,9 @@ fn gif_is_animated(b: &[u8]) -> bool {
     while let Some(&block) = b.get(pos) {
         match block {
             0x2C => {
-                frames += 1;
-                if frames > 1 {
-                    return true;
-                }
+                scan.frames += 1;
                 let Some(&lflags) = b.get(pos + 9) else {
-                    return false;
+                    break;
                 };
                 pos += 10;
                 if lflags & 0x80 != 0 {
@@ -358,17 +383,28 @@ fn gif_is_animated(b: &[u8]) -> bool {
                 pos += 1; // LZW minimum code size
                 match skip_sub_blocks(pos) {
                     Some(p) => pos = p,
-                    None => return false,
+                    None => break,
                 }
             }
-            0x21 => match skip_sub_blocks(pos + 2) {
-                Some(p) => pos = p,
-                None => return false,
-            },
-            _ => return false,
+            0x21 => {
+                let label = b.get(pos + 1).copied();
+                // Graphic control (0xF9) is timing; the NETSCAPE/ANIMEXTS application block
+                // is the loop count. Anything else is data a pass-through would keep.
+                let app_id = b.get(pos + 3..pos + 14);
+                let looping = label == Some(0xFF)
+                    && matches!(app_id, Some(b"NETSCAPE2.0") | Some(b"ANIMEXTS1.0"));
+                if label != Some(0xF9) && !looping {
+                    scan.extras = true;
+                }
+                match skip_sub_blocks(pos + 2) {
+                    Some(p) => pos = p,
+                    None => break,
+                }
+            }
+            _ => break,
         }
     }
-    false
+    scan
 }
 
 fn png_is_animated(b: &[u8]) -> bool {
@@ -406,6 +442,22 @@ fn webp_metadata(b: &[u8]) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
 
 fn webp_is_animated(b: &[u8]) -> bool {
     b.len() > 20 && &b[12..16] == b"VP8X" && b[20] & 0x02 != 0
+}
+
+/// Top-level RIFF chunks of a WebP as (fourcc, data), bounded by the input.
+pub(crate) fn webp_chunks(b: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut pos = 12usize;
+    std::iter::from_fn(move || {
+        let head = b.get(pos..pos + 8)?;
+        let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        let data = b.get(pos + 8..(pos + 8).checked_add(size)?)?;
+        pos = pos + 8 + size + (size & 1);
+        Some((&head[..4], data))
+    })
+}
+
+fn webp_frame_count(b: &[u8]) -> u32 {
+    webp_chunks(b).filter(|(k, _)| *k == b"ANMF").count() as u32
 }
 
 /// Whether the `ftyp` box names the AVIF image sequence brand (an animated AVIF, of which

@@ -8,6 +8,8 @@
 //!
 //! Inputs: JPEG, PNG, WebP, GIF, AVIF (libdav1d, feature `avif-decode`), TIFF and BMP.
 //! HEIC is recognised and probed but refused: no permissively licensed decoder exists.
+//! Animated GIF and WebP stay animated when the output keeps their format (every frame
+//! resized alike, delays and loop count kept); other outputs get the first frame.
 //!
 //! Every function checks [`Limits`] against the header before decoding any pixel, so a
 //! decompression bomb gets [`Error::TooManyPixels`] instead of exhausting memory. Errors
@@ -24,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod analyze;
+mod anim;
 #[cfg(feature = "avif-decode")]
 mod avif;
 mod color;

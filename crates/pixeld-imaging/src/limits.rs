@@ -69,6 +69,32 @@ impl Limits {
         Ok(())
     }
 
+    /// Largest accepted frame count × canvas pixels of an animation, for input and output:
+    /// ten full-size images' worth (500 megapixels by default). Frames are processed one at
+    /// a time, so this bounds the work rather than the memory. Derived from `max_pixels`
+    /// rather than a field of its own so that callers' struct literals keep compiling.
+    pub fn max_frame_pixels(&self) -> u64 {
+        self.max_pixels.saturating_mul(10)
+    }
+
+    /// Checks an animation's frame count × `width` × `height` against
+    /// [`Limits::max_frame_pixels`].
+    pub fn check_frames(&self, frames: u32, width: u32, height: u32) -> Result<()> {
+        let pixels = u64::from(frames)
+            .saturating_mul(u64::from(width))
+            .saturating_mul(u64::from(height));
+        if frames > 1 && pixels > self.max_frame_pixels() {
+            return Err(Error::TooManyFrames {
+                frames,
+                width,
+                height,
+                pixels,
+                max: self.max_frame_pixels(),
+            });
+        }
+        Ok(())
+    }
+
     /// Limits for the `image` crate's decoders: a backstop for formats whose header can lie
     /// (e.g. a GIF frame larger than its logical screen).
     pub(crate) fn image_limits(&self) -> image::Limits {

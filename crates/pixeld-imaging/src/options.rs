@@ -102,6 +102,8 @@ pub enum OutputFormat {
     Webp,
     /// AVIF.
     Avif,
+    /// GIF: only chosen by `format=auto` for an animated GIF, which stays an animated GIF.
+    Gif,
 }
 
 impl OutputFormat {
@@ -112,6 +114,7 @@ impl OutputFormat {
             OutputFormat::Png => "image/png",
             OutputFormat::Webp => "image/webp",
             OutputFormat::Avif => "image/avif",
+            OutputFormat::Gif => "image/gif",
         }
     }
 
@@ -122,6 +125,7 @@ impl OutputFormat {
             OutputFormat::Png => "png",
             OutputFormat::Webp => "webp",
             OutputFormat::Avif => "avif",
+            OutputFormat::Gif => "gif",
         }
     }
 }

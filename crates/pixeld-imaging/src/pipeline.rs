@@ -4,6 +4,7 @@ use image::{DynamicImage, GenericImageView};
 use serde::{Deserialize, Serialize};
 
 use crate::analyze::{self, Analysis};
+use crate::anim;
 use crate::color;
 use crate::decode;
 use crate::encode::{self, Keep};
@@ -11,7 +12,7 @@ use crate::error::Result;
 use crate::format::{self, Header, SourceFormat};
 use crate::limits::Limits;
 use crate::metadata::{self, ExifSummary};
-use crate::options::{Color, IccMode, Options, OutputFormat, Rotation};
+use crate::options::{Color, Format, IccMode, Options, OutputFormat, Rotation, accepts};
 use crate::transform;
 
 /// What the header of an image says, learned without decoding pixels.
@@ -153,7 +154,77 @@ pub(crate) fn decode_upright(
     })
 }
 
+/// The output format: `format=auto` keeps an animated GIF a GIF, and an animated WebP a WebP
+/// when the client takes WebP, so that the animation survives.
+fn choose_format(opts: &Options, header: &Header) -> OutputFormat {
+    if header.animated && opts.format == Format::Auto {
+        let accept = opts.accept.as_deref().unwrap_or("");
+        match header.format {
+            SourceFormat::Gif => return OutputFormat::Gif,
+            SourceFormat::Webp if accept.is_empty() || accepts(accept, "image/webp") => {
+                return OutputFormat::Webp;
+            }
+            _ => {}
+        }
+    }
+    opts.output_format(header.has_alpha)
+}
+
+/// Crop, rotate/flip, fit, blur/sharpen and flatten: everything `opts` does to the pixels of
+/// one decoded (upright) image or animation frame.
+fn transform_image(
+    mut img: DynamicImage,
+    opts: &Options,
+    geo: &transform::Geometry,
+    full: (u32, u32),
+    format: OutputFormat,
+    smart: &mut Option<(f64, f64)>,
+) -> Result<DynamicImage> {
+    if let Some(c) = opts.crop {
+        img = transform::crop(&img, c, full)?;
+    }
+    img = transform::rotate_flip(img, opts);
+    img = transform::fit(img, geo, opts, format != OutputFormat::Jpeg, smart)?;
+    img = transform::blur_sharpen(img, opts);
+    if img.color().has_alpha() {
+        match (format, opts.background) {
+            (OutputFormat::Jpeg, bg) => img = transform::flatten(img, bg.unwrap_or(Color::WHITE)),
+            (_, Some(bg)) if bg.a == 255 => img = transform::flatten(img, bg),
+            _ => {}
+        }
+    }
+    Ok(transform::drop_opaque_alpha(img))
+}
+
+/// The metadata that survives into the output.
+fn kept_metadata(
+    header: &Header,
+    opts: &Options,
+    icc_mode: IccMode,
+    warnings: &mut Vec<String>,
+) -> Keep {
+    let mut keep = Keep::default();
+    if icc_mode == IccMode::Keep {
+        // The pixels are still in the source colour space; without the profile they would
+        // be shown wrong, so it is embedded even when other metadata is stripped.
+        keep.icc = header.icc.clone();
+    }
+    if opts.keep_metadata {
+        keep.exif = header
+            .exif
+            .as_deref()
+            .and_then(|t| metadata::rewrite_exif(t, opts.keep_gps));
+        if keep.exif.is_none() && header.exif.is_some() {
+            warnings.push("EXIF could not be rewritten and was dropped".to_owned());
+        }
+    }
+    keep
+}
+
 /// Decodes, transforms and encodes one image. See [`Options`] for what can be asked.
+///
+/// An animated GIF or WebP whose output keeps its format (see [`Format::Auto`]) is processed
+/// frame by frame, keeping delays and the loop count; other outputs get its first frame.
 pub fn process(bytes: &[u8], opts: &Options, limits: &Limits) -> Result<Output> {
     opts.validate()?;
     // Everything size-related is decided from the header, before any pixel is decoded.
@@ -171,49 +242,26 @@ pub fn process(bytes: &[u8], opts: &Options, limits: &Limits) -> Result<Output> 
     let geo = transform::geometry(region, opts, limits)?;
     let scale = (f64::from(geo.scaled.0) / f64::from(region.0))
         .max(f64::from(geo.scaled.1) / f64::from(region.1));
-    let alpha_hint = header.has_alpha;
-    let format = opts.output_format(alpha_hint);
+    let format = choose_format(opts, &header);
     // AVIF output cannot carry the profile, so its pixels must be converted.
     let icc_mode = if format == OutputFormat::Avif {
         IccMode::Srgb
     } else {
         opts.icc
     };
+    let animated = header.animated
+        && matches!(
+            (header.format, format),
+            (SourceFormat::Gif, OutputFormat::Gif) | (SourceFormat::Webp, OutputFormat::Webp)
+        );
+    if animated {
+        return process_animation(bytes, header, opts, limits, &geo, full, format, icc_mode);
+    }
 
     let up = decode_upright(bytes, limits, Some((scale, icc_mode)), opts.fast_shrink)?;
     let mut warnings = up.meta.warnings;
-    let mut img = up.image;
-    if let Some(c) = opts.crop {
-        img = transform::crop(&img, c, up.full)?;
-    }
-    img = transform::rotate_flip(img, opts);
-    img = transform::fit(img, &geo, opts, format != OutputFormat::Jpeg)?;
-    img = transform::blur_sharpen(img, opts);
-    if img.color().has_alpha() {
-        match (format, opts.background) {
-            (OutputFormat::Jpeg, bg) => img = transform::flatten(img, bg.unwrap_or(Color::WHITE)),
-            (_, Some(bg)) if bg.a == 255 => img = transform::flatten(img, bg),
-            _ => {}
-        }
-    }
-    let img = transform::drop_opaque_alpha(img);
-
-    let mut keep = Keep::default();
-    if icc_mode == IccMode::Keep {
-        // The pixels are still in the source colour space; without the profile they would
-        // be shown wrong, so it is embedded even when other metadata is stripped.
-        keep.icc = up.header.icc.clone();
-    }
-    if opts.keep_metadata {
-        keep.exif = up
-            .header
-            .exif
-            .as_deref()
-            .and_then(|t| metadata::rewrite_exif(t, opts.keep_gps));
-        if keep.exif.is_none() && up.header.exif.is_some() {
-            warnings.push("EXIF could not be rewritten and was dropped".to_owned());
-        }
-    }
+    let img = transform_image(up.image, opts, &geo, up.full, format, &mut None)?;
+    let keep = kept_metadata(&up.header, opts, icc_mode, &mut warnings);
     let bytes = encode::encode(&img, format, opts, &keep)?;
     let (width, height) = img.dimensions();
     Ok(Output {
@@ -222,6 +270,90 @@ pub fn process(bytes: &[u8], opts: &Options, limits: &Limits) -> Result<Output> 
         width,
         height,
         warnings,
+    })
+}
+
+/// Whether `opts` leave every pixel of a `full`-sized upright image as it is.
+fn changes_pixels(opts: &Options, geo: &transform::Geometry, full: (u32, u32)) -> bool {
+    geo.out != full
+        || geo.scaled != full
+        || opts.crop.is_some()
+        || opts.rotate != Rotation::None
+        || opts.flip
+        || opts.flop
+        || opts.blur.is_some()
+        || opts.sharpen.is_some()
+        || opts.background.is_some()
+}
+
+/// An animation in, the same format out: every frame through [`transform_image`] with the
+/// same geometry, streamed so that only a few canvases are in memory at once.
+#[allow(clippy::too_many_arguments)]
+fn process_animation(
+    bytes: &[u8],
+    header: Header,
+    opts: &Options,
+    limits: &Limits,
+    geo: &transform::Geometry,
+    full: (u32, u32),
+    format: OutputFormat,
+    icc_mode: IccMode,
+) -> Result<Output> {
+    let mut meta = read_meta(&header);
+    // The output is as many frames as the input: the same budget applies to its size.
+    limits.check_frames(header.frames, geo.out.0, geo.out.1)?;
+    let untouched = !changes_pixels(opts, geo, full) && meta.orientation == 1;
+    let no_metadata = match header.format {
+        SourceFormat::Gif => !header.gif_extras,
+        _ => {
+            header.exif.is_none()
+                && header.icc.is_none()
+                && !format::webp_chunks(bytes).any(|(k, _)| k == b"XMP ")
+        }
+    };
+    // A GIF re-encode cannot improve anything; a WebP one can only if asked to.
+    let same_settings =
+        header.format == SourceFormat::Gif || (opts.quality.is_none() && !opts.lossless);
+    if untouched && no_metadata && same_settings {
+        return Ok(Output {
+            bytes: bytes.to_vec(),
+            format,
+            width: full.0,
+            height: full.1,
+            warnings: meta.warnings,
+        });
+    }
+
+    let mut source = anim::Source::open(bytes, header.format, limits)?;
+    let keep = kept_metadata(&header, opts, icc_mode, &mut meta.warnings);
+    let mut sink = anim::Sink::new(source.looping(), opts, keep)?;
+    let mut smart = None;
+    let (mut frames, mut size) = (0u32, full);
+    while let Some(frame) = source.next_frame()? {
+        frames += 1;
+        // The header's count is what the limits were checked against; a stream that holds
+        // more frames than it showed is cut off with the same error.
+        if frames > header.frames {
+            limits.check_frames(frames, header.width, header.height)?;
+        }
+        let mut img = DynamicImage::ImageRgba8(frame.image);
+        if let (Some(icc), IccMode::Srgb) = (&header.icc, icc_mode)
+            && let Err(w) = color::convert_to_srgb(&mut img, icc)
+            && frames == 1
+        {
+            meta.warnings.push(w);
+        }
+        transform::orient(&mut img, meta.orientation);
+        let img = transform_image(img, opts, geo, full, format, &mut smart)?;
+        size = img.dimensions();
+        sink.add(&img, frame.delay_ms)?;
+    }
+    Ok(Output {
+        bytes: sink.finish()?,
+        format,
+        width: size.0,
+        height: size.1,
+        warnings: meta.warnings,
     })
 }
 

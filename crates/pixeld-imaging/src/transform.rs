@@ -232,12 +232,14 @@ pub(crate) fn resize(
     from_raw(dst.0, dst.1, pt == fr::PixelType::U8x4, out.into_vec())
 }
 
-/// Applies a [`Geometry`] computed for this image's size.
+/// Applies a [`Geometry`] computed for this image's size. `smart` caches the window that
+/// `gravity=smart` picks, so that every frame of an animation is cut the same way.
 pub(crate) fn fit(
     img: DynamicImage,
     g: &Geometry,
     opts: &Options,
     pad_alpha: bool,
+    smart: &mut Option<(f64, f64)>,
 ) -> Result<DynamicImage> {
     let (w, h) = img.dimensions();
     match g.mode {
@@ -250,7 +252,7 @@ pub(crate) fn fit(
             let ch = (f64::from(g.out.1) / fy).min(f64::from(h));
             let (ax, ay) = match opts.gravity.anchor() {
                 Some(a) => a,
-                None => smart_anchor(&img, cw, ch),
+                None => *smart.get_or_insert_with(|| smart_anchor(&img, cw, ch)),
             };
             let x = (f64::from(w) - cw) * ax;
             let y = (f64::from(h) - ch) * ay;

@@ -84,6 +84,11 @@ pub const KINDS: &[(&str, u16, &str)] = &[
     ("too-large", 413, "The image is too large"),
     ("too-many-pixels", 422, "The image has too many pixels"),
     (
+        "too-many-frames",
+        422,
+        "The animation has too many frames for its size",
+    ),
+    (
         "dimension-too-large",
         422,
         "The image is too wide or too tall",
