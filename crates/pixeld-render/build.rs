@@ -15,16 +15,25 @@ fn main() {
         println!("cargo:rerun-if-changed={}", dir.path().display());
         for f in std::fs::read_dir(dir.path()).expect("readable").flatten() {
             let p = f.path();
-            if p.extension().is_some_and(|e| e == "woff2" || e == "ttf" || e == "otf") {
+            if p.extension()
+                .is_some_and(|e| e == "woff2" || e == "ttf" || e == "otf")
+            {
                 files.push((dir.file_name().to_string_lossy().into_owned(), p));
             }
         }
     }
     // A stable order keeps the fallback chain, and so the output bytes, deterministic.
     files.sort();
-    let mut out = String::from("/// Bundled fonts: (folder, bytes).\npub(crate) static BUNDLED: &[(&str, &[u8])] = &[\n");
+    let mut out = String::from(
+        "/// Bundled fonts: (folder, bytes).\npub(crate) static BUNDLED: &[(&str, &[u8])] = &[\n",
+    );
     for (folder, path) in &files {
-        writeln!(out, "    ({folder:?}, include_bytes!({:?})),", path.display().to_string()).unwrap();
+        writeln!(
+            out,
+            "    ({folder:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
     }
     out.push_str("];\n");
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("bundled_fonts.rs");

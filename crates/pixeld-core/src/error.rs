@@ -51,6 +51,9 @@ pub enum Error {
     /// The image could not be read or processed; the imaging error says why.
     #[error("{0}")]
     Image(pixeld_imaging::Error),
+    /// A template, its data or a render was refused; the render error says why.
+    #[error("{0}")]
+    Render(pixeld_render::Error),
     /// A URL given to fetch was refused or could not be fetched.
     #[error("{0}")]
     Fetch(String),
@@ -83,6 +86,7 @@ impl Error {
             Error::InvalidToken => "invalid-token",
             Error::State(_) => "state-conflict",
             Error::Image(e) => e.kind(),
+            Error::Render(e) => e.kind(),
             Error::Fetch(_) => "fetch-failed",
             Error::Internal(_) => "internal",
         }
@@ -95,6 +99,15 @@ impl From<pixeld_imaging::Error> for Error {
             Error::Image(e)
         } else {
             Error::Internal(e.to_string())
+        }
+    }
+}
+
+impl From<pixeld_render::Error> for Error {
+    fn from(e: pixeld_render::Error) -> Self {
+        match e {
+            pixeld_render::Error::Render(m) | pixeld_render::Error::Encode(m) => Error::Internal(m),
+            e => Error::Render(e),
         }
     }
 }

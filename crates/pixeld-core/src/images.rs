@@ -69,6 +69,8 @@ pub struct SweepReport {
     pub processing_logs: u64,
     /// Idempotency keys past their 24 h.
     pub idempotency_keys: u64,
+    /// Cached renders past their age bound.
+    pub cached_renders: u64,
 }
 
 /// One processing log entry, before it gets its id and time.
@@ -416,12 +418,28 @@ impl Pixeld {
             .store
             .idempotency_purge(now - crate::idempotency::KEEP_FOR)
             .await?;
+        loop {
+            let stale = self
+                .store
+                .stale_render_cache(now - crate::templates::RENDER_CACHE_MAX_AGE, 200)
+                .await?;
+            if stale.is_empty() {
+                break;
+            }
+            for e in &stale {
+                self.blobs.delete(&e.object_key).await?;
+            }
+            let keys: Vec<String> = stale.into_iter().map(|e| e.cache_key).collect();
+            report.cached_renders += self.store.delete_render_cache(&keys).await?;
+            self.renders.forget(&keys);
+        }
         if report != SweepReport::default() {
             tracing::info!(
                 images = report.images,
                 variants = report.variants,
                 processing_logs = report.processing_logs,
                 idempotency_keys = report.idempotency_keys,
+                cached_renders = report.cached_renders,
                 "retention sweep"
             );
         }

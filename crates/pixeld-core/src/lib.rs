@@ -20,6 +20,7 @@ pub mod roles;
 pub mod secret;
 pub mod sessions;
 pub mod store;
+pub mod templates;
 pub mod tokens;
 pub mod twofactor;
 
@@ -93,6 +94,8 @@ pub struct Pixeld {
     pub settings: Arc<Settings>,
     /// Recently authenticated API tokens (see [`tokens::AuthCache`]).
     pub auth_cache: Arc<tokens::AuthCache>,
+    /// The renderer, the render cache and renders in flight.
+    pub renders: Arc<templates::RenderService>,
 }
 
 impl Pixeld {
@@ -112,6 +115,7 @@ impl Pixeld {
             blobs,
             fetcher,
             auth_cache: Arc::new(tokens::AuthCache::new(settings.auth_cache_ttl)),
+            renders: Arc::default(),
             settings: Arc::new(settings),
         }
     }

@@ -285,6 +285,78 @@ pub struct ImageVariant {
     pub created_at: OffsetDateTime,
 }
 
+/// A render template. Its content lives in immutable [`TemplateVersion`]s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRecord {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Owning organisation.
+    pub org_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// The newest version number (1 for a new template).
+    pub latest_version: i32,
+    /// Who created it.
+    pub created_by: Uuid,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Time of the last saved version or rename.
+    pub updated_at: OffsetDateTime,
+}
+
+/// One immutable saved state of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateVersion {
+    /// The template.
+    pub template_id: Uuid,
+    /// 1, 2, 3…
+    pub version: i32,
+    /// The template JSON.
+    pub body: String,
+    /// Who saved it.
+    pub created_by: Uuid,
+    /// When.
+    pub created_at: OffsetDateTime,
+}
+
+/// An organisation's key for signing render URLs. Several may be active during a rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Owning organisation.
+    pub org_id: Uuid,
+    /// The HMAC key (it must be usable to verify, so it is stored as is).
+    pub secret: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// When it stopped being accepted.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A cached render output (bytes in object storage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderCacheEntry {
+    /// Hash of template version, data, images, fonts and output options.
+    pub cache_key: String,
+    /// Owning organisation.
+    pub org_id: Uuid,
+    /// The template rendered.
+    pub template_id: Uuid,
+    /// Output format (`png`, …).
+    pub format: String,
+    /// Size in bytes.
+    pub bytes: i64,
+    /// Width in pixels.
+    pub width: i32,
+    /// Height in pixels.
+    pub height: i32,
+    /// Object storage key.
+    pub object_key: String,
+    /// When it was rendered.
+    pub created_at: OffsetDateTime,
+}
+
 /// One processing request, for the user's log and for operators. Kept 90 days by default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessingLog {
@@ -523,6 +595,75 @@ pub trait Store: Send + Sync + 'static {
     async fn put_variant(&self, v: &ImageVariant) -> StoreResult<()>;
     /// A variant by cache key.
     async fn variant(&self, image_id: Uuid, cache_key: &str) -> StoreResult<Option<ImageVariant>>;
+
+    // templates
+    /// Stores a new template and its first version, atomically.
+    async fn create_template(&self, t: &TemplateRecord, v: &TemplateVersion) -> StoreResult<()>;
+    /// One template of an organisation.
+    async fn template_in_org(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<TemplateRecord>>;
+    /// A template by id, whatever its organisation (for signed URLs, which carry no credential).
+    async fn template_by_id(&self, id: Uuid) -> StoreResult<Option<TemplateRecord>>;
+    /// An organisation's templates, by id.
+    async fn list_templates(
+        &self,
+        org_id: Uuid,
+        page: PageRequest,
+    ) -> StoreResult<Vec<TemplateRecord>>;
+    /// Saves version `v.version`, which must be `latest_version + 1`, and renames if `name` is
+    /// given; false when another save got there first (the caller reloads and retries).
+    async fn add_template_version(
+        &self,
+        org_id: Uuid,
+        v: &TemplateVersion,
+        name: Option<&str>,
+    ) -> StoreResult<bool>;
+    /// One version of a template.
+    async fn template_version(
+        &self,
+        template_id: Uuid,
+        version: i32,
+    ) -> StoreResult<Option<TemplateVersion>>;
+    /// A template's versions, newest first, paged by version number.
+    async fn list_template_versions(
+        &self,
+        template_id: Uuid,
+        before_version: Option<i32>,
+        limit: i64,
+    ) -> StoreResult<Vec<TemplateVersion>>;
+    /// Deletes a template, its versions and its render cache rows; returns the cache rows (for
+    /// object deletion), or `None` if there was no such template in the organisation.
+    async fn delete_template(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<Vec<RenderCacheEntry>>>;
+
+    // signing keys
+    /// Stores a new signing key.
+    async fn create_signing_key(&self, k: &SigningKey) -> StoreResult<()>;
+    /// An organisation's signing keys, newest first (revoked ones included).
+    async fn list_signing_keys(&self, org_id: Uuid) -> StoreResult<Vec<SigningKey>>;
+    /// Revokes a key; false if not found or already revoked.
+    async fn revoke_signing_key(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+
+    // render cache
+    /// Records a cached render (replacing one with the same key).
+    async fn put_render_cache(&self, e: &RenderCacheEntry) -> StoreResult<()>;
+    /// A cached render by key.
+    async fn render_cache(&self, cache_key: &str) -> StoreResult<Option<RenderCacheEntry>>;
+    /// Cache rows created before `before`, oldest first, at most `limit`.
+    async fn stale_render_cache(
+        &self,
+        before: OffsetDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<RenderCacheEntry>>;
+    /// Deletes cache rows by key; returns how many.
+    async fn delete_render_cache(&self, keys: &[String]) -> StoreResult<u64>;
 
     // processing logs
     /// Appends a processing log row.

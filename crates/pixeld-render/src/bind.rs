@@ -43,7 +43,9 @@ pub struct Modification {
 /// error naming the key.
 pub fn data_from_json(value: &Value) -> Result<Data> {
     let Value::Object(map) = value else {
-        return Err(Error::Data("data must be a JSON object of names to values".into()));
+        return Err(Error::Data(
+            "data must be a JSON object of names to values".into(),
+        ));
     };
     let mut data = Data::new();
     let mut nested = Vec::new();
@@ -167,6 +169,17 @@ pub fn bind(template: &Template, data: &Data, modifications: &[Modification]) ->
 
     substitute(&mut value, &values);
     serde_json::from_value(value).map_err(|e| Error::Data(format!("after binding: {e}")))
+}
+
+/// Fills `{{name}}` placeholders in one string from `data` (unknown names become empty).
+pub fn fill_placeholders(s: &str, data: &Data) -> String {
+    let values: BTreeMap<&str, &str> = data.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut v = Value::String(s.to_owned());
+    substitute(&mut v, &values);
+    match v {
+        Value::String(s) => s,
+        _ => String::new(),
+    }
 }
 
 fn substitute(v: &mut Value, values: &BTreeMap<&str, &str>) {

@@ -24,8 +24,7 @@ pub(crate) fn barcode_modules(symbology: Symbology, data: &str) -> Result<Vec<u8
     };
     match symbology {
         Symbology::Code128 => {
-            if data.is_empty() || data.len() > 80 || !data.bytes().all(|b| (32..127).contains(&b))
-            {
+            if data.is_empty() || data.len() > 80 || !data.bytes().all(|b| (32..127).contains(&b)) {
                 return Err("Code 128 takes 1–80 printable ASCII characters".to_owned());
             }
             // Character set B covers all printable ASCII.

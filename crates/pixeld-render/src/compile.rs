@@ -6,9 +6,7 @@
 use std::fmt::Write as _;
 use std::str::FromStr;
 
-use takumi::prelude::{
-    ImageData, ImageSource, ImageSourceInput, Node, RgbaImage, Style, Viewport,
-};
+use takumi::prelude::{ImageData, ImageSource, ImageSourceInput, Node, RgbaImage, Style, Viewport};
 
 use crate::error::{Error, Result};
 use crate::fonts::FontLibrary;
@@ -20,7 +18,8 @@ use crate::template::{
 /// Image pixels or SVG for each image layer, resolved before compiling.
 pub(crate) trait ImageLookup {
     /// The decoded source for an image layer's `src`.
-    fn image(&self, layer: &str, src: &str, box_px: Option<(u32, u32)>) -> Result<ImageSourceInput>;
+    fn image(&self, layer: &str, src: &str, box_px: Option<(u32, u32)>)
+    -> Result<ImageSourceInput>;
 }
 
 pub(crate) struct Compiler<'a> {
@@ -95,7 +94,9 @@ fn align_css(a: Align) -> &'static str {
 fn starts_rtl(s: &str) -> bool {
     for c in s.chars() {
         let u = c as u32;
-        if (0x0590..=0x08FF).contains(&u) || (0xFB1D..=0xFDFF).contains(&u) || (0xFE70..=0xFEFF).contains(&u)
+        if (0x0590..=0x08FF).contains(&u)
+            || (0xFB1D..=0xFDFF).contains(&u)
+            || (0xFE70..=0xFEFF).contains(&u)
         {
             return true;
         }
@@ -118,7 +119,9 @@ impl Compiler<'_> {
         }
         let children = self.children(&t.layers, Layout::Absolute)?;
         let root = Node::container(children).with_style(style(&css)?);
-        let viewport = Viewport::new((t.page.width, t.page.height))
+        // The viewport is in device pixels; CSS pixels are scaled by the ratio.
+        let device = |v: u32| (v as f32 * self.scale).round() as u32;
+        let viewport = Viewport::new((device(t.page.width), device(t.page.height)))
             .with_device_pixel_ratio(self.scale);
         Ok((root, viewport))
     }
@@ -169,8 +172,10 @@ impl Compiler<'_> {
             LayerKind::Frame(f) => self.frame(f, place),
             LayerKind::Group(g) => {
                 let css = format!("{place}display:flex;");
-                Ok(Node::container(self.children(&g.children, Layout::Absolute)?)
-                    .with_style(style(&css)?))
+                Ok(
+                    Node::container(self.children(&g.children, Layout::Absolute)?)
+                        .with_style(style(&css)?),
+                )
             }
             LayerKind::Text(t) => self.text(layer, t, place),
             LayerKind::Image(i) => self.image(layer, i, place),
@@ -256,7 +261,11 @@ impl Compiler<'_> {
         if let Some(l) = t.letter_spacing {
             let _ = write!(css, "letter-spacing:{};", px(l));
         }
-        let _ = write!(css, "color:{};", t.color.as_deref().unwrap_or("#000").trim());
+        let _ = write!(
+            css,
+            "color:{};",
+            t.color.as_deref().unwrap_or("#000").trim()
+        );
         let align = match t.align {
             TextAlign::Start => "start",
             TextAlign::Center => "center",
@@ -349,9 +358,7 @@ impl Compiler<'_> {
             _ => None,
         };
         let line_h = t.line_height.unwrap_or(1.2);
-        let lines_in_box = |size: f32| {
-            box_h.map(|h| ((h / (size * line_h)).floor() as u32).max(1))
-        };
+        let lines_in_box = |size: f32| box_h.map(|h| ((h / (size * line_h)).floor() as u32).max(1));
         let (size, lines) = match t.fit {
             FitMode::Grow => {
                 if box_h.is_some() {
@@ -371,7 +378,10 @@ impl Compiler<'_> {
             FitMode::Shrink => {
                 css.push_str("overflow:hidden;");
                 let w = box_w.unwrap_or(t.size * 10.0);
-                (self.shrink_size(t, w, box_h)?, t.max_lines.map(|n| (n, true)))
+                (
+                    self.shrink_size(t, w, box_h)?,
+                    t.max_lines.map(|n| (n, true)),
+                )
             }
         };
         let inner = self.text_node(t, size, lines)?;
@@ -383,7 +393,8 @@ impl Compiler<'_> {
     /// searched in quarter pixels so the result, and the output bytes, are reproducible.
     fn shrink_size(&self, t: &Text, box_w: f32, box_h: Option<f32>) -> Result<f32> {
         let max_q = (t.size * 4.0).round() as u32;
-        let min_q = ((t.min_size.unwrap_or((t.size / 4.0).max(6.0)).min(t.size)) * 4.0).round() as u32;
+        let min_q =
+            ((t.min_size.unwrap_or((t.size / 4.0).max(6.0)).min(t.size)) * 4.0).round() as u32;
         let fits = |q: u32| -> Result<bool> {
             let size = q as f32 / 4.0;
             let node = self.text_node(t, size, None)?;
@@ -432,7 +443,9 @@ impl Compiler<'_> {
             )),
             _ => None,
         };
-        let src = self.images.image(&layer.common.name, i.src.trim(), box_px)?;
+        let src = self
+            .images
+            .image(&layer.common.name, i.src.trim(), box_px)?;
         let mut css = place;
         let fit = match i.fit {
             ImageFit::Cover => "cover",
@@ -493,13 +506,20 @@ impl Compiler<'_> {
                 let body = if s.shape == ShapeKind::Line {
                     let sw = s.stroke.as_ref().map_or(1.0, |b| b.width);
                     let stroke = if stroke.is_empty() {
-                        format!(r#" stroke="{}" stroke-width="{sw}""#, solid_of(s.fill.as_ref()))
+                        format!(
+                            r#" stroke="{}" stroke-width="{sw}""#,
+                            solid_of(s.fill.as_ref())
+                        )
                     } else {
                         stroke
                     };
                     // A box as tall as the stroke draws a horizontal rule.
                     if h <= sw {
-                        format!(r#"<line x1="0" y1="{}" x2="{w}" y2="{}"{stroke}/>"#, h / 2.0, h / 2.0)
+                        format!(
+                            r#"<line x1="0" y1="{}" x2="{w}" y2="{}"{stroke}/>"#,
+                            h / 2.0,
+                            h / 2.0
+                        )
                     } else {
                         format!(r#"<line x1="0" y1="0" x2="{w}" y2="{h}"{stroke}/>"#)
                     }
@@ -586,9 +606,10 @@ fn svg_paint(p: Option<&Paint>) -> (String, String) {
 fn solid_of(p: Option<&Paint>) -> String {
     match p {
         Some(Paint::Color(c)) => c.trim().to_owned(),
-        Some(Paint::Linear { linear: g }) | Some(Paint::Radial { radial: g }) => {
-            g.stops.first().map_or("#000".to_owned(), |s| s.color.trim().to_owned())
-        }
+        Some(Paint::Linear { linear: g }) | Some(Paint::Radial { radial: g }) => g
+            .stops
+            .first()
+            .map_or("#000".to_owned(), |s| s.color.trim().to_owned()),
         None => "#000".to_owned(),
     }
 }

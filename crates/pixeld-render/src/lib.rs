@@ -9,9 +9,9 @@
 //! ```no_run
 //! use pixeld_render::{Data, Input, Images, OutputOptions, Renderer, parse, Limits};
 //! let renderer = Renderer::new()?;
-//! let template = parse(br#"{"page":{"width":600,"height":300,"background":"#123"},
+//! let template = parse(br##"{"page":{"width":600,"height":300,"background":"#123"},
 //!   "layers":[{"type":"text","name":"title","x":40,"y":40,"width":520,
-//!              "text":"Hello {{name}}","size":48,"color":"white"}]}"#, &Limits::default())?;
+//!              "text":"Hello {{name}}","size":48,"color":"white"}]}"##, &Limits::default())?;
 //! let data = Data::from([("name".to_owned(), "world".to_owned())]);
 //! let png = renderer.render(&template, Input { data: &data, modifications: &[], images: &Images::new() },
 //!     &OutputOptions::default())?;
@@ -28,7 +28,7 @@ mod render;
 pub mod template;
 mod validate;
 
-pub use bind::{Data, Modification, data_from_json, placeholders};
+pub use bind::{Data, Modification, data_from_json, fill_placeholders, placeholders};
 pub use error::{Error, Result};
 pub use fonts::{FontLibrary, MAX_FONT_BYTES};
 pub use render::{Format, Images, Input, OutputOptions, Rendered, Renderer};

@@ -172,7 +172,12 @@ impl Renderer {
     }
 
     /// Renders a template.
-    pub fn render(&self, template: &Template, input: Input<'_>, out: &OutputOptions) -> Result<Rendered> {
+    pub fn render(
+        &self,
+        template: &Template,
+        input: Input<'_>,
+        out: &OutputOptions,
+    ) -> Result<Rendered> {
         self.render_with(&self.fonts, template, input, out)
     }
 
@@ -291,7 +296,12 @@ struct Lookup<'a> {
 }
 
 impl ImageLookup for Lookup<'_> {
-    fn image(&self, layer: &str, src: &str, box_px: Option<(u32, u32)>) -> Result<ImageSourceInput> {
+    fn image(
+        &self,
+        layer: &str,
+        src: &str,
+        box_px: Option<(u32, u32)>,
+    ) -> Result<ImageSourceInput> {
         let fail = |reason: String| Error::Image {
             layer: layer.to_owned(),
             reason,
@@ -320,7 +330,10 @@ impl ImageLookup for Lookup<'_> {
                 .map_err(|e| fail(format!("SVG could not be read: {e:?}")))?;
             return Ok(ImageSourceInput::Loaded(source));
         }
-        let image = self.renderer.decoded(bytes, box_px).map_err(|e| fail(e.to_string()))?;
+        let image = self
+            .renderer
+            .decoded(bytes, box_px)
+            .map_err(|e| fail(e.to_string()))?;
         Ok(ImageSourceInput::Rgba(image))
     }
 }
@@ -331,7 +344,9 @@ fn percent_decode(s: &str) -> Vec<u8> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%'
-            && let Some(v) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(v);
             i += 3;
@@ -346,14 +361,24 @@ fn percent_decode(s: &str) -> Vec<u8> {
 impl Renderer {
     /// Decodes an image (shrunk on decode towards the box it fills), through the cache.
     fn decoded(&self, bytes: &[u8], box_px: Option<(u32, u32)>) -> Result<RgbaImage> {
-        let mut h = self.images.lock().unwrap_or_else(|p| p.into_inner()).hasher.build_hasher();
+        let mut h = self
+            .images
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .hasher
+            .build_hasher();
         h.write(bytes);
         if let Some((w, hh)) = box_px {
             h.write_u32(w);
             h.write_u32(hh);
         }
         let key = h.finish();
-        if let Some(img) = self.images.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+        if let Some(img) = self
+            .images
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+        {
             return Ok(img);
         }
         let px = pixeld_imaging::decode_rgba(bytes, &self.image_limits, box_px)

@@ -150,8 +150,7 @@ pub fn check(t: &Template, limits: &Limits) -> Result<()> {
 
 fn valid_name(n: &str) -> bool {
     (1..=64).contains(&n.len())
-        && n
-            .chars()
+        && n.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
@@ -193,8 +192,7 @@ pub(crate) fn is_color(c: &str) -> bool {
     let c = c.trim();
     !c.is_empty()
         && c.len() <= 64
-        && c
-            .chars()
+        && c.chars()
             .all(|ch| ch.is_ascii_alphanumeric() || " #(),.%/-".contains(ch))
         && Style::from_str(&format!("color: {c}")).is_ok_and(|s| !s.declarations.is_empty())
 }

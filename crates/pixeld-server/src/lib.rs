@@ -133,6 +133,7 @@ pub fn router(st: AppState) -> Router {
         .merge(routes::images::router(
             st.config.images.max_upload_bytes as usize,
         ))
+        .merge(routes::templates::router())
         .merge(routes::pages::router())
         .route_layer(axum::middleware::from_fn(middleware::record_route))
         .fallback(|| async { ApiError::new("not-found", "no such route") })

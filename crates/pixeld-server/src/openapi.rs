@@ -10,7 +10,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use crate::routes::{account, auth, images, orgs, system, tokens};
+use crate::routes::{account, auth, images, orgs, system, templates, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,11 @@ use crate::routes::{account, auth, images, orgs, system, tokens};
         orgs::accept_invite,
         images::upload, images::list_images, images::get_image, images::delete_image, images::content,
         images::optimize, images::list_logs,
+        templates::create_template, templates::list_templates, templates::get_template,
+        templates::save_template, templates::delete_template, templates::list_versions,
+        templates::get_version, templates::preview, templates::create_render, templates::get_render,
+        templates::signed_render, templates::template_schema, templates::create_key,
+        templates::list_keys, templates::revoke_key,
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField)),
     tags(
@@ -43,6 +48,7 @@ use crate::routes::{account, auth, images, orgs, system, tokens};
         (name = "tokens", description = "Scoped, expiring API tokens"),
         (name = "orgs", description = "Organisations, members, roles, invitations"),
         (name = "images", description = "Upload, analyse, transform and optimize images (deleted within 24 hours)"),
+        (name = "templates", description = "Templates with versions, renders, signed render URLs"),
         (name = "system", description = "Health, readiness, metrics, this document"),
     )
 )]
@@ -62,6 +68,8 @@ const PUBLIC: &[&str] = &[
     "/v1/auth/password-reset",
     "/v1/auth/password-reset/confirm",
     "/v1/account/email/confirm",
+    "/r/{file}",
+    "/schemas/template-v1.json",
 ];
 
 /// Problem statuses any operation can answer.

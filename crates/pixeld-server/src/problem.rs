@@ -102,6 +102,24 @@ pub const KINDS: &[(&str, u16, &str)] = &[
     ("invalid-options", 422, "The processing options are invalid"),
     ("encode-failed", 500, "Encoding failed"),
     ("fetch-failed", 422, "The URL could not be fetched"),
+    ("invalid-template", 422, "The template is not valid"),
+    (
+        "invalid-render-data",
+        422,
+        "The data does not fit the template",
+    ),
+    (
+        "render-image-failed",
+        422,
+        "An image layer's source could not be used",
+    ),
+    (
+        "unknown-font",
+        422,
+        "The template names a font that is not available",
+    ),
+    ("invalid-font", 422, "The font file could not be read"),
+    ("render-failed", 500, "The render failed"),
     ("internal", 500, "Internal error"),
     ("timeout", 503, "The request took too long"),
 ];

@@ -42,6 +42,27 @@ macro_rules! invite_cols {
     };
 }
 
+macro_rules! template_cols {
+    () => {
+        "id, org_id, name, latest_version, created_by, created_at, updated_at"
+    };
+}
+macro_rules! template_version_cols {
+    () => {
+        "template_id, version, body, created_by, created_at"
+    };
+}
+macro_rules! signing_key_cols {
+    () => {
+        "id, org_id, secret, created_at, revoked_at"
+    };
+}
+macro_rules! render_cache_cols {
+    () => {
+        "cache_key, org_id, template_id, format, bytes, width, height, object_key, created_at"
+    };
+}
+
 macro_rules! store_impl {
     ($store:ty, $db:ty, $row:ty, $name:literal) => {
         mod rows {
@@ -143,6 +164,52 @@ macro_rules! store_impl {
                     name: r.try_get("name")?,
                     role: role(r, "role")?,
                     joined_at: read_ts(r, "created_at")?,
+                })
+            }
+
+            pub(super) fn template(r: &$row) -> Result<TemplateRecord, sqlx::Error> {
+                Ok(TemplateRecord {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    name: r.try_get("name")?,
+                    latest_version: r.try_get("latest_version")?,
+                    created_by: r.try_get("created_by")?,
+                    created_at: read_ts(r, "created_at")?,
+                    updated_at: read_ts(r, "updated_at")?,
+                })
+            }
+
+            pub(super) fn template_version(r: &$row) -> Result<TemplateVersion, sqlx::Error> {
+                Ok(TemplateVersion {
+                    template_id: r.try_get("template_id")?,
+                    version: r.try_get("version")?,
+                    body: r.try_get("body")?,
+                    created_by: r.try_get("created_by")?,
+                    created_at: read_ts(r, "created_at")?,
+                })
+            }
+
+            pub(super) fn signing_key(r: &$row) -> Result<SigningKey, sqlx::Error> {
+                Ok(SigningKey {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    secret: r.try_get("secret")?,
+                    created_at: read_ts(r, "created_at")?,
+                    revoked_at: read_ts_opt(r, "revoked_at")?,
+                })
+            }
+
+            pub(super) fn render_cache(r: &$row) -> Result<RenderCacheEntry, sqlx::Error> {
+                Ok(RenderCacheEntry {
+                    cache_key: r.try_get("cache_key")?,
+                    org_id: r.try_get("org_id")?,
+                    template_id: r.try_get("template_id")?,
+                    format: r.try_get("format")?,
+                    bytes: r.try_get("bytes")?,
+                    width: r.try_get("width")?,
+                    height: r.try_get("height")?,
+                    object_key: r.try_get("object_key")?,
+                    created_at: read_ts(r, "created_at")?,
                 })
             }
 
@@ -716,6 +783,152 @@ macro_rules! store_impl {
                 let row = sqlx::query(concat!("SELECT ", variant_cols!(), " FROM image_variants WHERE image_id = $1 AND cache_key = $2"))
                     .bind(image_id).bind(cache_key).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
                 row.as_ref().map(rows::variant).transpose().map_err(crate::backend_error)
+            }
+
+            async fn create_template(&self, t: &pixeld_core::store::TemplateRecord, v: &pixeld_core::store::TemplateVersion) -> pixeld_core::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                sqlx::query(concat!("INSERT INTO templates (", template_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+                    .bind(t.id).bind(t.org_id).bind(&t.name).bind(t.latest_version).bind(t.created_by)
+                    .bind(ts(t.created_at)).bind(ts(t.updated_at))
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                sqlx::query(concat!("INSERT INTO template_versions (", template_version_cols!(), ") VALUES ($1, $2, $3, $4, $5)"))
+                    .bind(v.template_id).bind(v.version).bind(&v.body).bind(v.created_by).bind(ts(v.created_at))
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn template_in_org(&self, org_id: uuid::Uuid, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::TemplateRecord>> {
+                let row = sqlx::query(concat!("SELECT ", template_cols!(), " FROM templates WHERE org_id = $1 AND id = $2"))
+                    .bind(org_id).bind(id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::template).transpose().map_err(crate::backend_error)
+            }
+
+            async fn template_by_id(&self, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::TemplateRecord>> {
+                let row = sqlx::query(concat!("SELECT ", template_cols!(), " FROM templates WHERE id = $1"))
+                    .bind(id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::template).transpose().map_err(crate::backend_error)
+            }
+
+            async fn list_templates(&self, org_id: uuid::Uuid, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::TemplateRecord>> {
+                let rows = sqlx::query(concat!("SELECT ", template_cols!(), " FROM templates WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+                    .bind(org_id).bind(rows::after(&page)).bind(page.fetch())
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::template).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn add_template_version(
+                &self,
+                org_id: uuid::Uuid,
+                v: &pixeld_core::store::TemplateVersion,
+                name: Option<&str>,
+            ) -> pixeld_core::store::StoreResult<bool> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                // The conditional update is the lock: of two concurrent saves of the same
+                // version, one changes a row and the other none.
+                let r = sqlx::query(
+                    "UPDATE templates SET latest_version = $1, updated_at = $2, name = COALESCE($3, name) \
+                     WHERE org_id = $4 AND id = $5 AND latest_version = $6",
+                )
+                .bind(v.version).bind(ts(v.created_at)).bind(name).bind(org_id).bind(v.template_id).bind(v.version - 1)
+                .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                if r.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                sqlx::query(concat!("INSERT INTO template_versions (", template_version_cols!(), ") VALUES ($1, $2, $3, $4, $5)"))
+                    .bind(v.template_id).bind(v.version).bind(&v.body).bind(v.created_by).bind(ts(v.created_at))
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)?;
+                Ok(true)
+            }
+
+            async fn template_version(&self, template_id: uuid::Uuid, version: i32) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::TemplateVersion>> {
+                let row = sqlx::query(concat!("SELECT ", template_version_cols!(), " FROM template_versions WHERE template_id = $1 AND version = $2"))
+                    .bind(template_id).bind(version).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::template_version).transpose().map_err(crate::backend_error)
+            }
+
+            async fn list_template_versions(
+                &self,
+                template_id: uuid::Uuid,
+                before_version: Option<i32>,
+                limit: i64,
+            ) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::TemplateVersion>> {
+                let rows = sqlx::query(concat!("SELECT ", template_version_cols!(), " FROM template_versions WHERE template_id = $1 AND version < $2 ORDER BY version DESC LIMIT $3"))
+                    .bind(template_id).bind(before_version.unwrap_or(i32::MAX)).bind(limit)
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::template_version).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn delete_template(&self, org_id: uuid::Uuid, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<Vec<pixeld_core::store::RenderCacheEntry>>> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                let found = sqlx::query("DELETE FROM templates WHERE org_id = $1 AND id = $2")
+                    .bind(org_id).bind(id).execute(&mut *tx).await.map_err(crate::backend_error)?;
+                if found.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                sqlx::query("DELETE FROM template_versions WHERE template_id = $1")
+                    .bind(id).execute(&mut *tx).await.map_err(crate::backend_error)?;
+                let cached = sqlx::query(concat!("DELETE FROM render_cache WHERE template_id = $1 RETURNING ", render_cache_cols!()))
+                    .bind(id).fetch_all(&mut *tx).await.map_err(crate::backend_error)?;
+                let cached = cached.iter().map(rows::render_cache).collect::<Result<Vec<_>, _>>().map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)?;
+                Ok(Some(cached))
+            }
+
+            async fn create_signing_key(&self, k: &pixeld_core::store::SigningKey) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query(concat!("INSERT INTO signing_keys (", signing_key_cols!(), ") VALUES ($1, $2, $3, $4, $5)"))
+                    .bind(k.id).bind(k.org_id).bind(&k.secret).bind(ts(k.created_at)).bind(k.revoked_at.map(ts))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn list_signing_keys(&self, org_id: uuid::Uuid) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::SigningKey>> {
+                let rows = sqlx::query(concat!("SELECT ", signing_key_cols!(), " FROM signing_keys WHERE org_id = $1 ORDER BY id DESC"))
+                    .bind(org_id).fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::signing_key).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn revoke_signing_key(&self, org_id: uuid::Uuid, id: uuid::Uuid, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<bool> {
+                let r = sqlx::query("UPDATE signing_keys SET revoked_at = $1 WHERE org_id = $2 AND id = $3 AND revoked_at IS NULL")
+                    .bind(ts(at)).bind(org_id).bind(id).execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn put_render_cache(&self, e: &pixeld_core::store::RenderCacheEntry) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO render_cache (", render_cache_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (cache_key) DO UPDATE SET format = excluded.format, bytes = excluded.bytes, \
+                     width = excluded.width, height = excluded.height, object_key = excluded.object_key, \
+                     created_at = excluded.created_at"
+                ))
+                .bind(&e.cache_key).bind(e.org_id).bind(e.template_id).bind(&e.format).bind(e.bytes).bind(e.width)
+                .bind(e.height).bind(&e.object_key).bind(ts(e.created_at))
+                .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn render_cache(&self, cache_key: &str) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::RenderCacheEntry>> {
+                let row = sqlx::query(concat!("SELECT ", render_cache_cols!(), " FROM render_cache WHERE cache_key = $1"))
+                    .bind(cache_key).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::render_cache).transpose().map_err(crate::backend_error)
+            }
+
+            async fn stale_render_cache(&self, before: time::OffsetDateTime, limit: i64) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::RenderCacheEntry>> {
+                let rows = sqlx::query(concat!("SELECT ", render_cache_cols!(), " FROM render_cache WHERE created_at < $1 ORDER BY created_at LIMIT $2"))
+                    .bind(ts(before)).bind(limit).fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::render_cache).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn delete_render_cache(&self, keys: &[String]) -> pixeld_core::store::StoreResult<u64> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                let mut n = 0;
+                for k in keys {
+                    n += sqlx::query("DELETE FROM render_cache WHERE cache_key = $1").bind(k)
+                        .execute(&mut *tx).await.map_err(crate::backend_error)?.rows_affected();
+                }
+                tx.commit().await.map_err(crate::backend_error)?;
+                Ok(n)
             }
 
             async fn log_processing(&self, l: &pixeld_core::store::ProcessingLog) -> pixeld_core::store::StoreResult<()> {

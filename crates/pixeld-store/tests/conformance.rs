@@ -560,3 +560,193 @@ async fn a_token_is_found_with_its_owner_and_role_in_one_lookup() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn template_versions_are_immutable_and_saves_never_overwrite_each_other() {
+    on_both(|store| async move {
+        let u = user(&store, "designer@example.com").await;
+        let at = now();
+        let t = TemplateRecord {
+            id: Uuid::now_v7(),
+            org_id: u.personal_org_id,
+            name: "Card".into(),
+            latest_version: 1,
+            created_by: u.id,
+            created_at: at,
+            updated_at: at,
+        };
+        let v = |n: i32, body: &str| TemplateVersion {
+            template_id: t.id,
+            version: n,
+            body: body.into(),
+            created_by: u.id,
+            created_at: at + Duration::seconds(i64::from(n)),
+        };
+        store
+            .create_template(&t, &v(1, "{\"one\":1}"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .template_in_org(t.org_id, t.id)
+                .await
+                .unwrap()
+                .unwrap(),
+            t
+        );
+        assert_eq!(
+            store.template_in_org(Uuid::now_v7(), t.id).await.unwrap(),
+            None,
+            "other orgs see nothing"
+        );
+        assert_eq!(
+            store.template_by_id(t.id).await.unwrap().unwrap().org_id,
+            t.org_id
+        );
+
+        assert!(
+            store
+                .add_template_version(t.org_id, &v(2, "{\"two\":2}"), Some("Card v2"))
+                .await
+                .unwrap()
+        );
+        // A second writer who also started from version 1 loses, and changes nothing.
+        assert!(
+            !store
+                .add_template_version(t.org_id, &v(2, "{\"lost\":0}"), None)
+                .await
+                .unwrap()
+        );
+        // Another org cannot save into it.
+        assert!(
+            !store
+                .add_template_version(Uuid::now_v7(), &v(3, "{}"), None)
+                .await
+                .unwrap()
+        );
+        let now_t = store
+            .template_in_org(t.org_id, t.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((now_t.latest_version, now_t.name.as_str()), (2, "Card v2"));
+        assert_eq!(
+            store.template_version(t.id, 1).await.unwrap().unwrap().body,
+            "{\"one\":1}"
+        );
+        assert_eq!(
+            store.template_version(t.id, 2).await.unwrap().unwrap().body,
+            "{\"two\":2}"
+        );
+        let versions = store.list_template_versions(t.id, None, 10).await.unwrap();
+        assert_eq!(
+            versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+            vec![2, 1]
+        );
+        let older = store
+            .list_template_versions(t.id, Some(2), 10)
+            .await
+            .unwrap();
+        assert_eq!(older.iter().map(|v| v.version).collect::<Vec<_>>(), vec![1]);
+        let listed = store
+            .list_templates(t.org_id, PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+
+        // The render cache is indexed and goes with the template.
+        let entry = RenderCacheEntry {
+            cache_key: "k".repeat(64),
+            org_id: t.org_id,
+            template_id: t.id,
+            format: "png".into(),
+            bytes: 10,
+            width: 1,
+            height: 1,
+            object_key: "o/renders/k.png".into(),
+            created_at: at,
+        };
+        store.put_render_cache(&entry).await.unwrap();
+        store.put_render_cache(&entry).await.unwrap();
+        assert_eq!(
+            store.render_cache(&entry.cache_key).await.unwrap().unwrap(),
+            entry
+        );
+        assert_eq!(
+            store
+                .stale_render_cache(at + Duration::seconds(1), 10)
+                .await
+                .unwrap(),
+            vec![entry.clone()]
+        );
+        assert!(store.stale_render_cache(at, 10).await.unwrap().is_empty());
+        let removed = store
+            .delete_template(t.org_id, t.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(removed, vec![entry.clone()]);
+        assert_eq!(store.render_cache(&entry.cache_key).await.unwrap(), None);
+        assert_eq!(store.template_version(t.id, 1).await.unwrap(), None);
+        assert_eq!(store.delete_template(t.org_id, t.id).await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn signing_keys_rotate_and_revocation_sticks() {
+    on_both(|store| async move {
+        let u = user(&store, "keys@example.com").await;
+        let key = |s: &str| SigningKey {
+            id: Uuid::now_v7(),
+            org_id: u.personal_org_id,
+            secret: s.into(),
+            created_at: now(),
+            revoked_at: None,
+        };
+        let (a, b) = (key("pxs_a"), key("pxs_b"));
+        store.create_signing_key(&a).await.unwrap();
+        store.create_signing_key(&b).await.unwrap();
+        let keys = store.list_signing_keys(u.personal_org_id).await.unwrap();
+        assert_eq!(
+            keys.iter().map(|k| k.secret.as_str()).collect::<Vec<_>>(),
+            vec!["pxs_b", "pxs_a"]
+        );
+        assert!(
+            store
+                .revoke_signing_key(u.personal_org_id, a.id, now())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .revoke_signing_key(u.personal_org_id, a.id, now())
+                .await
+                .unwrap(),
+            "only once"
+        );
+        assert!(
+            !store
+                .revoke_signing_key(Uuid::now_v7(), b.id, now())
+                .await
+                .unwrap(),
+            "not from another org"
+        );
+        let keys = store.list_signing_keys(u.personal_org_id).await.unwrap();
+        assert!(
+            keys.iter()
+                .find(|k| k.id == a.id)
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+        assert!(
+            keys.iter()
+                .find(|k| k.id == b.id)
+                .unwrap()
+                .revoked_at
+                .is_none()
+        );
+    })
+    .await;
+}

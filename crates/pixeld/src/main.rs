@@ -9,6 +9,7 @@ use pixeld_server::config::Config;
 
 mod admin;
 mod optimize;
+mod render;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +43,8 @@ enum Command {
     Optimize(Box<optimize::OptimizeArgs>),
     /// Analyse image files and print JSON (format, size, EXIF summary, hashes, colours).
     Analyze(optimize::AnalyzeArgs),
+    /// Render a template to an image: with `--data`, or every row of a `--csv` on all cores.
+    Render(Box<render::RenderArgs>),
     /// Data retention.
     Retention {
         #[command(subcommand)]
@@ -168,6 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin { command } => admin::run(config()?, command).await,
         Command::Optimize(args) => tokio::task::block_in_place(|| optimize::optimize(*args)),
         Command::Analyze(args) => tokio::task::block_in_place(|| optimize::analyze(args)),
+        Command::Render(args) => tokio::task::block_in_place(|| render::render(*args)),
         Command::Retention {
             command: RetentionCommand::Run,
         } => {

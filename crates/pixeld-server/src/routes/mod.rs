@@ -7,6 +7,7 @@ pub mod images;
 pub mod orgs;
 pub mod pages;
 pub mod system;
+pub mod templates;
 pub mod tokens;
 
 use serde::{Deserialize, Serialize};

@@ -7,5 +7,6 @@ mod conventions;
 mod images;
 mod orgs;
 mod sessions;
+mod templates;
 mod tokens;
 mod two_factor;
