@@ -103,12 +103,6 @@ fn encode_png(img: &DynamicImage, opts: &Options, keep: &Keep) -> Result<Vec<u8>
             img.to_rgb8().into_raw(),
         )
     };
-    let bpp = if alpha { 4 } else { 3 };
-    let data_for_sampling = if opts.effort() == 0 {
-        sample_rows(&data, w as usize * bpp)
-    } else {
-        Vec::new()
-    };
     let mut raw = oxipng::RawImage::new(w, h, color_type, oxipng::BitDepth::Eight, data)
         .map_err(|e| Error::Encode(e.to_string()))?;
     if let Some(icc) = &keep.icc {
@@ -117,15 +111,7 @@ fn encode_png(img: &DynamicImage, opts: &Options, keep: &Keep) -> Result<Vec<u8>
     if let Some(exif) = &keep.exif {
         raw.add_png_chunk(*b"eXIf", exif.clone());
     }
-    let effort = opts.effort();
-    let mut o = oxipng::Options::from_preset(oxipng_level(effort));
-    if effort == 0 {
-        // Preset 0 compresses the whole image twice (no filter, then MinSum, which alone
-        // costs more than the rest of a 1200×630 render). Choosing one filter from a sample of
-        // rows, as takumi and libpng's heuristics do, compresses once: measured 12-15 ms
-        // instead of 55 ms on a rendered card, with the same bytes.
-        o.filters = oxipng::indexset! { sampled_filter(&data_for_sampling, w as usize, bpp) };
-    }
+    let mut o = oxipng::Options::from_preset(oxipng_level(opts.effort()));
     o.interlace = Some(opts.progressive.unwrap_or(false));
     // Only chunks we added ourselves exist, and those are wanted.
     o.strip = oxipng::StripChunks::None;
@@ -137,60 +123,6 @@ fn encode_png(img: &DynamicImage, opts: &Options, keep: &Keep) -> Result<Vec<u8>
     }
     raw.create_optimized_png(&o)
         .map_err(|e| Error::Encode(e.to_string()))
-}
-
-/// Every 16th row with the row above it (the pairs the Up and Paeth filters need).
-fn sample_rows(data: &[u8], stride: usize) -> Vec<u8> {
-    let rows = data.len() / stride.max(1);
-    let mut out = Vec::new();
-    for r in (1..rows).step_by(16) {
-        out.extend_from_slice(&data[(r - 1) * stride..(r + 1) * stride]);
-    }
-    out
-}
-
-/// The PNG filter with the smallest sum of absolute residuals over the sampled row pairs.
-fn sampled_filter(pairs: &[u8], width: usize, bpp: usize) -> oxipng::FilterStrategy {
-    use oxipng::FilterStrategy as F;
-    let stride = width * bpp;
-    if stride == 0 || pairs.len() < 2 * stride {
-        return F::NONE;
-    }
-    let mut cost = [0u64; 4]; // none, sub, up, paeth
-    for pair in pairs.chunks_exact(2 * stride) {
-        let (up_row, row) = pair.split_at(stride);
-        for i in 0..stride {
-            let x = row[i];
-            let a = if i >= bpp { row[i - bpp] } else { 0 };
-            let b = up_row[i];
-            let c = if i >= bpp { up_row[i - bpp] } else { 0 };
-            let p = i16::from(a) + i16::from(b) - i16::from(c);
-            let (pa, pb, pc) = (
-                (p - i16::from(a)).abs(),
-                (p - i16::from(b)).abs(),
-                (p - i16::from(c)).abs(),
-            );
-            let paeth = if pa <= pb && pa <= pc {
-                a
-            } else if pb <= pc {
-                b
-            } else {
-                c
-            };
-            let abs = |v: u8| u64::from((v as i8).unsigned_abs());
-            cost[0] += abs(x);
-            cost[1] += abs(x.wrapping_sub(a));
-            cost[2] += abs(x.wrapping_sub(b));
-            cost[3] += abs(x.wrapping_sub(paeth));
-        }
-    }
-    let best = (0..4).min_by_key(|&i| cost[i]).unwrap_or(0);
-    match best {
-        1 => F::SUB,
-        2 => F::UP,
-        3 => F::PAETH,
-        _ => F::NONE,
-    }
 }
 
 /// Effort 0-9 to a libwebp method 0-6 (4, libwebp's default, at effort 4).
