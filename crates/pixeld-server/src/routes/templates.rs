@@ -186,8 +186,10 @@ pub struct VersionPage {
 #[serde(deny_unknown_fields)]
 pub struct VersionParams {
     /// Versions older than this one.
+    #[param(minimum = 1)]
     pub before: Option<i32>,
     /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -239,8 +241,10 @@ pub struct RenderBody {
     /// `png` (default), `jpeg`, `webp`, `avif` or `svg`.
     pub format: Option<String>,
     /// Quality 1–100 for lossy formats.
+    #[schema(minimum = 1, maximum = 100)]
     pub quality: Option<u8>,
     /// Device pixel ratio 1–4.
+    #[schema(minimum = 1, maximum = 4)]
     pub scale: Option<f32>,
 }
 
