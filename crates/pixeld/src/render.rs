@@ -95,6 +95,9 @@ fn read_template(path: &Path, renderer: &Renderer) -> anyhow::Result<Template> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// A CSV row's outcome: the file written and its size, or why not.
+type RowResult = Result<(PathBuf, usize), String>;
+
 /// Runs `pixeld render`.
 pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let renderer = Renderer::new()?;
@@ -187,7 +190,7 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} rows {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let results: Vec<(usize, Result<(PathBuf, usize), String>)> = jobs
+    let results: Vec<(usize, RowResult)> = jobs
         .par_iter()
         .map(|(row, data, images)| {
             let r = (|| {
