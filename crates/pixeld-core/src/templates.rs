@@ -211,9 +211,9 @@ impl Pixeld {
     }
 
     fn parse_template(&self, body: &serde_json::Value) -> Result<(Template, String)> {
-        let renderer = self.renderer()?;
+        // Checking a template needs only the limits, not the fonts: saving never waits for them.
         let text = serde_json::to_string(body).map_err(|e| Error::Internal(e.to_string()))?;
-        let t = pixeld_render::parse(text.as_bytes(), renderer.limits())?;
+        let t = pixeld_render::parse(text.as_bytes(), &pixeld_render::Limits::default())?;
         // Stored in the normalised form, so defaults are explicit in every version.
         let normal = serde_json::to_string(&t).map_err(|e| Error::Internal(e.to_string()))?;
         Ok((t, normal))
@@ -514,6 +514,8 @@ impl Pixeld {
         req: RenderRequest,
     ) -> Result<RenderResult> {
         let started = Instant::now();
+        // The first render parses the fonts (~200 ms): on a blocking thread, not a runtime worker.
+        self.warm_renderer().await?;
         let renderer = self.renderer()?;
         let template: Template = serde_json::from_str(&tv.version.body)
             .map_err(|e| Error::Internal(format!("stored template unreadable: {e}")))?;
