@@ -71,6 +71,12 @@ pub struct SweepReport {
     pub idempotency_keys: u64,
     /// Cached renders past their age bound.
     pub cached_renders: u64,
+    /// Asynchronous render records past their 30 days.
+    pub render_jobs: u64,
+    /// Webhook deliveries (with their attempts) past their 30 days.
+    pub webhook_deliveries: u64,
+    /// Finished background jobs past their 7 days.
+    pub jobs: u64,
 }
 
 /// One processing log entry, before it gets its id and time.
@@ -433,6 +439,18 @@ impl Pixeld {
             report.cached_renders += self.store.delete_render_cache(&keys).await?;
             self.renders.forget(&keys);
         }
+        report.render_jobs = self
+            .store
+            .purge_render_jobs(now - crate::render_jobs::KEEP_RENDER_JOBS)
+            .await?;
+        report.webhook_deliveries = self
+            .store
+            .purge_webhook_deliveries(now - crate::webhooks::KEEP_DELIVERIES)
+            .await?;
+        report.jobs = self
+            .store
+            .purge_jobs(now - crate::jobs::KEEP_FINISHED)
+            .await?;
         if report != SweepReport::default() {
             tracing::info!(
                 images = report.images,
@@ -440,6 +458,9 @@ impl Pixeld {
                 processing_logs = report.processing_logs,
                 idempotency_keys = report.idempotency_keys,
                 cached_renders = report.cached_renders,
+                render_jobs = report.render_jobs,
+                webhook_deliveries = report.webhook_deliveries,
+                jobs = report.jobs,
                 "retention sweep"
             );
         }

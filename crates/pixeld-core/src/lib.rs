@@ -10,12 +10,14 @@ pub mod email;
 pub mod error;
 pub mod idempotency;
 pub mod images;
+pub mod jobs;
 pub mod mail;
 pub mod objects;
 pub mod orgs;
 pub mod page;
 pub mod password;
 pub mod principal;
+pub mod render_jobs;
 pub mod roles;
 pub mod secret;
 pub mod sessions;
@@ -23,6 +25,7 @@ pub mod store;
 pub mod templates;
 pub mod tokens;
 pub mod twofactor;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -96,6 +99,8 @@ pub struct Pixeld {
     pub auth_cache: Arc<tokens::AuthCache>,
     /// The renderer, the render cache and renders in flight.
     pub renders: Arc<templates::RenderService>,
+    /// Signalled when this process queues a job, so an idle worker starts at once.
+    pub jobs_ready: Arc<tokio::sync::Notify>,
 }
 
 impl Pixeld {
@@ -116,6 +121,7 @@ impl Pixeld {
             fetcher,
             auth_cache: Arc::new(tokens::AuthCache::new(settings.auth_cache_ttl)),
             renders: Arc::default(),
+            jobs_ready: Arc::default(),
             settings: Arc::new(settings),
         }
     }

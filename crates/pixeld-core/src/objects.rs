@@ -25,11 +25,47 @@ pub struct Fetched {
     pub final_url: String,
 }
 
+/// What a receiver answered to a POST.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    /// HTTP status.
+    pub status: u16,
+    /// The start of the body (at most 1 KiB, lossy UTF-8).
+    pub excerpt: String,
+}
+
 /// Fetches user-supplied URLs without letting them reach the server's own network.
 #[async_trait]
 pub trait Fetcher: Send + Sync {
     /// GETs `url`, at most `max_bytes`.
     async fn fetch(&self, url: &str, max_bytes: u64) -> crate::Result<Fetched>;
+
+    /// POSTs `body` to `url` with `headers`, following no redirects, within `timeout`. A
+    /// refused address, a connection failure or a timeout is an [`crate::Error::Fetch`]; any
+    /// HTTP answer (whatever its status) is `Ok`.
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        timeout: std::time::Duration,
+    ) -> crate::Result<Posted>;
+
+    /// Checks that `url` is one this fetcher would try (scheme, shape), before it is stored
+    /// for later use. Addresses are checked when connecting.
+    fn check_target(&self, url: &str) -> crate::Result<()> {
+        let ok = url::Url::parse(url)
+            .ok()
+            .is_some_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
+        if ok {
+            Ok(())
+        } else {
+            Err(crate::Error::invalid(
+                "url",
+                "must be an https:// (or http://) URL with a host",
+            ))
+        }
+    }
 }
 
 /// Object key of an uploaded image.

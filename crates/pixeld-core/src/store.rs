@@ -406,6 +406,127 @@ pub enum IdempotencyClaim {
     Mismatch,
 }
 
+/// A unit of background work in the shared queue. Workers on any node claim due jobs with a
+/// lease; a job whose worker died is claimed again once the lease runs out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// What to do: `render`, `webhook`.
+    pub kind: String,
+    /// The organisation the work is for.
+    pub org_id: Uuid,
+    /// The kind's parameters (JSON).
+    pub payload: String,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: String,
+    /// Claims so far (the running one included).
+    pub attempts: i32,
+    /// Not before this time.
+    pub run_at: OffsetDateTime,
+    /// While running: the lease's end.
+    pub locked_until: Option<OffsetDateTime>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Enqueued at.
+    pub created_at: OffsetDateTime,
+    /// Last state change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// An asynchronous render: what was asked, and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderJob {
+    /// UUIDv7 (the render id the API answers with).
+    pub id: Uuid,
+    /// Organisation.
+    pub org_id: Uuid,
+    /// Token that asked, if any.
+    pub token_id: Option<Uuid>,
+    /// Template.
+    pub template_id: Uuid,
+    /// Template version (resolved when the request was accepted).
+    pub version: i32,
+    /// The request (JSON: data, modifications, output options).
+    pub request: String,
+    /// Where to POST the outcome.
+    pub webhook_url: Option<String>,
+    /// The caller's metadata, echoed in the webhook (JSON).
+    pub metadata: Option<String>,
+    /// `pending`, `completed` or `failed`.
+    pub status: String,
+    /// Output format.
+    pub format: String,
+    /// The render cache key of the result.
+    pub cache_key: Option<String>,
+    /// Result width.
+    pub width: Option<i32>,
+    /// Result height.
+    pub height: Option<i32>,
+    /// Result size in bytes.
+    pub bytes: Option<i64>,
+    /// Served from the render cache.
+    pub cached: bool,
+    /// Problem slug when failed.
+    pub error_type: Option<String>,
+    /// Problem detail when failed.
+    pub error_detail: Option<String>,
+    /// Accepted at.
+    pub created_at: OffsetDateTime,
+    /// Finished at.
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+/// One webhook event for one URL, with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    /// UUIDv7 (also the event id receivers de-duplicate by).
+    pub id: Uuid,
+    /// Organisation.
+    pub org_id: Uuid,
+    /// `render.completed`, `render.failed`.
+    pub event: String,
+    /// Destination.
+    pub url: String,
+    /// The JSON body sent.
+    pub payload: String,
+    /// `pending`, `delivered` or `failed` (gave up).
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// HTTP status of the last attempt, if it got an answer.
+    pub last_status: Option<i32>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Created at.
+    pub created_at: OffsetDateTime,
+    /// When a 2xx answer came.
+    pub delivered_at: Option<OffsetDateTime>,
+}
+
+/// One try at delivering a webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookAttempt {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// The delivery.
+    pub delivery_id: Uuid,
+    /// 1, 2, 3…
+    pub attempt: i32,
+    /// When it was made.
+    pub at: OffsetDateTime,
+    /// HTTP status, if the receiver answered.
+    pub status_code: Option<i32>,
+    /// Connection or timeout error, or why a status counts as failure.
+    pub error: Option<String>,
+    /// The start of the receiver's answer (at most 1 KiB), for debugging.
+    pub response_excerpt: Option<String>,
+    /// Milliseconds the attempt took.
+    pub ms: i64,
+}
+
 /// Everything pixeld keeps in its database (for the foundation: accounts, sessions, tokens,
 /// organisations, idempotency).
 #[async_trait]
@@ -676,6 +797,93 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<ProcessingLog>>;
     /// Deletes processing log rows created before `before`; returns how many.
     async fn purge_processing_logs(&self, before: OffsetDateTime) -> StoreResult<u64>;
+
+    // jobs
+    /// Adds a job to the queue.
+    async fn enqueue_job(&self, job: &Job) -> StoreResult<()>;
+    /// Claims the oldest due job (queued and `run_at <= now`, or running with an expired
+    /// lease): marks it running until `lease_until` and counts the attempt. Concurrent callers
+    /// never get the same job.
+    async fn claim_job(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<Option<Job>>;
+    /// Ends a running job: `done` or `failed`, with an error for `failed`.
+    async fn finish_job(
+        &self,
+        id: Uuid,
+        state: &str,
+        error: Option<&str>,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Puts a running job back in the queue, due at `run_at`.
+    async fn retry_job(
+        &self,
+        id: Uuid,
+        run_at: OffsetDateTime,
+        error: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// A job by id.
+    async fn job(&self, id: Uuid) -> StoreResult<Option<Job>>;
+    /// Deletes finished (done or failed) jobs last changed before `before`; returns how many.
+    async fn purge_jobs(&self, before: OffsetDateTime) -> StoreResult<u64>;
+
+    // asynchronous renders
+    /// Records an accepted render and queues its job, atomically.
+    async fn create_render_job(&self, r: &RenderJob, job: &Job) -> StoreResult<()>;
+    /// A render job of an organisation.
+    async fn render_job(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<RenderJob>>;
+    /// An organisation's render jobs by id page (oldest first).
+    async fn list_render_jobs(
+        &self,
+        org_id: Uuid,
+        page: PageRequest,
+    ) -> StoreResult<Vec<RenderJob>>;
+    /// Stores a render job's outcome (status, result or error, finish time).
+    async fn finish_render_job(&self, r: &RenderJob) -> StoreResult<()>;
+    /// Deletes render jobs created before `before`; returns how many.
+    async fn purge_render_jobs(&self, before: OffsetDateTime) -> StoreResult<u64>;
+
+    // webhooks
+    /// Stores a new webhook signing secret.
+    async fn create_webhook_secret(&self, k: &SigningKey) -> StoreResult<()>;
+    /// An organisation's webhook secrets, newest first (revoked ones included).
+    async fn list_webhook_secrets(&self, org_id: Uuid) -> StoreResult<Vec<SigningKey>>;
+    /// Revokes a webhook secret; false if not found or already revoked.
+    async fn revoke_webhook_secret(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Records a delivery and queues its job, atomically.
+    async fn create_webhook_delivery(&self, d: &WebhookDelivery, job: &Job) -> StoreResult<()>;
+    /// A delivery by id (`org_id` limits it to one organisation).
+    async fn webhook_delivery(
+        &self,
+        org_id: Option<Uuid>,
+        id: Uuid,
+    ) -> StoreResult<Option<WebhookDelivery>>;
+    /// An organisation's deliveries by id page (oldest first).
+    async fn list_webhook_deliveries(
+        &self,
+        org_id: Uuid,
+        page: PageRequest,
+    ) -> StoreResult<Vec<WebhookDelivery>>;
+    /// Records an attempt and the delivery's new state, atomically.
+    async fn record_webhook_attempt(
+        &self,
+        d: &WebhookDelivery,
+        a: &WebhookAttempt,
+    ) -> StoreResult<()>;
+    /// A delivery's attempts, first first.
+    async fn webhook_attempts(&self, delivery_id: Uuid) -> StoreResult<Vec<WebhookAttempt>>;
+    /// Marks a delivery pending again and queues a job for it, atomically (a manual redelivery).
+    async fn requeue_webhook_delivery(&self, d: &WebhookDelivery, job: &Job) -> StoreResult<()>;
+    /// Deletes deliveries (and their attempts) created before `before`; returns how many.
+    async fn purge_webhook_deliveries(&self, before: OffsetDateTime) -> StoreResult<u64>;
 
     // idempotency
     /// Claims `(caller, key)` for a request with digest `request_digest`.

@@ -194,7 +194,7 @@ pub fn sign_url(secret: &str, template_id: Uuid, ext: &str, params: &[(String, S
 }
 
 impl Pixeld {
-    fn renderer(&self) -> Result<Arc<Renderer>> {
+    pub(crate) fn renderer(&self) -> Result<Arc<Renderer>> {
         if let Some(r) = self.renders.renderer.get() {
             return Ok(r.clone());
         }
@@ -311,7 +311,7 @@ impl Pixeld {
         self.template_in(p.org_id, id, version).await
     }
 
-    async fn template_in(
+    pub(crate) async fn template_in(
         &self,
         org: Uuid,
         id: Uuid,
@@ -386,7 +386,7 @@ impl Pixeld {
         let tv = self
             .template_in(p.org_id, req.template_id, req.version)
             .await?;
-        self.render_version(p.org_id, Some(p), &tv, req).await
+        self.render_version(p.org_id, p.token_id(), &tv, req).await
     }
 
     /// Renders the latest version for a verified signed URL (no caller).
@@ -506,10 +506,10 @@ impl Pixeld {
         Ok((images, hashes))
     }
 
-    async fn render_version(
+    pub(crate) async fn render_version(
         &self,
         org: Uuid,
-        p: Option<&Principal>,
+        token_id: Option<Uuid>,
         tv: &TemplateWithVersion,
         req: RenderRequest,
     ) -> Result<RenderResult> {
@@ -543,8 +543,15 @@ impl Pixeld {
             hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
         };
         if let Some(hit) = self.cached_render(&key).await? {
-            self.log_render(org, p, tv.template.id, "render-cached", &hit, started)
-                .await;
+            self.log_render(
+                org,
+                token_id,
+                tv.template.id,
+                "render-cached",
+                &hit,
+                started,
+            )
+            .await;
             return Ok(hit);
         }
         // Single flight: the first request renders, identical concurrent ones wait for it.
@@ -601,7 +608,7 @@ impl Pixeld {
             .await;
         self.renders.in_flight.lock().await.remove(&key);
         let result = result?.clone();
-        self.log_render(org, p, tv.template.id, "render", &result, started)
+        self.log_render(org, token_id, tv.template.id, "render", &result, started)
             .await;
         Ok(result)
     }
@@ -648,7 +655,7 @@ impl Pixeld {
     async fn log_render(
         &self,
         org: Uuid,
-        p: Option<&Principal>,
+        token_id: Option<Uuid>,
         template: Uuid,
         op: &str,
         r: &RenderResult,
@@ -657,7 +664,7 @@ impl Pixeld {
         let row = ProcessingLog {
             id: Uuid::now_v7(),
             org_id: org,
-            token_id: p.and_then(Principal::token_id),
+            token_id,
             image_id: Some(template),
             op: op.into(),
             bytes_in: 0,

@@ -45,6 +45,28 @@ pub struct Config {
     pub fetch: FetchConfig,
     /// The retention sweeper.
     pub retention: RetentionConfig,
+    /// Background workers (asynchronous renders, webhook deliveries).
+    pub jobs: JobsConfig,
+}
+
+/// Background workers. Every node that runs `serve` or `worker` works the shared queue.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Jobs run at once by this process (0: none; run `pixeld worker` elsewhere).
+    pub workers: usize,
+    /// Milliseconds between looks at the queue when idle (jobs queued by this process start
+    /// at once; this bounds the wait for jobs from other nodes and for retries).
+    pub poll_ms: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            poll_ms: 1000,
+        }
+    }
 }
 
 /// Uploaded images: limits and how long they are kept.
@@ -205,6 +227,7 @@ impl Default for Config {
             objects: ObjectsConfig::default(),
             fetch: FetchConfig::default(),
             retention: RetentionConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -301,6 +324,12 @@ impl Config {
         }
         if self.session.idle_minutes < 1 {
             errors.push("session.idle_minutes must be at least 1".into());
+        }
+        if self.jobs.workers > 64 {
+            errors.push("jobs.workers must be at most 64".into());
+        }
+        if !(10..=60_000).contains(&self.jobs.poll_ms) {
+            errors.push("jobs.poll_ms must be between 10 and 60000".into());
         }
         if self.session.absolute_hours < 1 {
             errors.push("session.absolute_hours must be at least 1".into());

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ipnet::IpNet;
 use pixeld_core::Error;
-use pixeld_core::objects::{Fetched, Fetcher};
+use pixeld_core::objects::{Fetched, Fetcher, Posted};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use crate::config::FetchConfig;
@@ -218,6 +218,36 @@ impl Fetcher for SafeFetcher {
             "more than {} redirects",
             self.max_redirects
         )))
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> pixeld_core::Result<Posted> {
+        let url = url::Url::parse(url).map_err(|e| Error::Fetch(format!("not a URL: {e}")))?;
+        self.check_url(&url)?;
+        let mut req = self.client.post(url).timeout(timeout).body(body);
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let mut resp = req.send().await.map_err(|e| Error::Fetch(describe(&e)))?;
+        let status = resp.status().as_u16();
+        // Only the start of the answer is kept; the rest is not read.
+        let mut head = Vec::new();
+        while head.len() < 1024 {
+            match resp.chunk().await {
+                Ok(Some(c)) => head.extend_from_slice(&c),
+                _ => break,
+            }
+        }
+        head.truncate(1024);
+        Ok(Posted {
+            status,
+            excerpt: String::from_utf8_lossy(&head).into_owned(),
+        })
     }
 }
 

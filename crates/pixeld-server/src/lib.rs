@@ -134,6 +134,7 @@ pub fn router(st: AppState) -> Router {
             st.config.images.max_upload_bytes as usize,
         ))
         .merge(routes::templates::router())
+        .merge(routes::webhooks::router())
         .merge(routes::pages::router())
         .route_layer(axum::middleware::from_fn(middleware::record_route))
         .fallback(|| async { ApiError::new("not-found", "no such route") })
@@ -204,15 +205,40 @@ pub async fn serve_on(
             }
         })
     });
+    let (stop_workers, workers) = spawn_workers(&st);
     let app = router(st).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    // Jobs that have started finish; the rest stay queued for the next start or another node.
+    let _ = stop_workers.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
     pruner.abort();
     if let Some(s) = sweeper {
         s.abort();
     }
     result.map_err(Into::into)
+}
+
+/// Starts `jobs.workers` workers on the shared queue; send `true` to stop them.
+pub fn spawn_workers(
+    st: &AppState,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let poll = Duration::from_millis(st.config.jobs.poll_ms);
+    let workers = (0..st.config.jobs.workers)
+        .map(|_| {
+            let app = st.app.clone();
+            let rx = rx.clone();
+            tokio::spawn(async move { app.work(poll, rx).await })
+        })
+        .collect();
+    (tx, workers)
 }
 
 /// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use crate::routes::{account, auth, images, orgs, system, templates, tokens};
+use crate::routes::{account, auth, images, orgs, system, templates, tokens, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,6 +40,9 @@ use crate::routes::{account, auth, images, orgs, system, templates, tokens};
         templates::get_version, templates::preview, templates::create_render, templates::get_render,
         templates::signed_render, templates::template_schema, templates::create_key,
         templates::list_keys, templates::revoke_key,
+        webhooks::list_render_jobs, webhooks::get_render_job, webhooks::create_secret,
+        webhooks::list_secrets, webhooks::revoke_secret, webhooks::list_deliveries,
+        webhooks::get_delivery, webhooks::redeliver,
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField)),
     tags(
@@ -49,6 +52,7 @@ use crate::routes::{account, auth, images, orgs, system, templates, tokens};
         (name = "orgs", description = "Organisations, members, roles, invitations"),
         (name = "images", description = "Upload, analyse, transform and optimize images (deleted within 24 hours)"),
         (name = "templates", description = "Templates with versions, renders, signed render URLs"),
+        (name = "webhooks", description = "Webhook secrets and the delivery log"),
         (name = "system", description = "Health, readiness, metrics, this document"),
     )
 )]

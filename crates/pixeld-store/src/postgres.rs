@@ -53,4 +53,10 @@ fn read_ts_opt(row: &PgRow, col: &str) -> Result<Option<OffsetDateTime>, sqlx::E
     row.try_get::<Option<OffsetDateTime>, _>(col)
 }
 
-store_impl!(PgStore, sqlx::Postgres, PgRow, "postgres");
+store_impl!(
+    PgStore,
+    sqlx::Postgres,
+    PgRow,
+    "postgres",
+    " FOR UPDATE SKIP LOCKED"
+);

@@ -63,8 +63,31 @@ macro_rules! render_cache_cols {
     };
 }
 
+macro_rules! job_cols {
+    () => {
+        "id, kind, org_id, payload, state, attempts, run_at, locked_until, last_error, created_at, updated_at"
+    };
+}
+macro_rules! render_job_cols {
+    () => {
+        "id, org_id, token_id, template_id, version, request, webhook_url, metadata, status, format, \
+         cache_key, width, height, bytes, cached, error_type, error_detail, created_at, finished_at"
+    };
+}
+macro_rules! delivery_cols {
+    () => {
+        "id, org_id, event, url, payload, status, attempts, next_attempt_at, last_status, last_error, \
+         created_at, delivered_at"
+    };
+}
+macro_rules! attempt_cols {
+    () => {
+        "id, delivery_id, attempt, at, status_code, error, response_excerpt, ms"
+    };
+}
+
 macro_rules! store_impl {
-    ($store:ty, $db:ty, $row:ty, $name:literal) => {
+    ($store:ty, $db:ty, $row:ty, $name:literal, $skip_locked:literal) => {
         mod rows {
             use super::*;
             use pixeld_core::store::*;
@@ -260,6 +283,76 @@ macro_rules! store_impl {
                     ms: r.try_get("ms")?,
                     status: r.try_get("status")?,
                     created_at: read_ts(r, "created_at")?,
+                })
+            }
+
+            pub(super) fn job(r: &$row) -> Result<Job, sqlx::Error> {
+                Ok(Job {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    org_id: r.try_get("org_id")?,
+                    payload: r.try_get("payload")?,
+                    state: r.try_get("state")?,
+                    attempts: r.try_get("attempts")?,
+                    run_at: read_ts(r, "run_at")?,
+                    locked_until: read_ts_opt(r, "locked_until")?,
+                    last_error: r.try_get("last_error")?,
+                    created_at: read_ts(r, "created_at")?,
+                    updated_at: read_ts(r, "updated_at")?,
+                })
+            }
+
+            pub(super) fn render_job(r: &$row) -> Result<RenderJob, sqlx::Error> {
+                Ok(RenderJob {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    token_id: r.try_get("token_id")?,
+                    template_id: r.try_get("template_id")?,
+                    version: r.try_get("version")?,
+                    request: r.try_get("request")?,
+                    webhook_url: r.try_get("webhook_url")?,
+                    metadata: r.try_get("metadata")?,
+                    status: r.try_get("status")?,
+                    format: r.try_get("format")?,
+                    cache_key: r.try_get("cache_key")?,
+                    width: r.try_get("width")?,
+                    height: r.try_get("height")?,
+                    bytes: r.try_get("bytes")?,
+                    cached: r.try_get("cached")?,
+                    error_type: r.try_get("error_type")?,
+                    error_detail: r.try_get("error_detail")?,
+                    created_at: read_ts(r, "created_at")?,
+                    finished_at: read_ts_opt(r, "finished_at")?,
+                })
+            }
+
+            pub(super) fn delivery(r: &$row) -> Result<WebhookDelivery, sqlx::Error> {
+                Ok(WebhookDelivery {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    event: r.try_get("event")?,
+                    url: r.try_get("url")?,
+                    payload: r.try_get("payload")?,
+                    status: r.try_get("status")?,
+                    attempts: r.try_get("attempts")?,
+                    next_attempt_at: read_ts_opt(r, "next_attempt_at")?,
+                    last_status: r.try_get("last_status")?,
+                    last_error: r.try_get("last_error")?,
+                    created_at: read_ts(r, "created_at")?,
+                    delivered_at: read_ts_opt(r, "delivered_at")?,
+                })
+            }
+
+            pub(super) fn attempt(r: &$row) -> Result<WebhookAttempt, sqlx::Error> {
+                Ok(WebhookAttempt {
+                    id: r.try_get("id")?,
+                    delivery_id: r.try_get("delivery_id")?,
+                    attempt: r.try_get("attempt")?,
+                    at: read_ts(r, "at")?,
+                    status_code: r.try_get("status_code")?,
+                    error: r.try_get("error")?,
+                    response_excerpt: r.try_get("response_excerpt")?,
+                    ms: r.try_get("ms")?,
                 })
             }
 
@@ -952,6 +1045,165 @@ macro_rules! store_impl {
                 Ok(r.rows_affected())
             }
 
+            async fn enqueue_job(&self, j: &pixeld_core::store::Job) -> pixeld_core::store::StoreResult<()> {
+                Self::insert_job(j).execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn claim_job(&self, now: time::OffsetDateTime, lease_until: time::OffsetDateTime) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::Job>> {
+                let row = sqlx::query(concat!(
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until = $1, updated_at = $2 \
+                     WHERE id = (SELECT id FROM jobs \
+                        WHERE (state = 'queued' AND run_at <= $2) OR (state = 'running' AND locked_until < $2) \
+                        ORDER BY run_at LIMIT 1", $skip_locked, ") \
+                     RETURNING ", job_cols!()))
+                    .bind(ts(lease_until)).bind(ts(now))
+                    .fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::job).transpose().map_err(crate::backend_error)
+            }
+
+            async fn finish_job(&self, id: uuid::Uuid, state: &str, error: Option<&str>, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<()> {
+                self.exec_one(sqlx::query("UPDATE jobs SET state = $1, last_error = $2, locked_until = NULL, updated_at = $3 WHERE id = $4")
+                    .bind(state).bind(error).bind(ts(at)).bind(id)).await
+            }
+
+            async fn retry_job(&self, id: uuid::Uuid, run_at: time::OffsetDateTime, error: &str, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<()> {
+                self.exec_one(sqlx::query("UPDATE jobs SET state = 'queued', run_at = $1, last_error = $2, locked_until = NULL, updated_at = $3 WHERE id = $4")
+                    .bind(ts(run_at)).bind(error).bind(ts(at)).bind(id)).await
+            }
+
+            async fn job(&self, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::Job>> {
+                let row = sqlx::query(concat!("SELECT ", job_cols!(), " FROM jobs WHERE id = $1"))
+                    .bind(id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::job).transpose().map_err(crate::backend_error)
+            }
+
+            async fn purge_jobs(&self, before: time::OffsetDateTime) -> pixeld_core::store::StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM jobs WHERE state IN ('done', 'failed') AND updated_at < $1")
+                    .bind(ts(before)).execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected())
+            }
+
+            async fn create_render_job(&self, r: &pixeld_core::store::RenderJob, j: &pixeld_core::store::Job) -> pixeld_core::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                sqlx::query(concat!("INSERT INTO render_jobs (", render_job_cols!(), ") VALUES \
+                    ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"))
+                    .bind(r.id).bind(r.org_id).bind(r.token_id).bind(r.template_id).bind(r.version).bind(&r.request)
+                    .bind(&r.webhook_url).bind(&r.metadata).bind(&r.status).bind(&r.format).bind(&r.cache_key)
+                    .bind(r.width).bind(r.height).bind(r.bytes).bind(r.cached).bind(&r.error_type).bind(&r.error_detail)
+                    .bind(ts(r.created_at)).bind(r.finished_at.map(ts))
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                Self::insert_job(j).execute(&mut *tx).await.map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn render_job(&self, org_id: uuid::Uuid, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::RenderJob>> {
+                let row = sqlx::query(concat!("SELECT ", render_job_cols!(), " FROM render_jobs WHERE org_id = $1 AND id = $2"))
+                    .bind(org_id).bind(id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::render_job).transpose().map_err(crate::backend_error)
+            }
+
+            async fn list_render_jobs(&self, org_id: uuid::Uuid, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::RenderJob>> {
+                let rows = sqlx::query(concat!("SELECT ", render_job_cols!(), " FROM render_jobs WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+                    .bind(org_id).bind(rows::after(&page)).bind(page.fetch())
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::render_job).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn finish_render_job(&self, r: &pixeld_core::store::RenderJob) -> pixeld_core::store::StoreResult<()> {
+                self.exec_one(sqlx::query("UPDATE render_jobs SET status = $1, cache_key = $2, width = $3, height = $4, bytes = $5, \
+                        cached = $6, error_type = $7, error_detail = $8, finished_at = $9 WHERE id = $10")
+                    .bind(&r.status).bind(&r.cache_key).bind(r.width).bind(r.height).bind(r.bytes).bind(r.cached)
+                    .bind(&r.error_type).bind(&r.error_detail).bind(r.finished_at.map(ts)).bind(r.id)).await
+            }
+
+            async fn purge_render_jobs(&self, before: time::OffsetDateTime) -> pixeld_core::store::StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM render_jobs WHERE created_at < $1")
+                    .bind(ts(before)).execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected())
+            }
+
+            async fn create_webhook_secret(&self, k: &pixeld_core::store::SigningKey) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query(concat!("INSERT INTO webhook_secrets (", signing_key_cols!(), ") VALUES ($1, $2, $3, $4, $5)"))
+                    .bind(k.id).bind(k.org_id).bind(&k.secret).bind(ts(k.created_at)).bind(k.revoked_at.map(ts))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn list_webhook_secrets(&self, org_id: uuid::Uuid) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::SigningKey>> {
+                let rows = sqlx::query(concat!("SELECT ", signing_key_cols!(), " FROM webhook_secrets WHERE org_id = $1 ORDER BY id DESC"))
+                    .bind(org_id).fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::signing_key).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn revoke_webhook_secret(&self, org_id: uuid::Uuid, id: uuid::Uuid, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<bool> {
+                let r = sqlx::query("UPDATE webhook_secrets SET revoked_at = $1 WHERE org_id = $2 AND id = $3 AND revoked_at IS NULL")
+                    .bind(ts(at)).bind(org_id).bind(id).execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn create_webhook_delivery(&self, d: &pixeld_core::store::WebhookDelivery, j: &pixeld_core::store::Job) -> pixeld_core::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                sqlx::query(concat!("INSERT INTO webhook_deliveries (", delivery_cols!(), ") VALUES \
+                    ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
+                    .bind(d.id).bind(d.org_id).bind(&d.event).bind(&d.url).bind(&d.payload).bind(&d.status)
+                    .bind(d.attempts).bind(d.next_attempt_at.map(ts)).bind(d.last_status).bind(&d.last_error)
+                    .bind(ts(d.created_at)).bind(d.delivered_at.map(ts))
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                Self::insert_job(j).execute(&mut *tx).await.map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn webhook_delivery(&self, org_id: Option<uuid::Uuid>, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::WebhookDelivery>> {
+                let row = sqlx::query(concat!("SELECT ", delivery_cols!(), " FROM webhook_deliveries WHERE id = $1 AND ($2 IS NULL OR org_id = $2)"))
+                    .bind(id).bind(org_id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::delivery).transpose().map_err(crate::backend_error)
+            }
+
+            async fn list_webhook_deliveries(&self, org_id: uuid::Uuid, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::WebhookDelivery>> {
+                let rows = sqlx::query(concat!("SELECT ", delivery_cols!(), " FROM webhook_deliveries WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+                    .bind(org_id).bind(rows::after(&page)).bind(page.fetch())
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::delivery).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn record_webhook_attempt(&self, d: &pixeld_core::store::WebhookDelivery, a: &pixeld_core::store::WebhookAttempt) -> pixeld_core::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                sqlx::query(concat!("INSERT INTO webhook_attempts (", attempt_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                    .bind(a.id).bind(a.delivery_id).bind(a.attempt).bind(ts(a.at)).bind(a.status_code).bind(&a.error)
+                    .bind(&a.response_excerpt).bind(a.ms)
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                Self::update_delivery(d).execute(&mut *tx).await.map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn webhook_attempts(&self, delivery_id: uuid::Uuid) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::WebhookAttempt>> {
+                let rows = sqlx::query(concat!("SELECT ", attempt_cols!(), " FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt"))
+                    .bind(delivery_id).fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::attempt).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn requeue_webhook_delivery(&self, d: &pixeld_core::store::WebhookDelivery, j: &pixeld_core::store::Job) -> pixeld_core::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                Self::update_delivery(d).execute(&mut *tx).await.map_err(crate::backend_error)?;
+                Self::insert_job(j).execute(&mut *tx).await.map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn purge_webhook_deliveries(&self, before: time::OffsetDateTime) -> pixeld_core::store::StoreResult<u64> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                sqlx::query("DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE created_at < $1)")
+                    .bind(ts(before)).execute(&mut *tx).await.map_err(crate::backend_error)?;
+                let r = sqlx::query("DELETE FROM webhook_deliveries WHERE created_at < $1")
+                    .bind(ts(before)).execute(&mut *tx).await.map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected())
+            }
+
             async fn idempotency_claim(
                 &self,
                 caller: &str,
@@ -1018,6 +1270,20 @@ macro_rules! store_impl {
         }
 
         impl $store {
+            fn insert_job(j: &pixeld_core::store::Job) -> sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments> {
+                sqlx::query(concat!("INSERT INTO jobs (", job_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+                    .bind(j.id).bind(&j.kind).bind(j.org_id).bind(&j.payload).bind(&j.state).bind(j.attempts)
+                    .bind(ts(j.run_at)).bind(j.locked_until.map(ts)).bind(&j.last_error).bind(ts(j.created_at))
+                    .bind(ts(j.updated_at))
+            }
+
+            fn update_delivery(d: &pixeld_core::store::WebhookDelivery) -> sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments> {
+                sqlx::query("UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_status = $4, \
+                        last_error = $5, delivered_at = $6 WHERE id = $7")
+                    .bind(&d.status).bind(d.attempts).bind(d.next_attempt_at.map(ts)).bind(d.last_status)
+                    .bind(&d.last_error).bind(d.delivered_at.map(ts)).bind(d.id)
+            }
+
             /// Runs an UPDATE that must touch exactly one row.
             async fn exec_one<'q>(
                 &self,

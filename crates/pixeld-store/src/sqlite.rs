@@ -68,4 +68,4 @@ fn read_ts_opt(row: &SqliteRow, col: &str) -> Result<Option<OffsetDateTime>, sql
     Ok(row.try_get::<Option<i64>, _>(col)?.map(from_micros))
 }
 
-store_impl!(SqliteStore, sqlx::Sqlite, SqliteRow, "sqlite");
+store_impl!(SqliteStore, sqlx::Sqlite, SqliteRow, "sqlite", "");

@@ -32,6 +32,9 @@ struct Cli {
 enum Command {
     /// Run the HTTP server (SQLite and ./data by default; no configuration needed).
     Serve(ServeArgs),
+    /// Work the background queue (asynchronous renders, webhook deliveries) without serving
+    /// HTTP; run as many as you like, on any node sharing the database.
+    Worker(WorkerArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Operator tasks: users and instance administrators.
@@ -62,6 +65,13 @@ struct ServeArgs {
     /// Address to listen on (overrides `listen`).
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    /// Jobs run at once (overrides `jobs.workers`; default: the configured value, at least 1).
+    #[arg(long)]
+    concurrency: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -166,6 +176,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::info!(database = st.app.store.backend(), data = %c.data.display(), "pixeld is ready");
             println!("pixeld is listening on {url}  (API reference: {url}/docs)");
             pixeld_server::serve_on(listener, st, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker(args) => {
+            let mut c = config()?;
+            c.jobs.workers = args.concurrency.unwrap_or(c.jobs.workers).max(1);
+            let shutdown = pixeld_server::shutdown_signal();
+            let st = pixeld_server::state(
+                c.clone(),
+                std::sync::Arc::new(pixeld_core::clock::SystemClock),
+            )
+            .await?;
+            println!(
+                "pixeld worker: {} at once on {}",
+                c.jobs.workers,
+                st.app.store.backend()
+            );
+            let (stop, workers) = pixeld_server::spawn_workers(&st);
+            shutdown.await;
+            tracing::info!("stopping: finishing the jobs in hand");
+            let _ = stop.send(true);
+            for w in workers {
+                let _ = w.await;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin { command } => admin::run(config()?, command).await,

@@ -9,6 +9,7 @@ pub mod pages;
 pub mod system;
 pub mod templates;
 pub mod tokens;
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

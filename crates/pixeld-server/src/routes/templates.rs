@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use pixeld_core::store::{SigningKey, TemplateRecord, TemplateVersion};
+use pixeld_core::render_jobs::AsyncOptions;
 use pixeld_core::templates::{RenderRequest, RenderResult, TemplateWithVersion};
 use pixeld_render::{Format, Modification};
 use serde::{Deserialize, Serialize};
@@ -246,6 +247,17 @@ pub struct RenderBody {
     /// Device pixel ratio 1–4.
     #[schema(minimum = 1, maximum = 4)]
     pub scale: Option<f32>,
+    /// Render in the background: answer 202 with a render id at once; the outcome is at
+    /// `GET /v1/render-jobs/{id}` and, with `webhook_url`, POSTed there.
+    #[serde(rename = "async", default)]
+    pub run_async: bool,
+    /// With `async`: where to POST `render.completed` / `render.failed`, signed with the
+    /// organisation's webhook secret (`Pixeld-Signature`).
+    #[schema(max_length = 2048)]
+    pub webhook_url: Option<String>,
+    /// With `async`: any JSON (at most 4 KiB), echoed in the render's status and webhook.
+    #[schema(value_type = Object)]
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// A preview request: sample data (variables' `example`s fill the rest).
@@ -515,11 +527,14 @@ pub async fn preview(
 
 /// Renders a template. Answers the image itself, or JSON with a download URL when the request
 /// prefers `application/json`. Identical requests are served from the render cache
-/// (`X-Pixeld-Cache: hit`) and identical concurrent ones render once.
+/// (`X-Pixeld-Cache: hit`) and identical concurrent ones render once. With `"async": true`
+/// the answer is 202 and the render's status; a worker renders it and calls `webhook_url`.
 #[utoipa::path(post, path = "/v1/renders", tag = "templates", request_body = RenderBody,
     responses((status = 200, description = "The rendered image, or its description", content(
         (RenderedImage = "image/png"), (RenderedImage = "image/jpeg"), (RenderedImage = "image/webp"),
-        (RenderedImage = "image/avif"), (RenderedImage = "image/svg+xml"), (RenderView = "application/json")))))]
+        (RenderedImage = "image/avif"), (RenderedImage = "image/svg+xml"), (RenderView = "application/json"))),
+        (status = 202, description = "Accepted (`async`): the render's status", body = super::webhooks::RenderJobView,
+            headers(("Location" = String, description = "The status URL")))))]
 pub async fn create_render(
     State(st): State<AppState>,
     Auth(p): Auth,
@@ -532,21 +547,44 @@ pub async fn create_render(
             ApiError::new("validation", "format must be png, jpeg, webp, avif or svg")
         })?),
     };
-    let r = st
-        .app
-        .render(
-            &p,
-            RenderRequest {
-                template_id: body.template,
-                version: body.version,
-                data: data_of(body.data)?,
-                modifications: body.modifications.into_iter().map(Into::into).collect(),
-                format,
-                quality: body.quality,
-                scale: body.scale,
-            },
-        )
-        .await?;
+    let req = RenderRequest {
+        template_id: body.template,
+        version: body.version,
+        data: data_of(body.data)?,
+        modifications: body.modifications.into_iter().map(Into::into).collect(),
+        format,
+        quality: body.quality,
+        scale: body.scale,
+    };
+    if body.run_async {
+        let job = st
+            .app
+            .render_async(
+                &p,
+                req,
+                AsyncOptions {
+                    webhook_url: body.webhook_url,
+                    metadata: body.metadata,
+                },
+            )
+            .await?;
+        let view = super::webhooks::RenderJobView::new(&job, &st.config.public_url());
+        let location = format!("/v1/render-jobs/{}", job.id);
+        let mut resp = (StatusCode::ACCEPTED, Json(view)).into_response();
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        return Ok(resp);
+    }
+    if body.webhook_url.is_some() || body.metadata.is_some() {
+        let field = if body.webhook_url.is_some() {
+            "webhook_url"
+        } else {
+            "metadata"
+        };
+        return Err(pixeld_core::Error::invalid(field, "goes with \"async\": true").into());
+    }
+    let r = st.app.render(&p, req).await?;
     let wants_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
