@@ -750,3 +750,288 @@ async fn signing_keys_rotate_and_revocation_sticks() {
     })
     .await;
 }
+
+fn job(org: Uuid, kind: &str, run_at: OffsetDateTime) -> Job {
+    Job {
+        id: Uuid::now_v7(),
+        kind: kind.into(),
+        org_id: org,
+        payload: "{}".into(),
+        state: "queued".into(),
+        attempts: 0,
+        run_at,
+        locked_until: None,
+        last_error: None,
+        created_at: run_at,
+        updated_at: run_at,
+    }
+}
+
+#[tokio::test]
+async fn jobs_are_claimed_when_due_once_and_again_after_a_lost_lease() {
+    on_both(|store| async move {
+        let u = user(&store, "jobs@example.com").await;
+        let t0 = now();
+        let later = job(u.personal_org_id, "later", t0 + Duration::minutes(10));
+        let first = job(u.personal_org_id, "first", t0 - Duration::seconds(2));
+        let second = job(u.personal_org_id, "second", t0 - Duration::seconds(1));
+        for j in [&later, &second, &first] {
+            store.enqueue_job(j).await.unwrap();
+        }
+        let lease = t0 + Duration::minutes(5);
+        let a = store.claim_job(t0, lease).await.unwrap().unwrap();
+        assert_eq!(
+            (a.kind.as_str(), a.state.as_str(), a.attempts),
+            ("first", "running", 1)
+        );
+        assert_eq!(a.locked_until, Some(lease));
+        let b = store.claim_job(t0, lease).await.unwrap().unwrap();
+        assert_eq!(
+            b.kind, "second",
+            "oldest due first; a running job is not handed out twice"
+        );
+        assert!(
+            store.claim_job(t0, lease).await.unwrap().is_none(),
+            "`later` is not due"
+        );
+
+        // `first` finishes; `second`'s worker dies: after its lease another worker takes it.
+        store.finish_job(a.id, "done", None, t0).await.unwrap();
+        let after_lease = lease + Duration::seconds(1);
+        let again = store
+            .claim_job(after_lease, after_lease + Duration::minutes(5))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((again.id, again.attempts), (b.id, 2));
+
+        // A retry is due at its new time, not before.
+        store
+            .retry_job(
+                again.id,
+                after_lease + Duration::minutes(1),
+                "receiver answered 500",
+                after_lease,
+            )
+            .await
+            .unwrap();
+        let queued = store.job(again.id).await.unwrap().unwrap();
+        assert_eq!(queued.state, "queued");
+        assert_eq!(queued.last_error.as_deref(), Some("receiver answered 500"));
+        assert!(
+            store
+                .claim_job(after_lease, after_lease + Duration::minutes(5))
+                .await
+                .unwrap()
+                .is_none(),
+            "the retry waits"
+        );
+        let t10 = t0 + Duration::minutes(10);
+        let retried = store
+            .claim_job(t10, t10 + Duration::minutes(5))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((retried.id, retried.attempts), (b.id, 3), "due first");
+        store
+            .finish_job(retried.id, "done", None, t10)
+            .await
+            .unwrap();
+        let next = store
+            .claim_job(t10, t10 + Duration::minutes(5))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.kind, "later");
+        store
+            .finish_job(next.id, "failed", Some("gave up"), t10)
+            .await
+            .unwrap();
+        let waiting = job(u.personal_org_id, "waiting", t0 + Duration::days(1));
+        store.enqueue_job(&waiting).await.unwrap();
+
+        // Finished jobs (done or failed) are purged after their window; queued ones never.
+        let purged = store.purge_jobs(t10 + Duration::seconds(1)).await.unwrap();
+        assert_eq!(purged, 3);
+        assert!(store.job(again.id).await.unwrap().is_none());
+        assert!(store.job(waiting.id).await.unwrap().is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_claims_never_share_a_job() {
+    on_both(|store| async move {
+        let u = user(&store, "claims@example.com").await;
+        let t0 = now();
+        for _ in 0..12 {
+            store
+                .enqueue_job(&job(u.personal_org_id, "render", t0))
+                .await
+                .unwrap();
+        }
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while let Some(j) = store
+                    .claim_job(t0, t0 + Duration::minutes(5))
+                    .await
+                    .unwrap()
+                {
+                    mine.push(j.id);
+                }
+                mine
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!((n, all.len()), (12, 12), "every job claimed exactly once");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn render_jobs_and_webhook_deliveries_keep_their_state_and_log() {
+    on_both(|store| async move {
+        let u = user(&store, "hooks@example.com").await;
+        let org = u.personal_org_id;
+        let t0 = now();
+        let r = RenderJob {
+            id: Uuid::now_v7(),
+            org_id: org,
+            token_id: None,
+            template_id: Uuid::now_v7(),
+            version: 3,
+            request: r#"{"data":{}}"#.into(),
+            webhook_url: Some("https://example.com/hook".into()),
+            metadata: Some(r#"{"order":42}"#.into()),
+            status: "pending".into(),
+            format: "png".into(),
+            cache_key: None,
+            width: None,
+            height: None,
+            bytes: None,
+            cached: false,
+            error_type: None,
+            error_detail: None,
+            created_at: t0,
+            finished_at: None,
+        };
+        let rj = job(org, "render", t0);
+        store.create_render_job(&r, &rj).await.unwrap();
+        assert_eq!(
+            store.job(rj.id).await.unwrap().unwrap().kind,
+            "render",
+            "queued with it"
+        );
+        let mut done = r.clone();
+        done.status = "completed".into();
+        done.cache_key = Some("ab".repeat(32));
+        done.width = Some(1200);
+        done.height = Some(630);
+        done.bytes = Some(12345);
+        done.cached = true;
+        done.finished_at = Some(t0);
+        store.finish_render_job(&done).await.unwrap();
+        assert_eq!(
+            store.render_job(org, r.id).await.unwrap(),
+            Some(done.clone())
+        );
+        assert_eq!(
+            store.render_job(Uuid::now_v7(), r.id).await.unwrap(),
+            None,
+            "other org"
+        );
+        let listed = store
+            .list_render_jobs(org, PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(listed, vec![done]);
+
+        let mut d = WebhookDelivery {
+            id: Uuid::now_v7(),
+            org_id: org,
+            event: "render.completed".into(),
+            url: "https://example.com/hook".into(),
+            payload: "{}".into(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: Some(t0),
+            last_status: None,
+            last_error: None,
+            created_at: t0,
+            delivered_at: None,
+        };
+        store
+            .create_webhook_delivery(&d, &job(org, "webhook", t0))
+            .await
+            .unwrap();
+        for (n, code) in [(1, 500), (2, 200)] {
+            d.attempts = n;
+            d.last_status = Some(code);
+            if code == 200 {
+                d.status = "delivered".into();
+                d.delivered_at = Some(t0);
+                d.next_attempt_at = None;
+            }
+            let a = WebhookAttempt {
+                id: Uuid::now_v7(),
+                delivery_id: d.id,
+                attempt: n,
+                at: t0,
+                status_code: Some(code),
+                error: None,
+                response_excerpt: Some("ok".into()),
+                ms: 7,
+            };
+            store.record_webhook_attempt(&d, &a).await.unwrap();
+        }
+        assert_eq!(
+            store.webhook_delivery(Some(org), d.id).await.unwrap(),
+            Some(d.clone())
+        );
+        assert_eq!(
+            store
+                .webhook_delivery(Some(Uuid::now_v7()), d.id)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store.webhook_delivery(None, d.id).await.unwrap(),
+            Some(d.clone())
+        );
+        let codes: Vec<_> = store
+            .webhook_attempts(d.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.status_code)
+            .collect();
+        assert_eq!(codes, vec![Some(500), Some(200)]);
+        assert_eq!(
+            store
+                .list_webhook_deliveries(org, PageRequest::default())
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // Retention: both go after their window, attempts with their delivery.
+        assert_eq!(store.purge_webhook_deliveries(t0).await.unwrap(), 0);
+        assert_eq!(store.purge_render_jobs(t0).await.unwrap(), 0);
+        let later = t0 + Duration::seconds(1);
+        assert_eq!(store.purge_webhook_deliveries(later).await.unwrap(), 1);
+        assert_eq!(store.purge_render_jobs(later).await.unwrap(), 1);
+        assert!(store.webhook_attempts(d.id).await.unwrap().is_empty());
+    })
+    .await;
+}

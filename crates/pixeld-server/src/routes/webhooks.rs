@@ -20,10 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/render-jobs", get(list_render_jobs))
         .route("/v1/render-jobs/{id}", get(get_render_job))
-        .route(
-            "/v1/webhook-secrets",
-            get(list_secrets).post(create_secret),
-        )
+        .route("/v1/webhook-secrets", get(list_secrets).post(create_secret))
         .route(
             "/v1/webhook-secrets/{id}",
             axum::routing::delete(revoke_secret),

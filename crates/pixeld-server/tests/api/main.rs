@@ -10,3 +10,4 @@ mod sessions;
 mod templates;
 mod tokens;
 mod two_factor;
+mod webhooks;
