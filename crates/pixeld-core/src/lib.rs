@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod clock;
 pub mod email;
 pub mod error;
+pub mod fonts;
 pub mod idempotency;
 pub mod images;
 pub mod jobs;

@@ -527,6 +527,31 @@ pub struct WebhookAttempt {
     pub ms: i64,
 }
 
+/// A font file an organisation uploaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FontRecord {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Owning organisation.
+    pub org_id: Uuid,
+    /// Family names the file provides (JSON array).
+    pub families: String,
+    /// The uploaded file's name, if given.
+    pub file_name: Option<String>,
+    /// `ttf`, `otf`, `woff` or `woff2`.
+    pub format: String,
+    /// Size in bytes.
+    pub bytes: i64,
+    /// SHA-256 of the file, hex (one upload per file and organisation).
+    pub sha256: String,
+    /// Where the file is.
+    pub object_key: String,
+    /// Who uploaded it.
+    pub created_by: Uuid,
+    /// When.
+    pub created_at: OffsetDateTime,
+}
+
 /// Everything pixeld keeps in its database (for the foundation: accounts, sessions, tokens,
 /// organisations, idempotency).
 #[async_trait]
@@ -884,6 +909,14 @@ pub trait Store: Send + Sync + 'static {
     async fn requeue_webhook_delivery(&self, d: &WebhookDelivery, job: &Job) -> StoreResult<()>;
     /// Deletes deliveries (and their attempts) created before `before`; returns how many.
     async fn purge_webhook_deliveries(&self, before: OffsetDateTime) -> StoreResult<u64>;
+
+    // fonts
+    /// Records an uploaded font (`Conflict` if the organisation has the same file).
+    async fn create_font(&self, f: &FontRecord) -> StoreResult<()>;
+    /// An organisation's fonts, oldest first.
+    async fn list_fonts(&self, org_id: Uuid) -> StoreResult<Vec<FontRecord>>;
+    /// Deletes a font row; returns it if it existed.
+    async fn delete_font(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<FontRecord>>;
 
     // idempotency
     /// Claims `(caller, key)` for a request with digest `request_digest`.

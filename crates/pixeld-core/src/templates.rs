@@ -73,6 +73,8 @@ pub struct RenderService {
     renderer: OnceLock<Arc<Renderer>>,
     memory: Mutex<MemoryCache>,
     in_flight: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<RenderResult>>>>,
+    /// Organisations' uploaded fonts and the libraries built from them.
+    pub(crate) fonts: Mutex<crate::fonts::FontCache>,
 }
 
 impl std::fmt::Debug for RenderService {
@@ -527,6 +529,7 @@ impl Pixeld {
         };
         let sources = renderer.image_sources(&template, &req.data, &req.modifications)?;
         let (images, hashes) = self.fetch_render_images(org, sources).await?;
+        let fonts = self.org_fonts(org).await?;
 
         let key = {
             let canonical = serde_json::json!({
@@ -536,6 +539,7 @@ impl Pixeld {
                 "data": req.data.iter().collect::<BTreeMap<_, _>>(),
                 "modifications": req.modifications,
                 "images": hashes,
+                "fonts": fonts.digest,
                 "format": format.extension(),
                 "quality": out.quality,
                 "scale": out.scale,
@@ -564,10 +568,13 @@ impl Pixeld {
                 let me = self.clone();
                 let data = req.data.clone();
                 let mods = req.modifications.clone();
+                let library = fonts.library.clone();
                 let r = tokio::task::spawn_blocking(move || {
                     let renderer = me.renderer()?;
+                    let fonts = library.as_deref().unwrap_or(renderer.fonts());
                     renderer
-                        .render(
+                        .render_with(
+                            fonts,
                             &template,
                             Input {
                                 data: &data,

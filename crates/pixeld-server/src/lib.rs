@@ -135,6 +135,7 @@ pub fn router(st: AppState) -> Router {
         ))
         .merge(routes::templates::router())
         .merge(routes::webhooks::router())
+        .merge(routes::fonts::router())
         .merge(routes::pages::router())
         .route_layer(axum::middleware::from_fn(middleware::record_route))
         .fallback(|| async { ApiError::new("not-found", "no such route") })

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use crate::routes::{account, auth, images, orgs, system, templates, tokens, webhooks};
+use crate::routes::{account, auth, fonts, images, orgs, system, templates, tokens, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -43,6 +43,7 @@ use crate::routes::{account, auth, images, orgs, system, templates, tokens, webh
         webhooks::list_render_jobs, webhooks::get_render_job, webhooks::create_secret,
         webhooks::list_secrets, webhooks::revoke_secret, webhooks::list_deliveries,
         webhooks::get_delivery, webhooks::redeliver,
+        fonts::upload_font, fonts::list_fonts, fonts::delete_font,
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField)),
     tags(

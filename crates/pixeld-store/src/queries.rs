@@ -86,6 +86,12 @@ macro_rules! attempt_cols {
     };
 }
 
+macro_rules! font_cols {
+    () => {
+        "id, org_id, families, file_name, format, bytes, sha256, object_key, created_by, created_at"
+    };
+}
+
 macro_rules! store_impl {
     ($store:ty, $db:ty, $row:ty, $name:literal, $skip_locked:literal) => {
         mod rows {
@@ -353,6 +359,21 @@ macro_rules! store_impl {
                     error: r.try_get("error")?,
                     response_excerpt: r.try_get("response_excerpt")?,
                     ms: r.try_get("ms")?,
+                })
+            }
+
+            pub(super) fn font(r: &$row) -> Result<FontRecord, sqlx::Error> {
+                Ok(FontRecord {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    families: r.try_get("families")?,
+                    file_name: r.try_get("file_name")?,
+                    format: r.try_get("format")?,
+                    bytes: r.try_get("bytes")?,
+                    sha256: r.try_get("sha256")?,
+                    object_key: r.try_get("object_key")?,
+                    created_by: r.try_get("created_by")?,
+                    created_at: read_ts(r, "created_at")?,
                 })
             }
 
@@ -1202,6 +1223,26 @@ macro_rules! store_impl {
                     .bind(ts(before)).execute(&mut *tx).await.map_err(crate::backend_error)?;
                 tx.commit().await.map_err(crate::backend_error)?;
                 Ok(r.rows_affected())
+            }
+
+            async fn create_font(&self, f: &pixeld_core::store::FontRecord) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query(concat!("INSERT INTO fonts (", font_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+                    .bind(f.id).bind(f.org_id).bind(&f.families).bind(&f.file_name).bind(&f.format).bind(f.bytes)
+                    .bind(&f.sha256).bind(&f.object_key).bind(f.created_by).bind(ts(f.created_at))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn list_fonts(&self, org_id: uuid::Uuid) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::FontRecord>> {
+                let rows = sqlx::query(concat!("SELECT ", font_cols!(), " FROM fonts WHERE org_id = $1 ORDER BY id"))
+                    .bind(org_id).fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::font).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn delete_font(&self, org_id: uuid::Uuid, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::store::FontRecord>> {
+                let row = sqlx::query(concat!("DELETE FROM fonts WHERE org_id = $1 AND id = $2 RETURNING ", font_cols!()))
+                    .bind(org_id).bind(id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::font).transpose().map_err(crate::backend_error)
             }
 
             async fn idempotency_claim(

@@ -226,7 +226,7 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(ImageView::from(&record))))
 }
 
-fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
+pub(crate) fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             "payload-too-large",

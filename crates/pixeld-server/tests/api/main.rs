@@ -4,6 +4,7 @@ mod support;
 
 mod accounts;
 mod conventions;
+mod fonts;
 mod images;
 mod orgs;
 mod sessions;
