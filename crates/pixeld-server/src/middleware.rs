@@ -64,6 +64,10 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
         .map(|r| r.0.clone())
         .unwrap_or_else(|| "unmatched".into());
     let elapsed = started.elapsed();
+    // Time spent in the server, for clients and benchmarks (W3C Server Timing).
+    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={:.3}", elapsed.as_secs_f64() * 1e3)) {
+        resp.headers_mut().insert("server-timing", v);
+    }
     metrics::counter!("pixeld_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.as_u16().to_string()).increment(1);
     metrics::histogram!("pixeld_http_request_duration_seconds", "method" => method.to_string(), "route" => route).record(elapsed.as_secs_f64());
     let _g = span.enter();

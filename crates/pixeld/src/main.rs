@@ -172,6 +172,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("cannot listen on {}", c.listen))?;
             let (st, _) = pixeld_server::build(c.clone()).await?;
+            // Fonts are parsed in the background now, not by the first render.
+            let app = st.app.clone();
+            tokio::spawn(async move {
+                if let Err(e) = app.warm_renderer().await {
+                    tracing::warn!(error = %e, "could not load the bundled fonts");
+                }
+            });
             let url = c.public_url();
             tracing::info!(database = st.app.store.backend(), data = %c.data.display(), "pixeld is ready");
             println!("pixeld is listening on {url}  (API reference: {url}/docs)");

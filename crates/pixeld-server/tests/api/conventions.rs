@@ -207,6 +207,10 @@ async fn every_error_is_a_problem_document_with_the_request_id() {
             .await;
             let ok = c.get(app.url("/healthz")).send().await.unwrap();
             assert!(ok.headers().get("x-request-id").is_some());
+            // Server time, for clients and benchmarks: `app;dur=<milliseconds>`.
+            let timing = ok.headers()["server-timing"].to_str().unwrap();
+            let ms: f64 = timing.strip_prefix("app;dur=").unwrap().parse().unwrap();
+            assert!(ms >= 0.0, "{timing}");
             app.stop().await;
         },
     )
