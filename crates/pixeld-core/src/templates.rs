@@ -186,6 +186,27 @@ pub fn canonical_query(params: &[(String, String)]) -> String {
     s.finish()
 }
 
+/// Width of template thumbnails, in pixels (2× a 200 px list tile).
+pub const THUMBNAIL_WIDTH: u32 = 400;
+
+/// Sample values for every `{{variable}}` of a stored template: the variable's `example`, else
+/// its `default`, else its name in braces, so previews and thumbnails show something readable.
+pub fn sample_data(body: &str) -> Result<Data> {
+    let template: Template = serde_json::from_str(body)
+        .map_err(|e| Error::Internal(format!("stored template unreadable: {e}")))?;
+    let json: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut data = Data::new();
+    for name in pixeld_render::placeholders(&json) {
+        let var = template.variables.get(&name);
+        let sample = var
+            .and_then(|v| v.example.clone().or_else(|| v.default.clone()))
+            .unwrap_or_else(|| format!("{{{name}}}"));
+        data.insert(name, sample);
+    }
+    Ok(data)
+}
+
 /// The signature of a render URL: hex HMAC-SHA256 over `{template}.{ext}?{canonical query}`.
 pub fn sign_url(secret: &str, template_id: Uuid, ext: &str, params: &[(String, String)]) -> String {
     let msg = format!("{template_id}.{ext}?{}", canonical_query(params));
@@ -648,6 +669,71 @@ impl Pixeld {
             .unwrap_or_else(|e| e.into_inner())
             .put(&hit);
         Ok(Some(hit))
+    }
+
+    /// A small WebP of a template's latest version with sample data, for lists. Made from the
+    /// (cached) full-size render and kept in the render cache itself.
+    pub async fn template_thumbnail(&self, p: &Principal, id: Uuid) -> Result<RenderResult> {
+        p.require(Scope::Render, Permission::ContentRead)?;
+        let tv = self.template_in(p.org_id, id, None).await?;
+        let req = RenderRequest {
+            template_id: id,
+            version: Some(tv.version.version),
+            data: sample_data(&tv.version.body)?,
+            modifications: Vec::new(),
+            format: Some(Format::Png),
+            quality: None,
+            scale: None,
+        };
+        let full = self
+            .render_version(p.org_id, p.token_id(), &tv, req)
+            .await?;
+        let key = hex::encode(Sha256::digest(
+            format!("thumbnail/1/{THUMBNAIL_WIDTH}/{}", full.entry.cache_key).as_bytes(),
+        ));
+        if let Some(hit) = self.cached_render(&key).await? {
+            return Ok(hit);
+        }
+        let source = full.bytes.clone();
+        let limits = self.settings.images.limits;
+        let small = tokio::task::spawn_blocking(move || {
+            let opts = pixeld_imaging::Options {
+                width: Some(THUMBNAIL_WIDTH.min(full.entry.width.max(1) as u32)),
+                format: pixeld_imaging::Format::Webp,
+                quality: Some(75),
+                ..pixeld_imaging::Options::default()
+            };
+            pixeld_imaging::process(&source, &opts, &limits)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Internal(format!("thumbnail: {e}")))?;
+        let entry = RenderCacheEntry {
+            cache_key: key.clone(),
+            org_id: p.org_id,
+            template_id: id,
+            format: "webp".into(),
+            bytes: small.bytes.len() as i64,
+            width: small.width as i32,
+            height: small.height as i32,
+            object_key: render_key(p.org_id, &key, Format::Webp),
+            created_at: self.now(),
+        };
+        self.blobs
+            .put(&entry.object_key, small.bytes.clone())
+            .await?;
+        self.store.put_render_cache(&entry).await?;
+        let result = RenderResult {
+            bytes: Arc::new(small.bytes),
+            entry,
+            cached: false,
+        };
+        self.renders
+            .memory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put(&result);
+        Ok(result)
     }
 
     /// A cached render of the caller's organisation by key (for the URL a JSON answer gives).

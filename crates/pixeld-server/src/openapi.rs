@@ -37,7 +37,7 @@ use crate::routes::{account, auth, fonts, images, orgs, system, templates, token
         images::optimize, images::list_logs,
         templates::create_template, templates::list_templates, templates::get_template,
         templates::save_template, templates::delete_template, templates::list_versions,
-        templates::get_version, templates::preview, templates::create_render, templates::get_render,
+        templates::get_version, templates::preview, templates::thumbnail, templates::create_render, templates::get_render,
         templates::signed_render, templates::template_schema, templates::create_key,
         templates::list_keys, templates::revoke_key,
         webhooks::list_render_jobs, webhooks::get_render_job, webhooks::create_secret,

@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/templates/{id}/versions", get(list_versions))
         .route("/v1/templates/{id}/versions/{version}", get(get_version))
         .route("/v1/templates/{id}/preview", post(preview))
+        .route("/v1/templates/{id}/thumbnail", get(thumbnail))
         .route("/v1/renders", post(create_render))
         .route("/v1/renders/{key}", get(get_render))
         .route("/v1/signing-keys", get(list_keys).post(create_key))
@@ -102,16 +103,22 @@ pub struct TemplateSummary {
     /// Last save.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// A 400 px wide WebP of the latest version with sample data (same credential).
+    pub thumbnail_url: String,
 }
 
-impl From<&TemplateRecord> for TemplateSummary {
-    fn from(t: &TemplateRecord) -> Self {
+impl TemplateSummary {
+    fn new(t: &TemplateRecord, base: &str) -> Self {
         Self {
             id: t.id,
             name: t.name.clone(),
             latest_version: t.latest_version,
             created_at: t.created_at,
             updated_at: t.updated_at,
+            thumbnail_url: format!(
+                "{base}/v1/templates/{}/thumbnail?v={}",
+                t.id, t.latest_version
+            ),
         }
     }
 }
@@ -388,7 +395,11 @@ pub async fn list_templates(
 ) -> ApiResult<Json<TemplatePage>> {
     let page = st.app.templates(&p, q.page()?).await?;
     Ok(Json(TemplatePage {
-        items: page.items.iter().map(TemplateSummary::from).collect(),
+        items: page
+            .items
+            .iter()
+            .map(|t| TemplateSummary::new(t, &st.config.public_url()))
+            .collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -495,17 +506,7 @@ pub async fn preview(
     Json(body): Json<PreviewBody>,
 ) -> ApiResult<Response> {
     let tv = st.app.template(&p, id, None).await?;
-    let template: pixeld_render::Template = serde_json::from_str(&tv.version.body)
-        .map_err(|e| ApiError::from(pixeld_core::Error::Internal(e.to_string())))?;
-    let body_json: serde_json::Value = serde_json::from_str(&tv.version.body).unwrap_or_default();
-    let mut data = pixeld_render::Data::new();
-    for name in pixeld_render::placeholders(&body_json) {
-        let var = template.variables.get(&name);
-        let sample = var
-            .and_then(|v| v.example.clone().or_else(|| v.default.clone()))
-            .unwrap_or_else(|| format!("{{{name}}}"));
-        data.insert(name, sample);
-    }
+    let mut data = pixeld_core::templates::sample_data(&tv.version.body)?;
     data.extend(data_of(body.data)?);
     let r = st
         .app
@@ -523,6 +524,33 @@ pub async fn preview(
         )
         .await?;
     Ok(image_response(&r, &headers, "private, no-cache"))
+}
+
+/// Query of a thumbnail URL.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ThumbnailParams {
+    /// The version the list showed (only makes the URL change when the template does).
+    #[param(minimum = 1)]
+    pub v: Option<i32>,
+}
+
+/// A 400 px wide WebP of the template's latest version with sample data (each variable's
+/// `example`, else its default, else its name in braces). Made once per version and cached.
+#[utoipa::path(get, path = "/v1/templates/{id}/thumbnail", tag = "templates",
+    params(("id" = Uuid, Path, description = "Template id"), ThumbnailParams),
+    responses((status = 200, description = "The thumbnail", content((RenderedImage = "image/webp"))),
+        (status = 304, description = "Not modified (If-None-Match)")))]
+pub async fn thumbnail(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+    Query(_q): Query<ThumbnailParams>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let r = st.app.template_thumbnail(&p, id).await?;
+    Ok(image_response(&r, &headers, "private, max-age=86400"))
 }
 
 /// Renders a template. Answers the image itself, or JSON with a download URL when the request

@@ -188,6 +188,37 @@ async fn a_designer_saves_versions_and_renders_with_the_cache() {
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], "image/webp");
 
+        // The list links a thumbnail of the latest version: 400 px wide, made once.
+        let list = body(
+            app.plain()
+                .get(app.url("/v1/templates"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let item = &list["items"][0];
+        let latest = item["latest_version"].as_i64().unwrap();
+        let thumb = item["thumbnail_url"].as_str().unwrap().to_owned();
+        assert!(
+            thumb.ends_with(&format!("/v1/templates/{id}/thumbnail?v={latest}")),
+            "{thumb}"
+        );
+        let get_thumb = || app.plain().get(&thumb).bearer_auth(&token).send();
+        let r = get_thumb().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "image/webp");
+        assert_eq!(r.headers()["x-pixeld-cache"], "miss");
+        let small = decode(&r.bytes().await.unwrap());
+        assert_eq!(
+            (small.width(), small.height()),
+            (400, 210),
+            "600×315 scaled to 400 wide"
+        );
+        let r = get_thumb().await.unwrap();
+        assert_eq!(r.headers()["x-pixeld-cache"], "hit");
+
         // Another organisation sees nothing.
         let other = app.user("other@example.com").await;
         let other_token = app.token(&other, &["render"]).await;
@@ -205,6 +236,14 @@ async fn a_designer_saves_versions_and_renders_with_the_cache() {
         let r = app
             .plain()
             .get(app.url(&format!("/v1/templates/{id}")))
+            .bearer_auth(&other_token)
+            .send()
+            .await
+            .unwrap();
+        problem(r, 404, "not-found").await;
+        let r = app
+            .plain()
+            .get(&thumb)
             .bearer_auth(&other_token)
             .send()
             .await
