@@ -242,6 +242,22 @@ fn shrink_fits_long_text_inside_its_box() {
 }
 
 #[test]
+fn clip_keeps_overflowing_text_inside_its_box() {
+    let words = "word ".repeat(80);
+    let layer = |fit: &str| {
+        json!({"type": "text", "name": "t", "x": 20, "y": 20, "width": 400, "height": 45,
+               "fit": fit, "size": 20, "line_height": 1.5, "text": words})
+    };
+    let clipped = render_png(text_page(layer("clip")));
+    let (_, y0, _, y1) = ink(&clipped, [255, 255, 255]).expect("text is drawn");
+    assert!(y0 >= 20 && y1 < 65, "ink rows {y0}–{y1} stay inside 20–65");
+    // The box's height alone does not stop the text: `grow` lets it run on.
+    let grown = render_png(text_page(layer("grow")));
+    let (_, _, _, g1) = ink(&grown, [255, 255, 255]).unwrap();
+    assert!(g1 > 100, "grow runs past the box, to row {g1}");
+}
+
+#[test]
 fn ellipsis_cuts_text_at_max_lines() {
     let words = "word ".repeat(80);
     let img = render_png(text_page(json!({
