@@ -95,8 +95,8 @@ def main():
           f"(p50/p99 over {ROUNDS * RUNS}); cold = first render of a process (median of {ROUNDS}); "
           f"load average (1/5/15 min) {' '.join(load0)} at the start, {' '.join(load)} at the end, "
           f"on {os.cpu_count()} cores\n")
-    print(f"| engine | p50 ms | p99 ms | cold ms | ours÷peer p50 | target | ours÷peer p99 | peak RSS MB ({RUNS + 1} renders) | peak RSS MB (1 render) | idle RSS MB | CPU % | PNG bytes | Δ vs ours (mean abs, px >32 off) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| engine | p50 ms | p99 ms | cold ms | ours÷peer p50 | target | ours÷peer p99 | peak RSS MB ({RUNS + 1} renders) | peak RSS MB (1 render) | idle RSS MB | CPU % | PNG bytes | ours÷peer bytes | Δ vs ours (mean abs, px >32 off) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     o = res["ours"]
     for e in engines:
         r = res[e]
@@ -106,9 +106,13 @@ def main():
         if e in TARGETS:
             met = o["p50"] / r["p50"] <= TARGETS[e]
             target = f"≤ {TARGETS[e]} ({'met' if met else 'NOT met'})"
+        size_ratio = "—" if e == "ours" else f"{o['summary']['bytes'] / r['summary']['bytes']:.3f}"
         diff = "—" if e == "ours" else f"{r['diff']['mean_abs_diff']:.2f}, {100 * r['diff']['pixels_off_by_32']:.2f}%"
         print(f"| {NAMES[e]} | {r['p50']:.2f} | {r['p99']:.2f} | {statistics.median(r['cold']):.1f} | {ratio} | {target} "
-              f"| {ratio99} | {r['rss'] / 1024:.1f} | {r['rss1'] / 1024:.1f} | {r['idle'] / 1024:.1f} | {r['cpu']} | {r['summary']['bytes']} | {diff} |")
+              f"| {ratio99} | {r['rss'] / 1024:.1f} | {r['rss1'] / 1024:.1f} | {r['idle'] / 1024:.1f} | {r['cpu']} | {r['summary']['bytes']} | {size_ratio} | {diff} |")
+    ours_b, takumi_b = o["summary"]["bytes"], res["takumi"]["summary"]["bytes"]
+    print(f"\nPNG size: ours {ours_b} bytes, @takumi-rs/core {takumi_b} bytes: "
+          f"{'no larger' if ours_b <= takumi_b else 'LARGER'} ({ours_b / takumi_b:.3f}×).")
     s = res["satori"]["summary"]
     print(f"\nsatori + resvg warm medians of the last process: satori (layout → SVG) {s['satori_ms']} ms, "
           f"resvg (SVG → PNG) {s['resvg_ms']} ms. Setup (fonts, engine): ours {o['summary']['setup_ms']} ms, "

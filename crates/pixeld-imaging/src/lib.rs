@@ -34,6 +34,7 @@ pub mod compare;
 mod decode;
 mod encode;
 mod error;
+mod fast_png;
 mod format;
 mod heif;
 mod limits;
@@ -45,6 +46,7 @@ mod transform;
 
 pub use analyze::{Analysis, ImageKind, PaletteColor, hamming_distance};
 pub use error::{Error, Result};
+pub use fast_png::encode_png_fast;
 pub use format::SourceFormat;
 pub use limits::Limits;
 pub use metadata::ExifSummary;

@@ -20,10 +20,11 @@
 //! (`image_sources`) and check; the rest is measured on a replica of `src/compile.rs` for the
 //! layer types a card uses (frame-less text and image layers on a painted page), built on the
 //! same takumi with the same bundled fonts; its pixels are compared with the real render's so
-//! the replica cannot drift silently. Encoders are timed on the same pixels: pixeld-imaging's
-//! PNG at the renderer's effort 0 (oxipng preset 0: two filters × libdeflate level 5), at
-//! other oxipng presets, takumi's own `write_image`, and the `image` crate's PNG encoder (png
-//! 0.18) at a few filter and zlib-level settings.
+//! the replica cannot drift silently. Encoders are timed on the same pixels: what the renderer
+//! uses, `pixeld_imaging::encode_png_fast` (one filter chosen from a row sample, libdeflate
+//! level 5), checked to decode to the exact pixels; pixeld-imaging's upload encoder at efforts
+//! 0, 1 and 3 (oxipng presets 0, 1, 1+); takumi's own `write_image`; and the `image` crate's
+//! PNG encoder (png 0.18) at a few filter and zlib-level settings.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -264,6 +265,30 @@ fn phases(job: &Job, runs: usize, out_dir: &Path) {
         data: bitmap.as_raw().to_vec(),
     };
     let (copy, _) = time(runs, pixels);
+    let (enc, bytes) = time(runs, || {
+        pixeld_imaging::encode_png_fast(pixels()).expect("encodes")
+    });
+    phase(
+        "encode PNG: pixeld-imaging encode_png_fast (what render uses)",
+        enc - copy,
+        &format!(",\"bytes\":{}", bytes.len()),
+    );
+    std::fs::write(out_dir.join("ours-fast.png"), &bytes).expect("write");
+    let lossless = image::load_from_memory(&bytes)
+        .expect("the fast PNG decodes")
+        .into_rgba8();
+    let diff = lossless
+        .as_raw()
+        .iter()
+        .zip(bitmap.as_raw())
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap_or(255);
+    phase(
+        "lossless check: max channel difference, encode_png_fast decoded vs its input",
+        0.0,
+        &format!(",\"max_diff\":{diff}"),
+    );
     for effort in [0u8, 1, 3] {
         let eopts = pixeld_imaging::Options {
             effort: Some(effort),
@@ -274,9 +299,9 @@ fn phases(job: &Job, runs: usize, out_dir: &Path) {
                 .expect("encodes")
         });
         let name = format!(
-            "encode PNG: pixeld-imaging effort {effort}{}",
+            "encode PNG: pixeld-imaging encode_rgba effort {effort}{}",
             if effort == 0 {
-                " (what render uses)"
+                " (uploads' fastest: oxipng preset 0)"
             } else {
                 ""
             }

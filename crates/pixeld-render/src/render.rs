@@ -270,7 +270,12 @@ impl Renderer {
 fn encode(pixels: pixeld_imaging::Rgba, out: &OutputOptions) -> Result<Vec<u8>> {
     use pixeld_imaging::OutputFormat as F;
     let format = match out.format {
-        Format::Png => F::Png,
+        // Renders are served while the user waits: a one-pass lossless encoder, about as small
+        // as oxipng's fastest preset on rendered cards at a fraction of its time.
+        Format::Png => {
+            return pixeld_imaging::encode_png_fast(pixels)
+                .map_err(|e| Error::Encode(e.to_string()));
+        }
         Format::Jpeg => F::Jpeg,
         Format::Webp => F::Webp,
         Format::Avif => F::Avif,
@@ -278,10 +283,9 @@ fn encode(pixels: pixeld_imaging::Rgba, out: &OutputOptions) -> Result<Vec<u8>> 
     };
     let opts = pixeld_imaging::Options {
         quality: out.quality,
-        // Renders are served while the user waits: the fastest PNG and AVIF settings; the
-        // lossy formats keep their encoders' balanced defaults.
+        // The fastest AVIF settings; the other lossy formats keep their encoders' balanced
+        // defaults.
         effort: Some(match out.format {
-            Format::Png => 0,
             Format::Avif => 8,
             _ => 4,
         }),
