@@ -546,9 +546,14 @@ pub async fn thumbnail(
     State(st): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<Uuid>,
-    Query(_q): Query<ThumbnailParams>,
+    Query(q): Query<ThumbnailParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    if q.v.is_some_and(|v| v < 1) {
+        return Err(
+            pixeld_core::Error::invalid("v", "must be a version number (1 or more)").into(),
+        );
+    }
     let r = st.app.template_thumbnail(&p, id).await?;
     Ok(image_response(&r, &headers, "private, max-age=86400"))
 }
