@@ -129,13 +129,65 @@ fn groups(group: &Group, out: &mut Vec<(String, Rect, Transform)>) {
         if let Node::Group(g) = child {
             if !g.filters().is_empty() {
                 let b = g.layer_bounding_box();
-                let r = bounds(g.transform(), [b.left(), b.top(), b.width(), b.height()]);
-                out.push((g.id().to_owned(), r, group.abs_transform()));
+                let mut r = [b.left(), b.top(), b.width(), b.height()];
+                // A shadow's filter region is the whole page grown by the blur; its ink is the
+                // shape grown by the blur's reach, a far smaller picture to draw.
+                if let Some(reach) = reach(g) {
+                    let c = g.stroke_bounding_box();
+                    let ink = [
+                        c.left() - reach,
+                        c.top() - reach,
+                        c.width() + 2.0 * reach,
+                        c.height() + 2.0 * reach,
+                    ];
+                    r = intersect(r, ink).unwrap_or(ink);
+                }
+                out.push((
+                    g.id().to_owned(),
+                    bounds(g.transform(), r),
+                    group.abs_transform(),
+                ));
             } else {
                 groups(g, out);
             }
         }
     }
+}
+
+/// How far the filters of `g` can move ink beyond its content, when every primitive is one
+/// that only recolours, blurs, offsets or combines it (a flood, say, fills the whole region).
+fn reach(g: &Group) -> Option<f32> {
+    use usvg::filter::Kind;
+    let mut reach = 1.0;
+    for filter in g.filters() {
+        for p in filter.primitives() {
+            reach += match p.kind() {
+                Kind::GaussianBlur(b) => 3.0 * b.std_dev_x().get().max(b.std_dev_y().get()),
+                Kind::Offset(o) => o.dx().abs().max(o.dy().abs()),
+                Kind::DropShadow(d) => {
+                    3.0 * d.std_dev_x().get().max(d.std_dev_y().get())
+                        + d.dx().abs().max(d.dy().abs())
+                }
+                Kind::ColorMatrix(_)
+                | Kind::ComponentTransfer(_)
+                | Kind::Composite(_)
+                | Kind::Merge(_)
+                | Kind::Blend(_) => 0.0,
+                _ => return None,
+            };
+        }
+    }
+    Some(reach.ceil())
+}
+
+/// The overlap of two rectangles, if any.
+fn intersect(a: Rect, b: Rect) -> Option<Rect> {
+    let (l, t) = (a[0].max(b[0]), a[1].max(b[1]));
+    let (r, bottom) = (
+        (a[0] + a[2]).min(b[0] + b[2]),
+        (a[1] + a[3]).min(b[1] + b[3]),
+    );
+    (r > l && bottom > t).then_some([l, t, r - l, bottom - t])
 }
 
 /// The axis-aligned bounds of `r` under `t`.
@@ -157,11 +209,7 @@ fn bounds(t: Transform, r: Rect) -> Rect {
 /// the page, or `None` when it is all off the page.
 fn clip_to_page(region: Rect, parent: Transform, page: (f32, f32)) -> Option<Rect> {
     let inverse = parent.invert()?;
-    let [px, py, pw, ph] = bounds(inverse, [0.0, 0.0, page.0, page.1]);
-    let [x, y, w, h] = region;
-    let (l, t) = (x.max(px), y.max(py));
-    let (r, b) = ((x + w).min(px + pw), (y + h).min(py + ph));
-    (r > l && b > t).then_some([l, t, r - l, b - t])
+    intersect(region, bounds(inverse, [0.0, 0.0, page.0, page.1]))
 }
 
 /// An `<image>` of `element` over `region`, drawn by takumi.
