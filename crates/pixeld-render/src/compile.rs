@@ -17,9 +17,15 @@ use crate::template::{
 
 /// Image pixels or SVG for each image layer, resolved before compiling.
 pub(crate) trait ImageLookup {
-    /// The decoded source for an image layer's `src`.
-    fn image(&self, layer: &str, src: &str, box_px: Option<(u32, u32)>)
-    -> Result<ImageSourceInput>;
+    /// The decoded source for an image layer's `src`; `filtered` when the layer has a CSS
+    /// filter (grayscale, blur).
+    fn image(
+        &self,
+        layer: &str,
+        src: &str,
+        box_px: Option<(u32, u32)>,
+        filtered: bool,
+    ) -> Result<ImageSourceInput>;
 }
 
 pub(crate) struct Compiler<'a> {
@@ -443,9 +449,12 @@ impl Compiler<'_> {
             )),
             _ => None,
         };
-        let src = self
-            .images
-            .image(&layer.common.name, i.src.trim(), box_px)?;
+        let src = self.images.image(
+            &layer.common.name,
+            i.src.trim(),
+            box_px,
+            i.grayscale || i.blur.is_some(),
+        )?;
         let mut css = place;
         let fit = match i.fit {
             ImageFit::Cover => "cover",

@@ -1,4 +1,4 @@
-//! pixeld's render engine: templates of named layers → PNG, JPEG, WebP, AVIF or SVG.
+//! pixeld's render engine: templates of named layers → PNG, JPEG, WebP, AVIF, SVG or PDF.
 //!
 //! A [`Template`] (versioned JSON, schema in `schema/template-v1.json`) is bound to data
 //! (`{{variable}}` placeholders and Bannerbear-style [`Modification`]s), checked against
@@ -24,6 +24,7 @@ mod codes;
 mod compile;
 mod error;
 mod fonts;
+mod pdf;
 mod render;
 pub mod template;
 mod validate;

@@ -5,7 +5,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use takumi::prelude::{ImageSource, ImageSourceInput, RenderOptions, RgbaImage};
+use takumi::prelude::{ImageSource, ImageSourceInput, RenderOptions};
 
 use crate::bind::{Data, Modification, bind};
 use crate::compile::{Compiler, ImageLookup, rgba_source};
@@ -28,6 +28,9 @@ pub enum Format {
     Avif,
     /// SVG with text as vector paths.
     Svg,
+    /// PDF: the SVG's vectors on a page sized by the template's `dpi`, with the text as an
+    /// invisible, searchable layer.
+    Pdf,
 }
 
 impl Format {
@@ -39,6 +42,7 @@ impl Format {
             Format::Webp => "image/webp",
             Format::Avif => "image/avif",
             Format::Svg => "image/svg+xml",
+            Format::Pdf => "application/pdf",
         }
     }
 
@@ -50,10 +54,11 @@ impl Format {
             Format::Webp => "webp",
             Format::Avif => "avif",
             Format::Svg => "svg",
+            Format::Pdf => "pdf",
         }
     }
 
-    /// Reads `png`, `jpeg`/`jpg`, `webp`, `avif`, `svg`.
+    /// Reads `png`, `jpeg`/`jpg`, `webp`, `avif`, `svg`, `pdf`.
     pub fn parse(s: &str) -> Option<Format> {
         Some(match s.to_ascii_lowercase().as_str() {
             "png" => Format::Png,
@@ -61,6 +66,7 @@ impl Format {
             "webp" => Format::Webp,
             "avif" => Format::Avif,
             "svg" => Format::Svg,
+            "pdf" => Format::Pdf,
             _ => return None,
         })
     }
@@ -94,9 +100,9 @@ pub struct Rendered {
     pub bytes: Vec<u8>,
     /// The format written.
     pub format: Format,
-    /// Width in pixels.
+    /// Width in pixels (CSS pixels for SVG and PDF).
     pub width: u32,
-    /// Height in pixels.
+    /// Height in pixels (CSS pixels for SVG and PDF).
     pub height: u32,
 }
 
@@ -224,6 +230,7 @@ impl Renderer {
         let lookup = Lookup {
             renderer: self,
             images: input.images,
+            vector: matches!(out.format, Format::Svg | Format::Pdf),
         };
         let compiler = Compiler {
             fonts,
@@ -231,19 +238,40 @@ impl Renderer {
             scale: out.scale,
         };
         let (node, viewport) = compiler.page(&bound)?;
-        if out.format == Format::Svg {
+        let svg = |node| {
             let opts = takumi::prelude::SvgOptions::builder()
                 .viewport(viewport)
                 .node(node)
                 .fonts(&fonts.fonts)
                 .build();
-            let svg = takumi::render_svg(opts).map_err(|e| Error::Render(e.to_string()))?;
-            return Ok(Rendered {
-                bytes: svg.into_bytes(),
-                format: Format::Svg,
-                width: bound.page.width,
-                height: bound.page.height,
-            });
+            takumi::render_svg(opts).map_err(|e| Error::Render(e.to_string()))
+        };
+        let vector = |bytes| Rendered {
+            bytes,
+            format: out.format,
+            width: bound.page.width,
+            height: bound.page.height,
+        };
+        match out.format {
+            Format::Svg => return Ok(vector(svg(node)?.into_bytes())),
+            Format::Pdf => {
+                // The same tree measured, for the positions of the text runs.
+                let opts = RenderOptions::builder()
+                    .viewport(viewport)
+                    .node(node.clone())
+                    .fonts(&fonts.fonts)
+                    .build();
+                let measured = takumi::measure(opts).map_err(|e| Error::Render(e.to_string()))?;
+                let pdf = crate::pdf::document(
+                    &svg(node)?,
+                    &measured,
+                    &bound.page,
+                    out.scale,
+                    &fonts.fonts,
+                )?;
+                return Ok(vector(pdf));
+            }
+            _ => {}
         }
         let opts = RenderOptions::builder()
             .viewport(viewport)
@@ -279,7 +307,7 @@ fn encode(pixels: pixeld_imaging::Rgba, out: &OutputOptions) -> Result<Vec<u8>> 
         Format::Jpeg => F::Jpeg,
         Format::Webp => F::Webp,
         Format::Avif => F::Avif,
-        Format::Svg => unreachable!("SVG is written by the vector backend"),
+        Format::Svg | Format::Pdf => unreachable!("SVG and PDF are written by the vector backend"),
     };
     let opts = pixeld_imaging::Options {
         quality: out.quality,
@@ -297,6 +325,21 @@ fn encode(pixels: pixeld_imaging::Rgba, out: &OutputOptions) -> Result<Vec<u8>> 
 struct Lookup<'a> {
     renderer: &'a Renderer,
     images: &'a Images,
+    /// For the SVG backend, which embeds encoded images and skips raw pixels.
+    vector: bool,
+}
+
+/// How decoded pixels are handed to takumi.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handover {
+    /// Raw pixels, for the rasteriser.
+    Pixels,
+    /// Encoded for the SVG backend: JPEG when opaque, as photos are, PNG otherwise. svg2pdf
+    /// embeds a JPEG as it is, and a PNG losslessly with its alpha as a soft mask.
+    Encoded,
+    /// PNG, for a filtered image: the PDF redraws filtered elements with takumi's own SVG
+    /// rasteriser, which reads PNG but, with no JPEG decoder in takumi, not JPEG.
+    Png,
 }
 
 impl ImageLookup for Lookup<'_> {
@@ -305,6 +348,7 @@ impl ImageLookup for Lookup<'_> {
         layer: &str,
         src: &str,
         box_px: Option<(u32, u32)>,
+        filtered: bool,
     ) -> Result<ImageSourceInput> {
         let fail = |reason: String| Error::Image {
             layer: layer.to_owned(),
@@ -334,11 +378,14 @@ impl ImageLookup for Lookup<'_> {
                 .map_err(|e| fail(format!("SVG could not be read: {e:?}")))?;
             return Ok(ImageSourceInput::Loaded(source));
         }
-        let image = self
-            .renderer
-            .decoded(bytes, box_px)
-            .map_err(|e| fail(e.to_string()))?;
-        Ok(ImageSourceInput::Rgba(image))
+        let handover = match (self.vector, filtered) {
+            (false, _) => Handover::Pixels,
+            (true, false) => Handover::Encoded,
+            (true, true) => Handover::Png,
+        };
+        self.renderer
+            .decoded(bytes, box_px, handover)
+            .map_err(|e| fail(e.to_string()))
     }
 }
 
@@ -363,8 +410,17 @@ fn percent_decode(s: &str) -> Vec<u8> {
 }
 
 impl Renderer {
-    /// Decodes an image (shrunk on decode towards the box it fills), through the cache.
-    fn decoded(&self, bytes: &[u8], box_px: Option<(u32, u32)>) -> Result<RgbaImage> {
+    /// Decodes an image (shrunk on decode towards the box it fills), through the cache: as
+    /// pixels for the rasteriser, or re-encoded for the vector backend, which embeds encoded
+    /// images as data URLs and drops raw pixels. Re-encoding, rather than passing the original
+    /// bytes on, keeps the decoder's orientation, colour conversion and shrinking, and any
+    /// input format (AVIF, TIFF…) comes out as one a PDF or SVG reader understands.
+    fn decoded(
+        &self,
+        bytes: &[u8],
+        box_px: Option<(u32, u32)>,
+        handover: Handover,
+    ) -> Result<ImageSourceInput> {
         let mut h = self
             .images
             .lock()
@@ -376,6 +432,7 @@ impl Renderer {
             h.write_u32(w);
             h.write_u32(hh);
         }
+        h.write_u8(handover as u8);
         let key = h.finish();
         if let Some(img) = self
             .images
@@ -387,8 +444,14 @@ impl Renderer {
         }
         let px = pixeld_imaging::decode_rgba(bytes, &self.image_limits, box_px)
             .map_err(|e| Error::Render(e.to_string()))?;
-        let cost = px.data.len();
-        let img = rgba_source(px)?;
+        let (img, cost) = if handover == Handover::Pixels {
+            let cost = px.data.len();
+            (ImageSourceInput::Rgba(rgba_source(px)?), cost)
+        } else {
+            let encoded = encode_for_vector(px, handover == Handover::Png)?;
+            let cost = encoded.len();
+            (ImageSourceInput::Buffer(encoded), cost)
+        };
         self.images
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -397,10 +460,29 @@ impl Renderer {
     }
 }
 
+/// Pixels for the vector backend: JPEG (quality 90) when opaque and not `lossless`, else PNG.
+fn encode_for_vector(px: pixeld_imaging::Rgba, lossless: bool) -> Result<Vec<u8>> {
+    let opaque = px.data.chunks_exact(4).all(|p| p[3] == 255);
+    let (format, opts) = if opaque && !lossless {
+        let opts = pixeld_imaging::Options {
+            quality: Some(90),
+            ..Default::default()
+        };
+        (pixeld_imaging::OutputFormat::Jpeg, opts)
+    } else {
+        let opts = pixeld_imaging::Options {
+            effort: Some(0),
+            ..Default::default()
+        };
+        (pixeld_imaging::OutputFormat::Png, opts)
+    };
+    pixeld_imaging::encode_rgba(px, format, &opts).map_err(|e| Error::Encode(e.to_string()))
+}
+
 /// Decoded images by content hash, least recently used evicted past a byte budget.
 struct ImageCache {
     hasher: std::collections::hash_map::RandomState,
-    entries: HashMap<u64, (RgbaImage, usize, u64)>,
+    entries: HashMap<u64, (ImageSourceInput, usize, u64)>,
     bytes: usize,
     budget: usize,
     tick: u64,
@@ -417,7 +499,7 @@ impl ImageCache {
         }
     }
 
-    fn get(&mut self, key: u64) -> Option<RgbaImage> {
+    fn get(&mut self, key: u64) -> Option<ImageSourceInput> {
         self.tick += 1;
         let tick = self.tick;
         self.entries.get_mut(&key).map(|e| {
@@ -426,7 +508,7 @@ impl ImageCache {
         })
     }
 
-    fn put(&mut self, key: u64, img: RgbaImage, cost: usize) {
+    fn put(&mut self, key: u64, img: ImageSourceInput, cost: usize) {
         if cost > self.budget {
             return;
         }

@@ -29,7 +29,7 @@ pub struct RenderArgs {
     /// File name per CSV row, with `{{column}}` placeholders and `{{row}}` (the row number).
     #[arg(long, default_value = "{{row}}.png")]
     name: String,
-    /// png, jpeg, webp, avif or svg (default: from the output's extension, else png).
+    /// png, jpeg, webp, avif, svg or pdf (default: from the output's extension, else png).
     #[arg(long, short = 'f')]
     format: Option<String>,
     /// Quality 1–100 for jpeg, webp, avif.
@@ -42,8 +42,9 @@ pub struct RenderArgs {
 
 fn format_for(explicit: Option<&str>, path: &Path) -> anyhow::Result<Format> {
     if let Some(f) = explicit {
-        return Format::parse(f)
-            .with_context(|| format!("unknown format {f:?}: use png, jpeg, webp, avif or svg"));
+        return Format::parse(f).with_context(|| {
+            format!("unknown format {f:?}: use png, jpeg, webp, avif, svg or pdf")
+        });
     }
     Ok(path
         .extension()
