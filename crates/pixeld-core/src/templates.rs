@@ -420,7 +420,7 @@ impl Pixeld {
         params: &[(String, String)],
     ) -> Result<RenderResult> {
         let format = Format::parse(ext)
-            .ok_or_else(|| Error::invalid("format", "use png, jpeg, webp, avif or svg"))?;
+            .ok_or_else(|| Error::invalid("format", "use png, jpeg, webp, avif, svg or pdf"))?;
         let template = self.store.template_by_id(template_id).await?;
         let sig = params
             .iter()

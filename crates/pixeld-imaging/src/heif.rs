@@ -62,6 +62,52 @@ fn boxes(data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
     })
 }
 
+/// Whether every box at this level, and inside the containers a HEIF/AVIF reader descends
+/// into, fits inside its parent. Container parsers downstream (mp4parse) reserve memory for a
+/// box's declared size before reading it, so a lying size must be refused first.
+fn sizes_fit(data: &[u8], depth: usize) -> bool {
+    if depth > 16 {
+        return false;
+    }
+    let mut rest = data;
+    while rest.len() >= 8 {
+        let size32 = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        let kind: [u8; 4] = [rest[4], rest[5], rest[6], rest[7]];
+        let (header_len, size) = match size32 {
+            0 => (8, rest.len()),
+            1 => match rest.get(8..16).and_then(|b| b.try_into().ok()) {
+                Some(b) => match usize::try_from(u64::from_be_bytes(b)) {
+                    Ok(s) => (16, s),
+                    Err(_) => return false,
+                },
+                None => return false,
+            },
+            n => (8, n as usize),
+        };
+        if size < header_len || size > rest.len() {
+            return false;
+        }
+        let payload = &rest[header_len..size];
+        let inner = match &kind {
+            b"meta" => payload.get(4..),
+            b"iinf" => payload
+                .first()
+                .and_then(|v| payload.get(if *v == 0 { 6 } else { 8 }..)),
+            b"iprp" | b"ipco" | b"dinf" | b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" => {
+                Some(payload)
+            }
+            _ => None,
+        };
+        if let Some(inner) = inner
+            && !sizes_fit(inner, depth + 1)
+        {
+            return false;
+        }
+        rest = &rest[size..];
+    }
+    true
+}
+
 fn find<'a>(data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
     boxes(data).find(|(k, _)| k == kind).map(|(_, p)| p)
 }
@@ -99,6 +145,9 @@ impl<'a> Reader<'a> {
 /// broken or the primary item has no size.
 pub(crate) fn read(b: &[u8], format_name: &str) -> Result<HeifInfo> {
     let bad = |what: &str| Error::corrupt(format!("{format_name} file {what}"));
+    if !sizes_fit(b, 0) {
+        return Err(bad("with a box larger than the data around it"));
+    }
     let meta = find(b, b"meta").ok_or_else(|| bad("without a meta box"))?;
     // `meta` is a full box: version and flags come first.
     let meta = meta.get(4..).ok_or_else(|| bad("with an empty meta box"))?;
@@ -308,6 +357,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_property_box_larger_than_its_container_is_refused_before_mp4parse_reserves_for_it() {
+        // Found by the fuzzer: a `pixi` property inside `ipco` claims ~4 GB; mp4parse would
+        // reserve that much before noticing (an out-of-memory under libFuzzer's malloc limit).
+        let bytes = include_bytes!(
+            "../../../fuzz/corpus/decode_analyze/regression-avif-oversized-pixi-box"
+        );
+        let e = read(bytes, "AVIF").unwrap_err();
+        assert!(e.to_string().contains("box larger than"), "{e}");
+        let e = crate::probe(bytes, &crate::Limits::default())
+            .and_then(|_| crate::analyze(bytes, &crate::Limits::default()).map(|_| ()));
+        assert!(e.is_err());
     }
 
     #[test]

@@ -246,7 +246,8 @@ pub struct RenderBody {
     /// Layer changes by name.
     #[serde(default)]
     pub modifications: Vec<ModificationBody>,
-    /// `png` (default), `jpeg`, `webp`, `avif` or `svg`.
+    /// `png` (default), `jpeg`, `webp`, `avif`, `svg` or `pdf` (vector, with a text layer; page size
+    /// from the template's `page.dpi`).
     pub format: Option<String>,
     /// Quality 1–100 for lossy formats.
     #[schema(minimum = 1, maximum = 100)]
@@ -565,7 +566,8 @@ pub async fn thumbnail(
 #[utoipa::path(post, path = "/v1/renders", tag = "templates", request_body = RenderBody,
     responses((status = 200, description = "The rendered image, or its description", content(
         (RenderedImage = "image/png"), (RenderedImage = "image/jpeg"), (RenderedImage = "image/webp"),
-        (RenderedImage = "image/avif"), (RenderedImage = "image/svg+xml"), (RenderView = "application/json"))),
+        (RenderedImage = "image/avif"), (RenderedImage = "image/svg+xml"), (RenderedImage = "application/pdf"),
+        (RenderView = "application/json"))),
         (status = 202, description = "Accepted (`async`): the render's status", body = super::webhooks::RenderJobView,
             headers(("Location" = String, description = "The status URL")))))]
 pub async fn create_render(
@@ -577,7 +579,10 @@ pub async fn create_render(
     let format = match body.format.as_deref() {
         None => None,
         Some(f) => Some(Format::parse(f).ok_or_else(|| {
-            ApiError::new("validation", "format must be png, jpeg, webp, avif or svg")
+            ApiError::new(
+                "validation",
+                "format must be png, jpeg, webp, avif, svg or pdf",
+            )
         })?),
     };
     let req = RenderRequest {
@@ -661,7 +666,7 @@ pub async fn get_render(
 }
 
 /// A render from a signed URL, for `og:image` and `<img>` tags: no credential, the signature
-/// is the permission. `/r/{template}.{png|jpeg|webp|avif|svg}?{variables}&sig={hex}`; optional
+/// is the permission. `/r/{template}.{png|jpeg|webp|avif|svg|pdf}?{variables}&sig={hex}`; optional
 /// `v` (version), `q` (quality), `scale`. A missing or wrong signature answers 403.
 #[utoipa::path(get, path = "/r/{file}", tag = "templates",
     params(("file" = String, Path, description = "`{template id}.{format}`"),
@@ -677,7 +682,7 @@ pub async fn signed_render(
     let (id, ext) = file.rsplit_once('.').ok_or_else(|| {
         ApiError::new(
             "not-found",
-            "render URLs end in .png, .jpeg, .webp, .avif or .svg",
+            "render URLs end in .png, .jpeg, .webp, .avif, .svg or .pdf",
         )
     })?;
     let id: Uuid = id

@@ -188,6 +188,17 @@ async fn a_designer_saves_versions_and_renders_with_the_cache() {
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], "image/webp");
 
+        // PDF: a vector page whose text a PDF reader can find.
+        let r = render(
+            &app,
+            &token,
+            json!({"template": id, "data": {"title": "Quarterly report"}, "format": "pdf"}),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "application/pdf");
+        assert!(r.bytes().await.unwrap().starts_with(b"%PDF-"));
+
         // The list links a thumbnail of the latest version: 400 px wide, made once.
         let list = body(
             app.plain()
