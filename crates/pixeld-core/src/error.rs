@@ -57,6 +57,16 @@ pub enum Error {
     /// A URL given to fetch was refused or could not be fetched.
     #[error("{0}")]
     Fetch(String),
+    /// The organisation's balance does not cover the work; nothing was done or charged.
+    #[error(
+        "this needs {needed} credits and the balance is {balance}: buy credits or wait for the monthly grant"
+    )]
+    InsufficientCredits {
+        /// Credits the work costs.
+        needed: i64,
+        /// Credits available.
+        balance: i64,
+    },
     /// Storage or another dependency failed; details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -88,6 +98,7 @@ impl Error {
             Error::Image(e) => e.kind(),
             Error::Render(e) => e.kind(),
             Error::Fetch(_) => "fetch-failed",
+            Error::InsufficientCredits { .. } => "insufficient-credits",
             Error::Internal(_) => "internal",
         }
     }

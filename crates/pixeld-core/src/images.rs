@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use time::Duration;
 use uuid::Uuid;
 
+use crate::credits::Metered;
 use crate::objects::{upload_key, variant_key};
 use crate::page::{Page, PageRequest};
 use crate::principal::Principal;
@@ -77,6 +78,10 @@ pub struct SweepReport {
     pub webhook_deliveries: u64,
     /// Finished background jobs past their 7 days.
     pub jobs: u64,
+    /// Credit lots that reached their expiry.
+    pub expired_credit_lots: u64,
+    /// Reservations abandoned by a process that died, released.
+    pub released_reservations: u64,
 }
 
 /// One processing log entry, before it gets its id and time.
@@ -135,6 +140,23 @@ impl Pixeld {
     /// Stores an image after checking and analysing it. Nothing is stored if it is refused.
     pub async fn upload_image(&self, p: &Principal, up: Upload) -> Result<ImageRecord> {
         p.require(Scope::ImagesWrite, Permission::ContentWrite)?;
+        let hold = self
+            .reserve(p.org_id, p.token_id(), Metered::Analyze, None)
+            .await?;
+        match self.store_upload(p, up).await {
+            Ok(img) => {
+                hold.settle().await?;
+                Ok(img)
+            }
+            Err(e) => {
+                hold.release().await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Checks, analyses and stores an upload (the caller holds its credits).
+    async fn store_upload(&self, p: &Principal, up: Upload) -> Result<ImageRecord> {
         let started = Instant::now();
         let len = up.bytes.len();
         let limits = self.settings.images.limits;
@@ -207,6 +229,23 @@ impl Pixeld {
     /// Fetches a URL (SSRF-safe, bounded) and uploads what it returns.
     pub async fn upload_image_from_url(&self, p: &Principal, url: &str) -> Result<ImageRecord> {
         p.require(Scope::ImagesWrite, Permission::ContentWrite)?;
+        // Reserved before the fetch: a balance that cannot pay is refused before any traffic.
+        let hold = self
+            .reserve(p.org_id, p.token_id(), Metered::Analyze, None)
+            .await?;
+        match self.fetch_and_store(p, url).await {
+            Ok(img) => {
+                hold.settle().await?;
+                Ok(img)
+            }
+            Err(e) => {
+                hold.release().await?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn fetch_and_store(&self, p: &Principal, url: &str) -> Result<ImageRecord> {
         let fetched = self
             .fetcher
             .fetch(url, self.settings.images.limits.max_input_bytes)
@@ -218,7 +257,7 @@ impl Pixeld {
                     .and_then(|mut s| s.next_back().map(str::to_string))
             })
             .filter(|s| !s.is_empty());
-        self.upload_image(
+        self.store_upload(
             p,
             Upload {
                 bytes: fetched.bytes,
@@ -319,6 +358,32 @@ impl Pixeld {
                 cached: true,
             });
         }
+        let hold = self
+            .reserve(p.org_id, p.token_id(), Metered::Optimize, None)
+            .await?;
+        match self.make_variant(p, &img, opts, op, key, started).await {
+            Ok(r) => {
+                hold.settle().await?;
+                Ok(r)
+            }
+            Err(e) => {
+                hold.release().await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes, stores and logs an output that was not in the cache.
+    async fn make_variant(
+        &self,
+        p: &Principal,
+        img: &ImageRecord,
+        opts: pixeld_imaging::Options,
+        op: &str,
+        key: String,
+        started: Instant,
+    ) -> Result<Rendition> {
+        let id = img.id;
         let source = self
             .blobs
             .get(&img.object_key)
@@ -451,6 +516,7 @@ impl Pixeld {
             .store
             .purge_jobs(now - crate::jobs::KEEP_FINISHED)
             .await?;
+        (report.expired_credit_lots, report.released_reservations) = self.sweep_credits().await?;
         if report != SweepReport::default() {
             tracing::info!(
                 images = report.images,
@@ -461,6 +527,8 @@ impl Pixeld {
                 render_jobs = report.render_jobs,
                 webhook_deliveries = report.webhook_deliveries,
                 jobs = report.jobs,
+                expired_credit_lots = report.expired_credit_lots,
+                released_reservations = report.released_reservations,
                 "retention sweep"
             );
         }

@@ -6,12 +6,14 @@
 
 pub mod accounts;
 pub mod clock;
+pub mod credits;
 pub mod email;
 pub mod error;
 pub mod fonts;
 pub mod idempotency;
 pub mod images;
 pub mod jobs;
+pub mod ledger;
 pub mod mail;
 pub mod objects;
 pub mod orgs;
@@ -51,6 +53,8 @@ pub struct Settings {
     /// role changes and removals made through this process take effect at once; those made by
     /// another node or process within this time.
     pub auth_cache_ttl: std::time::Duration,
+    /// Prices, the free plan and reservations.
+    pub credits: credits::CreditSettings,
 }
 
 impl Default for Settings {
@@ -63,6 +67,7 @@ impl Default for Settings {
             password_hashing: password::HashingCost::Owasp,
             images: images::ImageSettings::default(),
             auth_cache_ttl: std::time::Duration::from_secs(1),
+            credits: credits::CreditSettings::default(),
         }
     }
 }
@@ -100,6 +105,8 @@ pub struct Pixeld {
     pub auth_cache: Arc<tokens::AuthCache>,
     /// The renderer, the render cache and renders in flight.
     pub renders: Arc<templates::RenderService>,
+    /// Free-plan grants this process has made.
+    pub credits: Arc<credits::CreditState>,
     /// Signalled when this process queues a job, so an idle worker starts at once.
     pub jobs_ready: Arc<tokio::sync::Notify>,
 }
@@ -122,6 +129,7 @@ impl Pixeld {
             fetcher,
             auth_cache: Arc::new(tokens::AuthCache::new(settings.auth_cache_ttl)),
             renders: Arc::default(),
+            credits: Arc::default(),
             jobs_ready: Arc::default(),
             settings: Arc::new(settings),
         }

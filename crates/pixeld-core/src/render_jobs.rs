@@ -12,12 +12,13 @@ use uuid::Uuid;
 
 use pixeld_render::{Data, Format, Modification, Template};
 
+use crate::credits::{Metered, QUEUED_RESERVATION_TIMEOUT};
 use crate::jobs::Outcome;
 use crate::page::{Page, PageRequest};
 use crate::principal::Principal;
 use crate::roles::Permission;
 use crate::store::{Job, RenderJob};
-use crate::templates::RenderRequest;
+use crate::templates::{Charge, RenderRequest};
 use crate::tokens::Scope;
 use crate::{Error, Pixeld, Result};
 
@@ -53,6 +54,11 @@ struct StoredRequest {
 #[derive(Serialize, Deserialize)]
 struct RenderPayload {
     render: Uuid,
+    /// Credits reserved when the render was accepted (absent: accepted without metering).
+    #[serde(default)]
+    reservation: Option<Uuid>,
+    #[serde(default)]
+    credits: i64,
 }
 
 /// The JSON description of a render job, as the API and webhooks show it.
@@ -150,8 +156,20 @@ impl Pixeld {
             scale: req.scale,
         };
         let now = self.now();
+        let id = Uuid::now_v7();
+        // Reserved now, so a render the balance cannot cover is refused at once (402), not
+        // failed later; the worker settles or releases it.
+        let hold = self
+            .reserve_for(
+                p.org_id,
+                p.token_id(),
+                Metered::Render,
+                Some(&id.to_string()),
+                QUEUED_RESERVATION_TIMEOUT,
+            )
+            .await?;
         let r = RenderJob {
-            id: Uuid::now_v7(),
+            id,
             org_id: p.org_id,
             token_id: p.token_id(),
             template_id: tv.template.id,
@@ -174,10 +192,15 @@ impl Pixeld {
         let job = self.new_job(
             "render",
             p.org_id,
-            json!(RenderPayload { render: r.id }),
+            json!(RenderPayload {
+                render: r.id,
+                reservation: hold.reservation(),
+                credits: hold.amount(),
+            }),
             now,
         );
         self.store.create_render_job(&r, &job).await?;
+        hold.detach();
         self.wake_worker();
         Ok(r)
     }
@@ -200,11 +223,18 @@ impl Pixeld {
 
     /// Runs one render job (a worker calls this through the queue).
     pub(crate) async fn run_render_job(&self, job: &Job) -> Result<Outcome> {
-        let RenderPayload { render } = Self::payload(job)?;
+        let RenderPayload {
+            render,
+            reservation,
+            credits,
+        } = Self::payload(job)?;
+        let hold = self.resume_hold(job.org_id, reservation, credits);
         let Some(mut r) = self.store.render_job(job.org_id, render).await? else {
             return Ok(Outcome::Done);
         };
         if r.status != "pending" {
+            // Finished by an earlier attempt, which also finished its reservation.
+            hold.detach();
             return Ok(Outcome::Done);
         }
         let stored: StoredRequest = serde_json::from_str(&r.request)
@@ -222,11 +252,20 @@ impl Pixeld {
             .template_in(r.org_id, r.template_id, Some(r.version))
             .await
         {
-            Ok(tv) => self.render_version(r.org_id, r.token_id, &tv, req).await,
+            Ok(tv) => {
+                self.render_version(r.org_id, r.token_id, &tv, req, Charge::Free)
+                    .await
+            }
             Err(e) => Err(e),
         };
         match result {
             Ok(done) => {
+                // A cache hit is free.
+                if done.cached {
+                    hold.release().await?;
+                } else {
+                    hold.settle().await?;
+                }
                 r.status = "completed".into();
                 r.cache_key = Some(done.entry.cache_key.clone());
                 r.width = Some(done.entry.width);
@@ -235,12 +274,15 @@ impl Pixeld {
                 r.cached = done.cached;
             }
             Err(e @ Error::Internal(_)) if job.attempts < RENDER_ATTEMPTS => {
+                // The next attempt runs on the same reservation.
+                hold.detach();
                 return Ok(Outcome::Retry(
                     self.now() + time::Duration::seconds(30),
                     e.to_string(),
                 ));
             }
             Err(e) => {
+                hold.release().await?;
                 r.status = "failed".into();
                 r.error_type = Some(e.kind().into());
                 r.error_detail = Some(match e {

@@ -9,6 +9,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::ledger::{
+    Applied, Debit, EntryFilter, Finish, Finished, LedgerEntry, Reservation, Totals,
+};
 use crate::page::PageRequest;
 use crate::roles::Role;
 
@@ -917,6 +920,64 @@ pub trait Store: Send + Sync + 'static {
     async fn list_fonts(&self, org_id: Uuid) -> StoreResult<Vec<FontRecord>>;
     /// Deletes a font row; returns it if it existed.
     async fn delete_font(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<FontRecord>>;
+
+    // credit ledger (see `crate::ledger` for the rules every backend implements)
+    /// Adds credits (a grant or a positive adjustment, `e.amount > 0`) as a new lot expiring at
+    /// `e.expires_at`. A business key seen before replays the first entry.
+    async fn ledger_credit(&self, e: &LedgerEntry) -> StoreResult<Applied<LedgerEntry>>;
+    /// Takes credits outside a reservation (a negative adjustment, `e.amount < 0`), from the
+    /// lots that expire soonest; refused whole when the balance is smaller.
+    async fn ledger_debit(
+        &self,
+        e: &LedgerEntry,
+        now: OffsetDateTime,
+    ) -> StoreResult<Debit<LedgerEntry>>;
+    /// Holds `r.amount` credits for work and writes its `reserve` entry `e`; refused whole when
+    /// the balance is smaller. Lots due to expire by `now` expire first.
+    async fn ledger_reserve(
+        &self,
+        r: &Reservation,
+        e: &LedgerEntry,
+        now: OffsetDateTime,
+    ) -> StoreResult<Debit<Reservation>>;
+    /// Ends a reservation: settle, release or refund, writing entry `e` (its id, key and time;
+    /// the amount follows from the rules).
+    async fn ledger_finish(
+        &self,
+        org_id: Uuid,
+        reservation_id: Uuid,
+        how: Finish,
+        e: &LedgerEntry,
+        now: OffsetDateTime,
+    ) -> StoreResult<Finished>;
+    /// Expires the unspent credits of lots due by `now` (at most `limit` lots); returns how
+    /// many lots expired.
+    async fn ledger_expire(&self, now: OffsetDateTime, limit: i64) -> StoreResult<u64>;
+    /// The cached balance (zero for an organisation that never had credits).
+    async fn ledger_balance(&self, org_id: Uuid) -> StoreResult<i64>;
+    /// Entries of an organisation, oldest first.
+    async fn ledger_entries(
+        &self,
+        org_id: Uuid,
+        filter: &EntryFilter,
+        page: PageRequest,
+    ) -> StoreResult<Vec<LedgerEntry>>;
+    /// The entry with this business key.
+    async fn ledger_entry_by_key(
+        &self,
+        org_id: Uuid,
+        key: &str,
+    ) -> StoreResult<Option<LedgerEntry>>;
+    /// A reservation of an organisation.
+    async fn reservation(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<Reservation>>;
+    /// Reservations still held after their `expires_at` (abandoned by a process that died).
+    async fn stale_reservations(
+        &self,
+        now: OffsetDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<Reservation>>;
+    /// The sums a consistent ledger agrees on, for checks.
+    async fn ledger_totals(&self, org_id: Uuid) -> StoreResult<Totals>;
 
     // idempotency
     /// Claims `(caller, key)` for a request with digest `request_digest`.

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use pixeld_render::{Data, Format, Images, Input, Modification, OutputOptions, Renderer, Template};
 
+use crate::credits::{Hold, Metered};
 use crate::page::{Page, PageRequest};
 use crate::principal::Principal;
 use crate::roles::Permission;
@@ -216,6 +217,15 @@ pub fn sign_url(secret: &str, template_id: Uuid, ext: &str, params: &[(String, S
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// Who pays for a render that is not a cache hit.
+pub(crate) enum Charge {
+    /// Reserve the price of this operation now.
+    Reserve(Metered),
+    /// Nobody here: thumbnails of the organisation's own template list, and asynchronous
+    /// renders, whose credits were reserved when they were accepted.
+    Free,
+}
+
 impl Pixeld {
     pub(crate) fn renderer(&self) -> Result<Arc<Renderer>> {
         if let Some(r) = self.renders.renderer.get() {
@@ -409,7 +419,30 @@ impl Pixeld {
         let tv = self
             .template_in(p.org_id, req.template_id, req.version)
             .await?;
-        self.render_version(p.org_id, p.token_id(), &tv, req).await
+        self.render_version(
+            p.org_id,
+            p.token_id(),
+            &tv,
+            req,
+            Charge::Reserve(Metered::Render),
+        )
+        .await
+    }
+
+    /// Renders an editor's preview (priced as a preview; the same state again is a cache hit).
+    pub async fn preview(&self, p: &Principal, req: RenderRequest) -> Result<RenderResult> {
+        p.require(Scope::Render, Permission::ContentWrite)?;
+        let tv = self
+            .template_in(p.org_id, req.template_id, req.version)
+            .await?;
+        self.render_version(
+            p.org_id,
+            p.token_id(),
+            &tv,
+            req,
+            Charge::Reserve(Metered::Preview),
+        )
+        .await
     }
 
     /// Renders the latest version for a verified signed URL (no caller).
@@ -480,7 +513,14 @@ impl Pixeld {
             quality,
             scale,
         };
-        self.render_version(template.org_id, None, &tv, req).await
+        self.render_version(
+            template.org_id,
+            None,
+            &tv,
+            req,
+            Charge::Reserve(Metered::Render),
+        )
+        .await
     }
 
     /// Fetches the images a render needs: `asset:{id}` from the organisation's uploads, URLs
@@ -535,6 +575,7 @@ impl Pixeld {
         token_id: Option<Uuid>,
         tv: &TemplateWithVersion,
         req: RenderRequest,
+        charge: Charge,
     ) -> Result<RenderResult> {
         let started = Instant::now();
         // The first render parses the fonts (~200 ms): on a blocking thread, not a runtime worker.
@@ -584,8 +625,13 @@ impl Pixeld {
             let mut map = self.renders.in_flight.lock().await;
             map.entry(key.clone()).or_default().clone()
         };
+        let mut charge = Some(charge);
         let result = cell
             .get_or_try_init(|| async {
+                let hold = match charge.take() {
+                    Some(Charge::Reserve(op)) => self.reserve(org, token_id, op, None).await?,
+                    Some(Charge::Free) | None => Hold::free(org),
+                };
                 let me = self.clone();
                 let data = req.data.clone();
                 let mods = req.modifications.clone();
@@ -607,7 +653,15 @@ impl Pixeld {
                         .map_err(Error::from)
                 })
                 .await
-                .map_err(|e| Error::Internal(e.to_string()))??;
+                .map_err(|e| Error::Internal(e.to_string()))
+                .and_then(|r| r);
+                let r = match r {
+                    Ok(r) => r,
+                    Err(e) => {
+                        hold.release().await?;
+                        return Err(e);
+                    }
+                };
                 let entry = RenderCacheEntry {
                     cache_key: key.clone(),
                     org_id: org,
@@ -621,6 +675,7 @@ impl Pixeld {
                 };
                 self.blobs.put(&entry.object_key, r.bytes.clone()).await?;
                 self.store.put_render_cache(&entry).await?;
+                hold.settle().await?;
                 let result = RenderResult {
                     bytes: Arc::new(r.bytes),
                     entry,
@@ -686,7 +741,7 @@ impl Pixeld {
             scale: None,
         };
         let full = self
-            .render_version(p.org_id, p.token_id(), &tv, req)
+            .render_version(p.org_id, p.token_id(), &tv, req, Charge::Free)
             .await?;
         let key = hex::encode(Sha256::digest(
             format!("thumbnail/1/{THUMBNAIL_WIDTH}/{}", full.entry.cache_key).as_bytes(),

@@ -47,6 +47,37 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Background workers (asynchronous renders, webhook deliveries).
     pub jobs: JobsConfig,
+    /// Credits: prices of metered work and the free plan.
+    pub credits: CreditsConfig,
+}
+
+/// Credits. Metered work (renders, previews, image transforms, upload analysis, generation,
+/// product studio) reserves its price before it runs and settles after; cache hits are free.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CreditsConfig {
+    /// Whether metered work costs credits (false: everything is free and nothing is recorded).
+    pub metering: bool,
+    /// Credits every organisation gets each calendar month (UTC) on the free plan; they
+    /// expire when the month ends.
+    pub free_monthly: i64,
+    /// Seconds after which a reservation still held is treated as abandoned (its process
+    /// died) and released by the sweeper. Must exceed `request_timeout_secs`.
+    pub reservation_timeout_secs: u64,
+    /// Credits per operation.
+    pub prices: pixeld_core::credits::Prices,
+}
+
+impl Default for CreditsConfig {
+    fn default() -> Self {
+        let d = pixeld_core::credits::CreditSettings::default();
+        Self {
+            metering: d.metering,
+            free_monthly: d.free_monthly,
+            reservation_timeout_secs: d.reservation_timeout.whole_seconds() as u64,
+            prices: d.prices,
+        }
+    }
 }
 
 /// Background workers. Every node that runs `serve` or `worker` works the shared queue.
@@ -228,6 +259,7 @@ impl Default for Config {
             fetch: FetchConfig::default(),
             retention: RetentionConfig::default(),
             jobs: JobsConfig::default(),
+            credits: CreditsConfig::default(),
         }
     }
 }
@@ -384,6 +416,32 @@ impl Config {
         }
         if self.fetch.timeout_secs == 0 {
             errors.push("fetch.timeout_secs must be at least 1".into());
+        }
+        let p = &self.credits.prices;
+        for (name, v) in [
+            ("render", p.render),
+            ("preview", p.preview),
+            ("optimize", p.optimize),
+            ("analyze", p.analyze),
+            ("generate", p.generate),
+            ("studio", p.studio),
+        ] {
+            if !(0..=1_000_000).contains(&v) {
+                errors.push(format!(
+                    "credits.prices.{name} must be between 0 and 1000000"
+                ));
+            }
+        }
+        if !(0..=pixeld_core::credits::MAX_ADJUSTMENT).contains(&self.credits.free_monthly) {
+            errors.push("credits.free_monthly must be between 0 and 1000000000".into());
+        }
+        if self.credits.reservation_timeout_secs <= self.request_timeout_secs
+            || self.credits.reservation_timeout_secs > 7 * 24 * 3600
+        {
+            errors.push(
+                "credits.reservation_timeout_secs must be longer than request_timeout_secs and at most 604800 (7 days)"
+                    .into(),
+            );
         }
         if let ObjectsConfig::S3 { bucket, .. } = &self.objects
             && bucket.trim().is_empty()

@@ -83,6 +83,14 @@ pub fn settings(config: &Config) -> Settings {
                 max_dimension: config.images.max_dimension,
             },
         },
+        credits: pixeld_core::credits::CreditSettings {
+            metering: config.credits.metering,
+            prices: config.credits.prices,
+            free_monthly: config.credits.free_monthly,
+            reservation_timeout: time::Duration::seconds(
+                config.credits.reservation_timeout_secs as i64,
+            ),
+        },
         ..Settings::default()
     }
 }
@@ -136,6 +144,7 @@ pub fn router(st: AppState) -> Router {
         .merge(routes::templates::router())
         .merge(routes::webhooks::router())
         .merge(routes::fonts::router())
+        .merge(routes::billing::router())
         .merge(routes::pages::router())
         .route_layer(axum::middleware::from_fn(middleware::record_route))
         .fallback(|| async { ApiError::new("not-found", "no such route") })

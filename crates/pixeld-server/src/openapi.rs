@@ -10,7 +10,9 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use crate::routes::{account, auth, fonts, images, orgs, system, templates, tokens, webhooks};
+use crate::routes::{
+    account, auth, billing, fonts, images, orgs, system, templates, tokens, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,6 +46,7 @@ use crate::routes::{account, auth, fonts, images, orgs, system, templates, token
         webhooks::list_secrets, webhooks::revoke_secret, webhooks::list_deliveries,
         webhooks::get_delivery, webhooks::redeliver,
         fonts::upload_font, fonts::list_fonts, fonts::delete_font,
+        billing::balance, billing::list_entries, billing::export_entries,
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField)),
     tags(
@@ -54,6 +57,7 @@ use crate::routes::{account, auth, fonts, images, orgs, system, templates, token
         (name = "images", description = "Upload, analyse, transform and optimize images (deleted within 24 hours)"),
         (name = "templates", description = "Templates with versions, renders, signed render URLs"),
         (name = "webhooks", description = "Webhook secrets and the delivery log"),
+        (name = "credits", description = "The credit balance, prices and the ledger"),
         (name = "system", description = "Health, readiness, metrics, this document"),
     )
 )]
@@ -75,6 +79,17 @@ const PUBLIC: &[&str] = &[
     "/v1/account/email/confirm",
     "/r/{file}",
     "/schemas/template-v1.json",
+];
+
+/// Operations that cost credits (when not served from a cache): they answer 402 when the
+/// balance does not cover them.
+const METERED: &[(&str, &str)] = &[
+    ("post", "/v1/images"),
+    ("get", "/v1/images/{id}/content"),
+    ("post", "/v1/images/{id}/optimize"),
+    ("post", "/v1/renders"),
+    ("post", "/v1/templates/{id}/preview"),
+    ("get", "/r/{file}"),
 ];
 
 /// Problem statuses any operation can answer.
@@ -132,14 +147,27 @@ fn build() -> utoipa::openapi::OpenApi {
     };
     for (path, item) in doc.paths.paths.iter_mut() {
         let public = PUBLIC.contains(&path.as_str());
-        let ops: [&mut Option<Operation>; 5] = [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
+        let ops: [(&str, &mut Option<Operation>); 5] = [
+            ("get", &mut item.get),
+            ("post", &mut item.post),
+            ("put", &mut item.put),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
         ];
-        for op in ops.into_iter().flatten() {
+        for (method, op) in ops {
+            let Some(op) = op else { continue };
+            if METERED.contains(&(method, path.as_str())) {
+                op.responses.responses.insert(
+                    "402".into(),
+                    ResponseBuilder::new()
+                        .description(
+                            "The credit balance does not cover this (nothing was done or charged)",
+                        )
+                        .content("application/problem+json", problem())
+                        .build()
+                        .into(),
+                );
+            }
             for (status, description) in COMMON_ERRORS {
                 op.responses
                     .responses

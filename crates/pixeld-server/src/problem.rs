@@ -120,6 +120,11 @@ pub const KINDS: &[(&str, u16, &str)] = &[
     ),
     ("invalid-font", 422, "The font file could not be read"),
     ("render-failed", 500, "The render failed"),
+    (
+        "insufficient-credits",
+        402,
+        "The balance does not cover this",
+    ),
     ("internal", 500, "Internal error"),
     ("timeout", 503, "The request took too long"),
 ];

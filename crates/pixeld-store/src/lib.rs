@@ -10,6 +10,8 @@ use std::sync::Arc;
 use pixeld_core::store::{Store, StoreError};
 
 #[macro_use]
+mod ledger;
+#[macro_use]
 mod queries;
 pub mod postgres;
 pub mod sqlite;

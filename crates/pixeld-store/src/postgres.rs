@@ -60,3 +60,4 @@ store_impl!(
     "postgres",
     " FOR UPDATE SKIP LOCKED"
 );
+ledger_impl!(PgStore, sqlx::Postgres, PgRow);

@@ -1245,6 +1245,69 @@ macro_rules! store_impl {
                 row.as_ref().map(rows::font).transpose().map_err(crate::backend_error)
             }
 
+            async fn ledger_credit(&self, e: &pixeld_core::ledger::LedgerEntry) -> pixeld_core::store::StoreResult<pixeld_core::ledger::Applied<pixeld_core::ledger::LedgerEntry>> {
+                self.ledger_credit_tx(e).await
+            }
+
+            async fn ledger_debit(&self, e: &pixeld_core::ledger::LedgerEntry, now: time::OffsetDateTime) -> pixeld_core::store::StoreResult<pixeld_core::ledger::Debit<pixeld_core::ledger::LedgerEntry>> {
+                self.ledger_debit_tx(e, now).await
+            }
+
+            async fn ledger_reserve(&self, r: &pixeld_core::ledger::Reservation, e: &pixeld_core::ledger::LedgerEntry, now: time::OffsetDateTime) -> pixeld_core::store::StoreResult<pixeld_core::ledger::Debit<pixeld_core::ledger::Reservation>> {
+                self.ledger_reserve_tx(r, e, now).await
+            }
+
+            async fn ledger_finish(&self, org_id: uuid::Uuid, reservation_id: uuid::Uuid, how: pixeld_core::ledger::Finish, e: &pixeld_core::ledger::LedgerEntry, now: time::OffsetDateTime) -> pixeld_core::store::StoreResult<pixeld_core::ledger::Finished> {
+                self.ledger_finish_tx(org_id, reservation_id, how, e, now).await
+            }
+
+            async fn ledger_expire(&self, now: time::OffsetDateTime, limit: i64) -> pixeld_core::store::StoreResult<u64> {
+                self.ledger_expire_tx(now, limit).await
+            }
+
+            async fn ledger_balance(&self, org_id: uuid::Uuid) -> pixeld_core::store::StoreResult<i64> {
+                let row = sqlx::query("SELECT balance FROM credit_balances WHERE org_id = $1")
+                    .bind(org_id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(row.map(|r| r.try_get::<i64, _>("balance")).transpose().map_err(crate::backend_error)?.unwrap_or(0))
+            }
+
+            async fn ledger_entries(&self, org_id: uuid::Uuid, filter: &pixeld_core::ledger::EntryFilter, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::ledger::LedgerEntry>> {
+                // Kinds are a fixed vocabulary: matched as a comma-separated list so the
+                // statement stays static on both backends.
+                let kinds: String = filter.kinds.iter().map(|k| format!(",{},", k.as_str())).collect();
+                let far = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(365 * 1000);
+                let rows = sqlx::query(concat!(
+                    "SELECT ", entry_cols!(), " FROM credit_entries WHERE org_id = $1 AND id > $2 \
+                     AND created_at >= $3 AND created_at < $4 \
+                     AND ($5 = '' OR $5 LIKE '%,' || kind || ',%') ORDER BY id LIMIT $6"))
+                    .bind(org_id).bind(rows::after(&page))
+                    .bind(ts(filter.since.unwrap_or(time::OffsetDateTime::UNIX_EPOCH)))
+                    .bind(ts(filter.until.unwrap_or(far)))
+                    .bind(kinds).bind(page.fetch())
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(ledger_sql::entry).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn ledger_entry_by_key(&self, org_id: uuid::Uuid, key: &str) -> pixeld_core::store::StoreResult<Option<pixeld_core::ledger::LedgerEntry>> {
+                ledger_sql::entry_by_key(&self.pool, org_id, key).await
+            }
+
+            async fn reservation(&self, org_id: uuid::Uuid, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::ledger::Reservation>> {
+                ledger_sql::reservation_by_id(&self.pool, org_id, id).await
+            }
+
+            async fn stale_reservations(&self, now: time::OffsetDateTime, limit: i64) -> pixeld_core::store::StoreResult<Vec<pixeld_core::ledger::Reservation>> {
+                let rows = sqlx::query(concat!("SELECT ", reservation_cols!(), " FROM credit_reservations \
+                                                WHERE state = 'held' AND expires_at < $1 ORDER BY expires_at LIMIT $2"))
+                    .bind(ts(now)).bind(limit)
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(ledger_sql::reservation).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn ledger_totals(&self, org_id: uuid::Uuid) -> pixeld_core::store::StoreResult<pixeld_core::ledger::Totals> {
+                self.ledger_totals_q(org_id).await
+            }
+
             async fn idempotency_claim(
                 &self,
                 caller: &str,

@@ -69,3 +69,4 @@ fn read_ts_opt(row: &SqliteRow, col: &str) -> Result<Option<OffsetDateTime>, sql
 }
 
 store_impl!(SqliteStore, sqlx::Sqlite, SqliteRow, "sqlite", "");
+ledger_impl!(SqliteStore, sqlx::Sqlite, SqliteRow);

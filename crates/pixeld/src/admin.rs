@@ -51,6 +51,73 @@ pub enum AdminCommand {
         /// Email address.
         email: String,
     },
+    /// An organisation's credits: grant, adjust, see the balance. Every change is a ledger entry
+    /// that names the operator and the reason.
+    Credits {
+        #[command(subcommand)]
+        command: CreditsCommand,
+    },
+}
+
+/// Which organisation: by id, or a user's personal organisation by their email address.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct OrgArg {
+    /// Organisation id.
+    #[arg(long)]
+    org: Option<uuid::Uuid>,
+    /// The personal organisation of the user with this email address.
+    #[arg(long)]
+    user: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum CreditsCommand {
+    /// Add credits (a promotion, a goodwill grant, a manual purchase).
+    Grant {
+        #[command(flatten)]
+        target: OrgArg,
+        /// Credits to add.
+        #[arg(long)]
+        amount: i64,
+        /// Why (kept in the ledger).
+        #[arg(long)]
+        reason: String,
+        /// `admin` (default), `promo`, `purchase` or `plan`.
+        #[arg(long, default_value = "admin")]
+        source: String,
+        /// When the credits expire (RFC 3339, e.g. 2027-01-01T00:00:00Z); never by default.
+        #[arg(long)]
+        expires: Option<String>,
+        /// A key that makes a repeated command do nothing (default: a new one each time).
+        #[arg(long)]
+        key: Option<String>,
+        /// The instance administrator doing this (their email address), for the audit trail.
+        #[arg(long = "by")]
+        by: String,
+    },
+    /// Correct a balance by a positive or negative amount.
+    Adjust {
+        #[command(flatten)]
+        target: OrgArg,
+        /// Credits to add (positive) or take (negative).
+        #[arg(long, allow_negative_numbers = true)]
+        amount: i64,
+        /// Why (kept in the ledger).
+        #[arg(long)]
+        reason: String,
+        /// A key that makes a repeated command do nothing.
+        #[arg(long)]
+        key: Option<String>,
+        /// The instance administrator doing this (their email address), for the audit trail.
+        #[arg(long = "by")]
+        by: String,
+    },
+    /// Show the balance, credits held by work in progress, and whether the ledger adds up.
+    Balance {
+        #[command(flatten)]
+        target: OrgArg,
+    },
 }
 
 pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
@@ -121,6 +188,7 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode> 
             app.store.set_disabled(u.id, None).await?;
             println!("{} is enabled", u.email);
         }
+        AdminCommand::Credits { command } => return credits(&app, command).await,
         AdminCommand::ListUsers { json } => {
             let mut page = PageRequest {
                 after: None,
@@ -166,4 +234,127 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn org_of(app: &pixeld_core::Pixeld, t: &OrgArg) -> anyhow::Result<uuid::Uuid> {
+    if let Some(id) = t.org {
+        return match app.store.org_by_id(id).await? {
+            Some(o) => Ok(o.id),
+            None => Err(anyhow::anyhow!("no organisation with the id {id}")),
+        };
+    }
+    let email = t.user.as_deref().unwrap_or_default().trim();
+    match app.store.user_by_email(email).await? {
+        Some(u) => Ok(u.personal_org_id),
+        None => Err(anyhow::anyhow!("no user with the email address {email}")),
+    }
+}
+
+async fn operator(
+    app: &pixeld_core::Pixeld,
+    email: &str,
+) -> anyhow::Result<pixeld_core::store::User> {
+    match app.store.user_by_email(email.trim()).await? {
+        Some(u) if u.is_admin => Ok(u),
+        Some(_) => Err(anyhow::anyhow!(
+            "{email} is not an instance administrator (pixeld admin promote {email})"
+        )),
+        None => Err(anyhow::anyhow!("no user with the email address {email}")),
+    }
+}
+
+fn print_entry(done: &pixeld_core::ledger::Applied<pixeld_core::ledger::LedgerEntry>) {
+    let e = match done {
+        pixeld_core::ledger::Applied::New(e) => e,
+        pixeld_core::ledger::Applied::Replayed(e) => {
+            println!("already done with this --key; nothing changed");
+            e
+        }
+    };
+    println!(
+        "{} {:+} credits (entry {}); balance now {}",
+        e.kind, e.amount, e.id, e.balance_after
+    );
+}
+
+async fn credits(app: &pixeld_core::Pixeld, cmd: CreditsCommand) -> anyhow::Result<ExitCode> {
+    let result = match cmd {
+        CreditsCommand::Grant {
+            target,
+            amount,
+            reason,
+            source,
+            expires,
+            key,
+            by,
+        } => {
+            let org = org_of(app, &target).await?;
+            let actor = operator(app, &by).await?;
+            let Some(source) = pixeld_core::ledger::GrantSource::parse(&source) else {
+                eprintln!("error: --source must be admin, promo, purchase or plan");
+                return Ok(ExitCode::from(2));
+            };
+            let expires = match expires.as_deref().map(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            }) {
+                None => None,
+                Some(Ok(t)) => Some(t),
+                Some(Err(_)) => {
+                    eprintln!(
+                        "error: --expires must be an RFC 3339 time like 2027-01-01T00:00:00Z"
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            app.admin_grant_credits(
+                &actor,
+                org,
+                amount,
+                source,
+                &reason,
+                expires,
+                key.as_deref(),
+            )
+            .await
+        }
+        CreditsCommand::Adjust {
+            target,
+            amount,
+            reason,
+            key,
+            by,
+        } => {
+            let org = org_of(app, &target).await?;
+            let actor = operator(app, &by).await?;
+            app.admin_adjust_credits(&actor, org, amount, &reason, key.as_deref())
+                .await
+        }
+        CreditsCommand::Balance { target } => {
+            let org = org_of(app, &target).await?;
+            let t = app.credit_totals(org).await?;
+            println!(
+                "organisation {org}: {} credits available, {} held by work in progress",
+                t.balance, t.held
+            );
+            if t.consistent() {
+                println!("ledger consistent: balance = sum of entries = credits left in lots");
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!(
+                "ledger INCONSISTENT: balance {}, sum of entries {}, credits in lots {}",
+                t.balance, t.entries, t.lots
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    match result {
+        Ok(done) => {
+            print_entry(&done);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
 }

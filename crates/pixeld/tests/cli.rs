@@ -305,3 +305,332 @@ fn optimize_converts_a_folder_names_failures_and_carries_on() {
     assert!(text(&o).contains("broken.jpg"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn an_operator_grants_and_adjusts_credits_with_a_reason_on_record() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(env) = Env::new(backend).await else {
+            continue;
+        };
+        for (email, admin) in [("ops@example.com", true), ("customer@example.com", false)] {
+            let mut args = vec!["admin", "create-user", "--email", email];
+            if admin {
+                args.push("--admin");
+            }
+            let o = Command::new(env!("CARGO_BIN_EXE_pixeld"))
+                .args(&args)
+                .env("PIXELD_DATA", &env.data)
+                .env("PIXELD_DATABASE_URL", &env.db.url)
+                .env("PIXELD_ADMIN_PASSWORD", "correct horse battery staple")
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", text(&o));
+        }
+        let grant = [
+            "admin",
+            "credits",
+            "grant",
+            "--user",
+            "customer@example.com",
+            "--amount",
+            "500",
+            "--reason",
+            "launch promotion",
+            "--source",
+            "promo",
+            "--key",
+            "launch-2026",
+            "--by",
+            "ops@example.com",
+        ];
+        let o = env.run(&grant);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("grant +500 credits"), "{}", text(&o));
+        assert!(text(&o).contains("balance now 500"), "{}", text(&o));
+        // The same key again changes nothing.
+        let o = env.run(&grant);
+        assert!(o.status.success());
+        assert!(text(&o).contains("already done"), "{}", text(&o));
+
+        let o = env.run(&[
+            "admin",
+            "credits",
+            "adjust",
+            "--user",
+            "customer@example.com",
+            "--amount",
+            "-120",
+            "--reason",
+            "refunded order 42",
+            "--by",
+            "ops@example.com",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("adjust -120 credits"), "{}", text(&o));
+
+        // Below zero, without a reason, or by a non-operator: refused with a clear message.
+        let o = env.run(&[
+            "admin",
+            "credits",
+            "adjust",
+            "--user",
+            "customer@example.com",
+            "--amount",
+            "-1000",
+            "--reason",
+            "typo",
+            "--by",
+            "ops@example.com",
+        ]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            text(&o).contains("cannot take it below zero"),
+            "{}",
+            text(&o)
+        );
+        let o = env.run(&[
+            "admin",
+            "credits",
+            "grant",
+            "--user",
+            "customer@example.com",
+            "--amount",
+            "5",
+            "--reason",
+            " ",
+            "--by",
+            "ops@example.com",
+        ]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(text(&o).contains("reason is required"), "{}", text(&o));
+        let o = env.run(&[
+            "admin",
+            "credits",
+            "grant",
+            "--user",
+            "customer@example.com",
+            "--amount",
+            "5",
+            "--reason",
+            "self-service",
+            "--by",
+            "customer@example.com",
+        ]);
+        assert!(!o.status.success());
+        assert!(
+            text(&o).contains("not an instance administrator"),
+            "{}",
+            text(&o)
+        );
+
+        let o = env.run(&[
+            "admin",
+            "credits",
+            "balance",
+            "--user",
+            "customer@example.com",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("380 credits available"), "{}", text(&o));
+        assert!(text(&o).contains("ledger consistent"), "{}", text(&o));
+    }
+}
+
+/// A server process with its own data folder and database, started and killed by the test.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn http(port: u16, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+impl Server {
+    async fn start(env: &Env, config: &std::path::Path) -> Server {
+        let port = free_port();
+        // Killed and waited for by `Drop` (or below, when start-up fails).
+        #[allow(clippy::zombie_processes)]
+        let child = Command::new(env!("CARGO_BIN_EXE_pixeld"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--config")
+            .arg(config)
+            .env("PIXELD_DATA", &env.data)
+            .env("PIXELD_DATABASE_URL", &env.db.url)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && http(port, "GET /healthz HTTP/1.0\r\n\r\n").0 == 200
+            {
+                return Server { child, port };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server did not start");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_request_charges_nothing_and_its_hold_is_released_after_restart() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(env) = Env::new(backend).await else {
+            continue;
+        };
+        std::fs::create_dir_all(&env.data).unwrap();
+        // An image server on this machine that accepts the fetch and never answers, so the
+        // upload is mid-request (credits held) when the server is killed.
+        let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let hang_port = hang.local_addr().unwrap().port();
+        let (arrived, arrivals) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in hang.incoming().flatten() {
+                let _ = arrived.send(());
+                held.push(s);
+            }
+        });
+        let config = env.data.join("pixeld.toml");
+        std::fs::write(
+            &config,
+            "request_timeout_secs = 1\n\
+             [fetch]\nallow_networks = [\"127.0.0.1/32\"]\ntimeout_secs = 60\n\
+             [credits]\nreservation_timeout_secs = 2\n\
+             [retention]\nsweep_interval_secs = 1\n",
+        )
+        .unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_pixeld"))
+            .args(["admin", "create-user", "--email", "crash@example.com"])
+            .env("PIXELD_DATA", &env.data)
+            .env("PIXELD_DATABASE_URL", &env.db.url)
+            .env("PIXELD_ADMIN_PASSWORD", "correct horse battery staple")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+
+        let mut server = Server::start(&env, &config).await;
+        let sign_in = format!(
+            "POST /v1/auth/signin HTTP/1.0\r\nContent-Type: application/json\r\nOrigin: http://127.0.0.1:{p}\r\n\
+             Content-Length: {n}\r\n\r\n{b}",
+            p = server.port,
+            b = r#"{"email":"crash@example.com","password":"correct horse battery staple"}"#,
+            n = r#"{"email":"crash@example.com","password":"correct horse battery staple"}"#.len(),
+        );
+        // Sign in (a session cookie), then create an API token as a browser would.
+        let token = {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            s.write_all(sign_in.as_bytes()).unwrap();
+            let mut raw = String::new();
+            s.read_to_string(&mut raw).unwrap();
+            assert!(
+                raw.starts_with("HTTP/1.0 200") || raw.starts_with("HTTP/1.1 200"),
+                "{raw}"
+            );
+            let cookie = raw
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("set-cookie: ")
+                        .or(l.strip_prefix("Set-Cookie: "))
+                })
+                .and_then(|c| c.split(';').next())
+                .expect("a session cookie")
+                .to_string();
+            let body = r#"{"name":"crash","scopes":["images:write","images:read","billing:read"]}"#;
+            let (status, answer) = http(
+                server.port,
+                &format!(
+                    "POST /v1/tokens HTTP/1.0\r\nContent-Type: application/json\r\nOrigin: http://127.0.0.1:{}\r\n\
+                     Cookie: {cookie}\r\nContent-Length: {}\r\n\r\n{body}",
+                    server.port,
+                    body.len()
+                ),
+            );
+            assert_eq!(status, 201, "{answer}");
+            let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+            v["token"].as_str().unwrap().to_string()
+        };
+        let balance = |port: u16| {
+            let (status, answer) = http(
+                port,
+                &format!("GET /v1/credits HTTP/1.0\r\nAuthorization: Bearer {token}\r\n\r\n"),
+            );
+            assert_eq!(status, 200, "{answer}");
+            let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+            (
+                v["available"].as_i64().unwrap(),
+                v["held"].as_i64().unwrap(),
+            )
+        };
+        assert_eq!(balance(server.port), (100, 0));
+
+        // An upload by URL: the credit is held, then the fetch hangs.
+        let port = server.port;
+        let json = format!(r#"{{"url":"http://127.0.0.1:{hang_port}/photo.jpg"}}"#);
+        let upload = format!(
+            "POST /v1/images HTTP/1.0\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{json}",
+            json.len()
+        );
+        std::thread::spawn(move || http(port, &upload));
+        arrivals
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the server fetches the URL");
+        assert_eq!(
+            balance(server.port),
+            (99, 1),
+            "the credit is held mid-request"
+        );
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        drop(server);
+
+        // Restarted: the sweeper finds the abandoned hold and gives the credit back, once.
+        let server = Server::start(&env, &config).await;
+        let mut seen = (0, 0);
+        for _ in 0..100 {
+            seen = balance(server.port);
+            if seen == (100, 0) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert_eq!(seen, (100, 0), "the abandoned hold was released");
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert_eq!(balance(server.port), (100, 0), "and released only once");
+        let o = env.run(&["admin", "credits", "balance", "--user", "crash@example.com"]);
+        assert!(text(&o).contains("ledger consistent"), "{}", text(&o));
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod billing;
 pub mod fonts;
 pub mod image_options;
 pub mod images;

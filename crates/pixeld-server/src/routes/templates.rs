@@ -511,7 +511,7 @@ pub async fn preview(
     data.extend(data_of(body.data)?);
     let r = st
         .app
-        .render(
+        .preview(
             &p,
             RenderRequest {
                 template_id: id,

@@ -4,6 +4,7 @@ mod support;
 
 mod accounts;
 mod conventions;
+mod credits;
 mod fonts;
 mod images;
 mod orgs;

@@ -1,0 +1,67 @@
+-- The credit ledger. `credit_entries` is append-only and is the truth: an organisation's balance
+-- is the sum of its entries' amounts. `credit_balances` caches that sum; every change to it is
+-- a conditional update in the same transaction as the entry, and the CHECK makes a negative
+-- balance impossible even for a buggy statement. Grants become lots (what is left of each, and
+-- when it expires) so expiring credits are spent first; a reservation remembers which lots it
+-- drew from so a release or a partial settle returns credits where they came from.
+--
+-- No foreign keys to orgs: financial records outlive the organisation (kept 7 years).
+
+CREATE TABLE credit_balances (
+    org_id      UUID PRIMARY KEY,
+    balance     BIGINT NOT NULL CHECK (balance >= 0),
+    updated_at  TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE credit_entries (
+    id              UUID PRIMARY KEY,
+    org_id          UUID NOT NULL,
+    kind            TEXT NOT NULL,
+    amount          BIGINT NOT NULL,
+    balance_after   BIGINT NOT NULL,
+    business_key    TEXT NOT NULL,
+    source          TEXT,
+    reason          TEXT,
+    actor_id        UUID,
+    token_id        UUID,
+    reservation_id  UUID,
+    lot_id          UUID,
+    expires_at      TIMESTAMPTZ,
+    created_at      TIMESTAMPTZ NOT NULL
+);
+CREATE UNIQUE INDEX credit_entries_key ON credit_entries (org_id, business_key);
+CREATE INDEX credit_entries_org ON credit_entries (org_id, id);
+
+CREATE TABLE credit_lots (
+    id          UUID PRIMARY KEY,
+    org_id      UUID NOT NULL,
+    granted     BIGINT NOT NULL,
+    remaining   BIGINT NOT NULL CHECK (remaining >= 0),
+    expires_at  TIMESTAMPTZ,
+    expired_at  TIMESTAMPTZ,
+    created_at  TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX credit_lots_org ON credit_lots (org_id, expires_at);
+CREATE INDEX credit_lots_due ON credit_lots (expires_at) WHERE expired_at IS NULL;
+
+CREATE TABLE credit_reservations (
+    id           UUID PRIMARY KEY,
+    org_id       UUID NOT NULL,
+    op           TEXT NOT NULL,
+    amount       BIGINT NOT NULL,
+    cost         BIGINT,
+    state        TEXT NOT NULL,
+    token_id     UUID,
+    expires_at   TIMESTAMPTZ NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    finished_at  TIMESTAMPTZ
+);
+CREATE INDEX credit_reservations_held ON credit_reservations (state, expires_at);
+
+CREATE TABLE credit_allocations (
+    reservation_id  UUID NOT NULL,
+    seq             INTEGER NOT NULL,
+    lot_id          UUID NOT NULL,
+    amount          BIGINT NOT NULL,
+    PRIMARY KEY (reservation_id, seq)
+);
