@@ -49,12 +49,39 @@ for backend in $BACKENDS; do
   done
 done
 
-python3 - "$results" <<'PY'
-import json, sys
+# The peer: PostgreSQL's own pgbench (TPC-B-like: 5 statements in one transaction) on the same
+# server, 32 clients, scale 1 (every transaction updates the one branch row, like debits of one
+# organisation) and scale 32 (one branch per client, like one organisation each). A debit is two
+# transactions (hold, then settle), so ours ÷ peer compares debits/s with pgbench tps / 2.
+peer="$WORK/peer.txt"
+if [[ " $BACKENDS " == *" postgres "* ]] && command -v pgbench >/dev/null; then
+  for scale in 1 32; do
+    db="pixeld_bench_pgbench_$$_$scale"
+    psql "$PG_ADMIN" -qc "create database $db" >/dev/null
+    DBS+=("$db")
+    url="${PG_ADMIN%/*}/$db"
+    pgbench -q -i -s "$scale" "$url" >/dev/null 2>&1
+    out=$(pgbench -c 32 -j 2 -T "$SECS" -M prepared "$url" 2>/dev/null)
+    tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)
+    lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")
+    echo "$scale $tps $lat" | tee -a "$peer" >&2
+  done
+fi
+
+python3 - "$results" "$peer" <<'PY'
+import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+peer = {}
+if os.path.exists(sys.argv[2]):
+    for line in open(sys.argv[2]):
+        scale, tps, lat = line.split()
+        peer["one" if scale == "1" else "each"] = (float(tps), float(lat))
 print()
-print("| backend | concurrent | organisations | debits/s | p50 ms | p99 ms |")
-print("|---|---:|---|---:|---:|---:|")
+print("| backend | concurrent | organisations | debits/s | p50 ms | p99 ms | pgbench tps (avg ms) | ours ÷ pgbench/2 |")
+print("|---|---:|---|---:|---:|---:|---:|---:|")
 for r in rows:
-    print(f"| {r['backend']} | {r['concurrency']} | {r['orgs']} | {r['debits_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
+    p = peer.get(r["orgs"]) if r["backend"] == "postgres" and r["concurrency"] == 32 else None
+    ptxt = f"{p[0]:.0f} ({p[1]:.1f})" if p else "—"
+    ratio = f"{r['debits_per_s'] / (p[0] / 2):.2f}" if p else "—"
+    print(f"| {r['backend']} | {r['concurrency']} | {r['orgs']} | {r['debits_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {ptxt} | {ratio} |")
 PY

@@ -67,6 +67,12 @@ pub enum Error {
         /// Credits available.
         balance: i64,
     },
+    /// The payment provider refused or failed a call; its message says why.
+    #[error("{0}")]
+    Payment(String),
+    /// A signed message (a webhook, a payment confirmation) does not verify.
+    #[error("{0}")]
+    BadSignature(String),
     /// Storage or another dependency failed; details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -99,6 +105,8 @@ impl Error {
             Error::Render(e) => e.kind(),
             Error::Fetch(_) => "fetch-failed",
             Error::InsufficientCredits { .. } => "insufficient-credits",
+            Error::Payment(_) => "payment-provider",
+            Error::BadSignature(_) => "invalid-signature",
             Error::Internal(_) => "internal",
         }
     }

@@ -5,6 +5,7 @@
 //! on [`Pixeld`], and the two storage backends in `pixeld-store` implement [`store::Store`].
 
 pub mod accounts;
+pub mod billing;
 pub mod clock;
 pub mod credits;
 pub mod email;
@@ -55,6 +56,8 @@ pub struct Settings {
     pub auth_cache_ttl: std::time::Duration,
     /// Prices, the free plan and reservations.
     pub credits: credits::CreditSettings,
+    /// Credit packs on sale.
+    pub packs: Vec<billing::Pack>,
 }
 
 impl Default for Settings {
@@ -68,6 +71,7 @@ impl Default for Settings {
             images: images::ImageSettings::default(),
             auth_cache_ttl: std::time::Duration::from_secs(1),
             credits: credits::CreditSettings::default(),
+            packs: billing::default_packs(),
         }
     }
 }
@@ -105,6 +109,8 @@ pub struct Pixeld {
     pub auth_cache: Arc<tokens::AuthCache>,
     /// The renderer, the render cache and renders in flight.
     pub renders: Arc<templates::RenderService>,
+    /// Payment providers (none until configured).
+    pub payments: Arc<billing::Providers>,
     /// Free-plan grants this process has made.
     pub credits: Arc<credits::CreditState>,
     /// Signalled when this process queues a job, so an idle worker starts at once.
@@ -130,9 +136,16 @@ impl Pixeld {
             auth_cache: Arc::new(tokens::AuthCache::new(settings.auth_cache_ttl)),
             renders: Arc::default(),
             credits: Arc::default(),
+            payments: Arc::default(),
             jobs_ready: Arc::default(),
             settings: Arc::new(settings),
         }
+    }
+
+    /// The same application with these payment providers.
+    pub fn with_payments(mut self, providers: billing::Providers) -> Self {
+        self.payments = Arc::new(providers);
+        self
     }
 
     /// The current time, truncated to microseconds so it survives a database round trip.

@@ -95,6 +95,7 @@ impl Role {
                 self.allows(Permission::ContentRead)
             }
             Scope::BillingRead => self.allows(Permission::BillingRead),
+            Scope::BillingWrite => self.allows(Permission::BillingManage),
             Scope::Render
             | Scope::ImagesWrite
             | Scope::Generate

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::billing::{Order, OrderStatus};
 use crate::ledger::{
     Applied, Debit, EntryFilter, Finish, Finished, LedgerEntry, Reservation, Totals,
 };
@@ -978,6 +979,61 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Reservation>>;
     /// The sums a consistent ledger agrees on, for checks.
     async fn ledger_totals(&self, org_id: Uuid) -> StoreResult<Totals>;
+
+    // payments
+    /// Writes a new order.
+    async fn create_order(&self, o: &Order) -> StoreResult<()>;
+    /// Records the provider's checkout id (or the failure to open one).
+    async fn set_order_checkout(
+        &self,
+        id: Uuid,
+        provider_ref: Option<&str>,
+        status: OrderStatus,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// An order of an organisation.
+    async fn order_in_org(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<Order>>;
+    /// An order by id (webhooks carry it in metadata).
+    async fn order_by_id(&self, id: Uuid) -> StoreResult<Option<Order>>;
+    /// An order by the provider's checkout id.
+    async fn order_by_provider_ref(&self, provider: &str, r: &str) -> StoreResult<Option<Order>>;
+    /// A paid order by the provider's payment id.
+    async fn order_by_payment_ref(&self, provider: &str, r: &str) -> StoreResult<Option<Order>>;
+    /// Marks an open order paid (a paid one stays as it is); returns whether it changed.
+    async fn mark_order_paid(
+        &self,
+        id: Uuid,
+        payment_ref: Option<&str>,
+        customer_ref: Option<&str>,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Raises an order's refunded total (never lowers it) and sets its status.
+    async fn set_order_refunded(
+        &self,
+        id: Uuid,
+        refunded_minor: i64,
+        status: OrderStatus,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Orders of an organisation, oldest first.
+    async fn list_orders(&self, org_id: Uuid, page: PageRequest) -> StoreResult<Vec<Order>>;
+    /// The provider customer id of the organisation's latest paid order with that provider.
+    async fn latest_customer_ref(
+        &self,
+        org_id: Uuid,
+        provider: &str,
+    ) -> StoreResult<Option<String>>;
+    /// The outcome recorded for a provider event, if it was handled before.
+    async fn payment_event(&self, provider: &str, event_id: &str) -> StoreResult<Option<String>>;
+    /// Records a handled provider event (a second record of the same event is ignored).
+    async fn record_payment_event(
+        &self,
+        provider: &str,
+        event_id: &str,
+        event_type: &str,
+        outcome: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
 
     // idempotency
     /// Claims `(caller, key)` for a request with digest `request_digest`.

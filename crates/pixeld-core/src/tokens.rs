@@ -83,6 +83,8 @@ pub enum Scope {
     Studio,
     /// Read balance, transactions and invoices.
     BillingRead,
+    /// Buy credits and plans.
+    BillingWrite,
     /// Read the account, its organisations and members.
     AccountRead,
     /// Change the account, organisations, members and tokens.
@@ -97,13 +99,14 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, in documentation order.
-    pub const ALL: [Scope; 11] = [
+    pub const ALL: [Scope; 12] = [
         Scope::Render,
         Scope::ImagesRead,
         Scope::ImagesWrite,
         Scope::Generate,
         Scope::Studio,
         Scope::BillingRead,
+        Scope::BillingWrite,
         Scope::AccountRead,
         Scope::AccountWrite,
         Scope::WorkspaceRead,
@@ -120,6 +123,7 @@ impl Scope {
             Scope::Generate => "generate",
             Scope::Studio => "studio",
             Scope::BillingRead => "billing:read",
+            Scope::BillingWrite => "billing:write",
             Scope::AccountRead => "account:read",
             Scope::AccountWrite => "account:write",
             Scope::WorkspaceRead => "workspace:read",

@@ -49,6 +49,74 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Credits: prices of metered work and the free plan.
     pub credits: CreditsConfig,
+    /// Payment providers for buying credit packs (none by default).
+    pub payments: PaymentsConfig,
+}
+
+/// Payment providers. Card data never reaches pixeld: buyers pay on Stripe's hosted page or in
+/// Razorpay's widget, and the provider's signed webhooks (`/v1/payments/{provider}/webhook`)
+/// add the credits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentsConfig {
+    /// Stripe (Checkout, Customer Portal, webhooks).
+    pub stripe: Option<StripeConfig>,
+    /// Razorpay (orders, Checkout.js, webhooks).
+    pub razorpay: Option<RazorpayConfig>,
+}
+
+/// Stripe credentials.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StripeConfig {
+    /// Secret key `sk_…` (or a restricted key with Checkout and Portal write access).
+    pub secret_key: String,
+    /// The webhook endpoint's signing secret `whsec_…`.
+    pub webhook_secret: String,
+    /// API root (for tests and proxies).
+    #[serde(default = "stripe_api")]
+    pub api_base: String,
+}
+
+fn stripe_api() -> String {
+    "https://api.stripe.com".into()
+}
+
+/// Razorpay credentials.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RazorpayConfig {
+    /// Key id `rzp_…`.
+    pub key_id: String,
+    /// Key secret.
+    pub key_secret: String,
+    /// The webhook secret set in the Razorpay dashboard.
+    pub webhook_secret: String,
+    /// API root (for tests and proxies).
+    #[serde(default = "razorpay_api")]
+    pub api_base: String,
+}
+
+fn razorpay_api() -> String {
+    "https://api.razorpay.com".into()
+}
+
+// Secrets stay out of logs and `config check` output.
+impl std::fmt::Debug for StripeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeConfig")
+            .field("api_base", &self.api_base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RazorpayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RazorpayConfig")
+            .field("key_id", &self.key_id)
+            .field("api_base", &self.api_base)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Credits. Metered work (renders, previews, image transforms, upload analysis, generation,
@@ -66,6 +134,9 @@ pub struct CreditsConfig {
     pub reservation_timeout_secs: u64,
     /// Credits per operation.
     pub prices: pixeld_core::credits::Prices,
+    /// Credit packs on sale (`[[credits.packs]]` with `id`, `name`, `credits` and
+    /// `prices = { usd = 1000, inr = 80000 }` in minor units).
+    pub packs: Vec<pixeld_core::billing::Pack>,
 }
 
 impl Default for CreditsConfig {
@@ -76,6 +147,7 @@ impl Default for CreditsConfig {
             free_monthly: d.free_monthly,
             reservation_timeout_secs: d.reservation_timeout.whole_seconds() as u64,
             prices: d.prices,
+            packs: pixeld_core::billing::default_packs(),
         }
     }
 }
@@ -260,6 +332,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             jobs: JobsConfig::default(),
             credits: CreditsConfig::default(),
+            payments: PaymentsConfig::default(),
         }
     }
 }
@@ -442,6 +515,64 @@ impl Config {
                 "credits.reservation_timeout_secs must be longer than request_timeout_secs and at most 604800 (7 days)"
                     .into(),
             );
+        }
+        let mut ids = std::collections::HashSet::new();
+        for pack in &self.credits.packs {
+            if pack.id.is_empty()
+                || !pack
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                errors.push(format!(
+                    "credits.packs: id `{}` must be letters, digits, - or _",
+                    pack.id
+                ));
+            }
+            if !ids.insert(pack.id.as_str()) {
+                errors.push(format!("credits.packs: id `{}` is used twice", pack.id));
+            }
+            if !(1..=pixeld_core::credits::MAX_ADJUSTMENT).contains(&pack.credits) {
+                errors.push(format!(
+                    "credits.packs.{}: credits must be between 1 and 1000000000",
+                    pack.id
+                ));
+            }
+            if pack.prices.is_empty() {
+                errors.push(format!(
+                    "credits.packs.{}: needs at least one price",
+                    pack.id
+                ));
+            }
+            for (cur, amount) in &pack.prices {
+                if cur.len() != 3 || !cur.chars().all(|c| c.is_ascii_lowercase()) {
+                    errors.push(format!(
+                        "credits.packs.{}: `{cur}` is not a lowercase ISO 4217 code like usd",
+                        pack.id
+                    ));
+                }
+                if *amount < 1 {
+                    errors.push(format!(
+                        "credits.packs.{}: the {cur} price must be at least 1",
+                        pack.id
+                    ));
+                }
+            }
+        }
+        if let Some(s) = &self.payments.stripe {
+            if !s.secret_key.starts_with("sk_") && !s.secret_key.starts_with("rk_") {
+                errors.push("payments.stripe.secret_key must be a secret key (sk_…) or restricted key (rk_…)".into());
+            }
+            if !s.webhook_secret.starts_with("whsec_") {
+                errors.push("payments.stripe.webhook_secret must be the endpoint's signing secret (whsec_…)".into());
+            }
+        }
+        if let Some(r) = &self.payments.razorpay
+            && (r.key_id.trim().is_empty()
+                || r.key_secret.trim().is_empty()
+                || r.webhook_secret.trim().is_empty())
+        {
+            errors.push("payments.razorpay needs key_id, key_secret and webhook_secret".into());
         }
         if let ObjectsConfig::S3 { bucket, .. } = &self.objects
             && bucket.trim().is_empty()

@@ -91,8 +91,31 @@ pub fn settings(config: &Config) -> Settings {
                 config.credits.reservation_timeout_secs as i64,
             ),
         },
+        packs: config.credits.packs.clone(),
         ..Settings::default()
     }
+}
+
+/// The payment providers named in the configuration, over one HTTP client.
+pub fn payment_providers(config: &Config) -> anyhow::Result<pixeld_core::billing::Providers> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let mut providers = pixeld_core::billing::Providers::default();
+    if let Some(s) = &config.payments.stripe {
+        let mut c = pixeld_payments::StripeConfig::new(&s.secret_key, &s.webhook_secret);
+        c.api_base = s.api_base.clone();
+        providers.stripe = Some(Arc::new(pixeld_payments::Stripe::new(c, http.clone())));
+    }
+    if let Some(r) = &config.payments.razorpay {
+        let mut c =
+            pixeld_payments::RazorpayConfig::new(&r.key_id, &r.key_secret, &r.webhook_secret);
+        c.api_base = r.api_base.clone();
+        providers.razorpay = Some(Arc::new(pixeld_payments::Razorpay::new(c, http)));
+    }
+    Ok(providers)
 }
 
 /// Opens storage (running migrations), object storage, the mailer, and builds the state.
@@ -121,7 +144,8 @@ pub async fn state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
             fetcher,
         },
         settings(&config),
-    );
+    )
+    .with_payments(payment_providers(&config)?);
     Ok(AppState {
         app,
         limiters: Arc::new(middleware::Limiters::new(&config.rate_limit)),

@@ -47,6 +47,8 @@ use crate::routes::{
         webhooks::get_delivery, webhooks::redeliver,
         fonts::upload_font, fonts::list_fonts, fonts::delete_font,
         billing::balance, billing::list_entries, billing::export_entries,
+        billing::list_packs, billing::checkout, billing::list_orders, billing::get_order,
+        billing::confirm_razorpay, billing::portal, billing::webhook,
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField)),
     tags(
@@ -79,6 +81,8 @@ const PUBLIC: &[&str] = &[
     "/v1/account/email/confirm",
     "/r/{file}",
     "/schemas/template-v1.json",
+    "/v1/billing/packs",
+    "/v1/payments/{provider}/webhook",
 ];
 
 /// Operations that cost credits (when not served from a cache): they answer 402 when the

@@ -125,6 +125,12 @@ pub const KINDS: &[(&str, u16, &str)] = &[
         402,
         "The balance does not cover this",
     ),
+    (
+        "payment-provider",
+        502,
+        "The payment provider did not complete the request",
+    ),
+    ("invalid-signature", 400, "The signature does not verify"),
     ("internal", 500, "Internal error"),
     ("timeout", 503, "The request took too long"),
 ];

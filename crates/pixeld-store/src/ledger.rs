@@ -68,13 +68,30 @@ macro_rules! ledger_impl {
                 })
             }
 
-            /// Takes the organisation's ledger lock and reads its balance; `None` when it never
-            /// had credits.
-            pub(super) async fn lock(c: &mut Conn, org: Uuid, now: time::OffsetDateTime) -> StoreResult<Option<i64>> {
-                let row = sqlx::query("UPDATE credit_balances SET updated_at = $1 WHERE org_id = $2 RETURNING balance")
+            /// Takes the organisation's ledger lock and reads its balance and the soonest lot
+            /// expiry; `None` when it never had credits.
+            pub(super) async fn lock_raw(c: &mut Conn, org: Uuid, now: time::OffsetDateTime) -> StoreResult<Option<(i64, Option<time::OffsetDateTime>)>> {
+                let row = sqlx::query("UPDATE credit_balances SET updated_at = $1 WHERE org_id = $2 RETURNING balance, next_expiry")
                     .bind(ts(now)).bind(org)
                     .fetch_optional(&mut *c).await.map_err(be)?;
-                row.map(|r| r.try_get::<i64, _>("balance")).transpose().map_err(be)
+                row.map(|r| Ok((r.try_get::<i64, _>("balance")?, read_ts_opt(&r, "next_expiry")?)))
+                    .transpose()
+                    .map_err(be)
+            }
+
+            /// Takes the lock and reads the balance, without expiring anything (finishing a
+            /// reservation only returns credits; a lot due meanwhile expires on the next debit).
+            pub(super) async fn lock(c: &mut Conn, org: Uuid, now: time::OffsetDateTime) -> StoreResult<Option<i64>> {
+                Ok(lock_raw(c, org, now).await?.map(|(b, _)| b))
+            }
+
+            /// Takes the lock and returns the balance after expiring lots due by `now`.
+            pub(super) async fn lock_current(c: &mut Conn, org: Uuid, now: time::OffsetDateTime) -> StoreResult<Option<(i64, u64)>> {
+                match lock_raw(c, org, now).await? {
+                    None => Ok(None),
+                    Some((balance, Some(due))) if due <= now => expire_due(c, org, balance, now).await.map(Some),
+                    Some((balance, _)) => Ok(Some((balance, 0))),
+                }
             }
 
             /// Like [`lock`], creating the row at zero for an organisation's first credits.
@@ -162,6 +179,10 @@ macro_rules! ledger_impl {
                 if balance != start {
                     move_balance(c, org, balance - start).await?;
                 }
+                sqlx::query("UPDATE credit_balances SET next_expiry = (SELECT MIN(expires_at) FROM credit_lots \
+                             WHERE org_id = $1 AND expired_at IS NULL AND expires_at IS NOT NULL) WHERE org_id = $1")
+                    .bind(org)
+                    .execute(&mut *c).await.map_err(be)?;
                 Ok((balance, expired))
             }
 
@@ -221,7 +242,12 @@ macro_rules! ledger_impl {
                              VALUES ($1, $2, $3, $3, $4, NULL, $5)")
                     .bind(e.id).bind(e.org_id).bind(e.amount).bind(e.expires_at.map(ts)).bind(ts(e.created_at))
                     .execute(&mut *tx).await.map_err(crate::backend_error)?;
-                ledger_sql::move_balance(&mut *tx, e.org_id, e.amount).await?;
+                sqlx::query("UPDATE credit_balances SET balance = balance + $1, \
+                             next_expiry = CASE WHEN $2 IS NULL THEN next_expiry \
+                                                WHEN next_expiry IS NULL OR next_expiry > $2 THEN $2 ELSE next_expiry END \
+                             WHERE org_id = $3")
+                    .bind(e.amount).bind(e.expires_at.map(ts)).bind(e.org_id)
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
                 tx.commit().await.map_err(crate::backend_error)?;
                 Ok(Applied::New(e))
             }
@@ -235,10 +261,9 @@ macro_rules! ledger_impl {
                     return Ok(Debit::Done(Applied::Replayed(first)));
                 }
                 let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
-                let Some(balance) = ledger_sql::lock(&mut *tx, e.org_id, now).await? else {
+                let Some((balance, _)) = ledger_sql::lock_current(&mut *tx, e.org_id, now).await? else {
                     return Ok(Debit::Insufficient { balance: 0 });
                 };
-                let (balance, _) = ledger_sql::expire_due(&mut *tx, e.org_id, balance, now).await?;
                 if balance + e.amount < 0 {
                     tx.commit().await.map_err(crate::backend_error)?;
                     return Ok(Debit::Insufficient { balance });
@@ -265,21 +290,39 @@ macro_rules! ledger_impl {
                 if r.amount <= 0 || r.org_id != e.org_id {
                     return Err(pixeld_core::store::StoreError::Backend("ledger: a reservation holds a positive amount of its own org".into()));
                 }
-                if let Some(first) = self.replayed_reservation(e.org_id, &e.business_key).await? {
-                    return Ok(Debit::Done(Applied::Replayed(first)));
-                }
                 let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
-                let Some(balance) = ledger_sql::lock(&mut *tx, r.org_id, now).await? else {
-                    return Ok(Debit::Insufficient { balance: 0 });
+                // The common case in one statement: the balance covers it and no lot is due to
+                // expire. It takes the lock and debits at once.
+                let fast = sqlx::query("UPDATE credit_balances SET balance = balance - $1, updated_at = $2 \
+                                        WHERE org_id = $3 AND balance >= $1 AND (next_expiry IS NULL OR next_expiry > $2) \
+                                        RETURNING balance")
+                    .bind(r.amount).bind(ts(now)).bind(r.org_id)
+                    .fetch_optional(&mut *tx).await.map_err(crate::backend_error)?;
+                let after = match fast {
+                    Some(row) => row.try_get::<i64, _>("balance").map_err(crate::backend_error)?,
+                    None => {
+                        // Give the lock back before using another connection: with every pooled
+                        // connection waiting on this lock, holding it here would deadlock.
+                        drop(tx);
+                        if let Some(first) = self.replayed_reservation(e.org_id, &e.business_key).await? {
+                            return Ok(Debit::Done(Applied::Replayed(first)));
+                        }
+                        tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                        let Some((balance, _)) = ledger_sql::lock_current(&mut *tx, r.org_id, now).await? else {
+                            return Ok(Debit::Insufficient { balance: 0 });
+                        };
+                        if balance < r.amount {
+                            // Keep what expired; refuse the hold.
+                            tx.commit().await.map_err(crate::backend_error)?;
+                            return Ok(Debit::Insufficient { balance });
+                        }
+                        ledger_sql::move_balance(&mut *tx, r.org_id, -r.amount).await?;
+                        balance - r.amount
+                    }
                 };
-                let (balance, _) = ledger_sql::expire_due(&mut *tx, r.org_id, balance, now).await?;
-                if balance < r.amount {
-                    tx.commit().await.map_err(crate::backend_error)?;
-                    return Ok(Debit::Insufficient { balance });
-                }
                 let mut e = e.clone();
                 e.amount = -r.amount;
-                e.balance_after = balance - r.amount;
+                e.balance_after = after;
                 e.reservation_id = Some(r.id);
                 e.source = Some(r.op.clone());
                 e.token_id = r.token_id;
@@ -303,7 +346,6 @@ macro_rules! ledger_impl {
                         .bind(r.id).bind(seq as i32).bind(*lot).bind(*take)
                         .execute(&mut *tx).await.map_err(crate::backend_error)?;
                 }
-                ledger_sql::move_balance(&mut *tx, r.org_id, -r.amount).await?;
                 tx.commit().await.map_err(crate::backend_error)?;
                 let mut held = r.clone();
                 held.state = pixeld_core::ledger::ReservationState::Held;
@@ -325,16 +367,31 @@ macro_rules! ledger_impl {
                 let Some(balance) = ledger_sql::lock(&mut *tx, org, now).await? else {
                     return Ok(Finished::NotFound);
                 };
-                let Some(r) = ledger_sql::reservation_by_id(&mut *tx, org, rid).await? else {
-                    tx.commit().await.map_err(crate::backend_error)?;
-                    return Ok(Finished::NotFound);
-                };
                 let from = match how {
                     Finish::Settle { .. } | Finish::Release => ReservationState::Held,
                     Finish::Refund => ReservationState::Settled,
                 };
-                if r.state != from {
+                // The state change is the guard: of two concurrent finishes one changes a row.
+                let set = match how {
+                    Finish::Settle { .. } => "state = 'settled', cost = CASE WHEN $1 > amount THEN amount ELSE $1 END",
+                    Finish::Release => "state = 'released', cost = $1",
+                    Finish::Refund => "state = 'refunded', cost = COALESCE(cost, $1)",
+                };
+                let cost_param = match how {
+                    Finish::Settle { cost } => cost.max(0),
+                    _ => 0,
+                };
+                let changed = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE credit_reservations SET {set}, finished_at = $2 \
+                     WHERE org_id = $3 AND id = $4 AND state = $5 RETURNING amount, cost, op, token_id"
+                )))
+                .bind(cost_param).bind(ts(now)).bind(org).bind(rid).bind(from.as_str())
+                .fetch_optional(&mut *tx).await.map_err(crate::backend_error)?;
+                let Some(changed) = changed else {
                     tx.commit().await.map_err(crate::backend_error)?;
+                    let Some(r) = ledger_sql::reservation_by_id(&self.pool, org, rid).await? else {
+                        return Ok(Finished::NotFound);
+                    };
                     if r.state == how.state() {
                         let row = sqlx::query(concat!("SELECT ", entry_cols!(), " FROM credit_entries \
                                                        WHERE org_id = $1 AND reservation_id = $2 AND kind = $3"))
@@ -345,24 +402,25 @@ macro_rules! ledger_impl {
                         }
                     }
                     return Ok(Finished::Conflict(r.state));
-                }
-                let (back, cost) = match how {
-                    Finish::Settle { cost } => {
-                        let cost = cost.clamp(0, r.amount);
-                        (r.amount - cost, Some(cost))
-                    }
-                    Finish::Release => (r.amount, Some(0)),
-                    Finish::Refund => (r.cost.unwrap_or(0), Some(0)),
+                };
+                let amount: i64 = changed.try_get("amount").map_err(crate::backend_error)?;
+                let cost: i64 = changed.try_get::<Option<i64>, _>("cost").map_err(crate::backend_error)?.unwrap_or(0);
+                let op: String = changed.try_get("op").map_err(crate::backend_error)?;
+                let token: Option<uuid::Uuid> = changed.try_get("token_id").map_err(crate::backend_error)?;
+                let back = match how {
+                    Finish::Settle { .. } => amount - cost,
+                    Finish::Release => amount,
+                    Finish::Refund => cost,
                 };
                 // Return credits to the lots they came from, last drawn first; what goes back
                 // to a lot that has expired in the meantime expires with it.
-                let drawn = sqlx::query("SELECT seq, lot_id, amount FROM credit_allocations WHERE reservation_id = $1 ORDER BY seq")
+                let drawn = if back == 0 { Vec::new() } else { sqlx::query("SELECT seq, lot_id, amount FROM credit_allocations WHERE reservation_id = $1 ORDER BY seq")
                     .bind(rid)
                     .fetch_all(&mut *tx).await.map_err(crate::backend_error)?
                     .iter()
                     .map(|row| Ok((row.try_get::<i32, _>("seq")?, row.try_get::<uuid::Uuid, _>("lot_id")?, row.try_get::<i64, _>("amount")?)))
                     .collect::<Result<Vec<_>, sqlx::Error>>()
-                    .map_err(crate::backend_error)?;
+                    .map_err(crate::backend_error)? };
                 let mut lapsed: Vec<(uuid::Uuid, i64)> = Vec::new();
                 for (seq, lot, amount) in pixeld_core::ledger::give_back(&drawn, back) {
                     sqlx::query("UPDATE credit_allocations SET amount = amount - $1 WHERE reservation_id = $2 AND seq = $3")
@@ -375,22 +433,14 @@ macro_rules! ledger_impl {
                         lapsed.push((lot, amount));
                     }
                 }
-                let done = sqlx::query("UPDATE credit_reservations SET state = $1, cost = $2, finished_at = $3 \
-                                        WHERE id = $4 AND state = $5")
-                    .bind(how.state().as_str()).bind(match how { Finish::Refund => r.cost, _ => cost })
-                    .bind(ts(now)).bind(rid).bind(from.as_str())
-                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
-                if done.rows_affected() != 1 {
-                    return Err(pixeld_core::store::StoreError::Backend("ledger: reservation changed under its lock".into()));
-                }
                 let mut entry = e.clone();
                 entry.org_id = org;
                 entry.kind = how.kind();
                 entry.amount = back;
                 entry.balance_after = balance + back;
                 entry.reservation_id = Some(rid);
-                entry.source = Some(r.op.clone());
-                entry.token_id = entry.token_id.or(r.token_id);
+                entry.source = Some(op);
+                entry.token_id = entry.token_id.or(token);
                 if !ledger_sql::insert_entry(&mut *tx, &entry).await? {
                     return Err(pixeld_core::store::StoreError::Conflict(format!(
                         "business key {} is already used", entry.business_key

@@ -92,6 +92,13 @@ macro_rules! font_cols {
     };
 }
 
+macro_rules! order_cols {
+    () => {
+        "id, org_id, created_by, provider, item_kind, item_id, credits, amount_minor, currency, status, \
+         provider_ref, payment_ref, customer_ref, refunded_minor, created_at, paid_at, updated_at"
+    };
+}
+
 macro_rules! store_impl {
     ($store:ty, $db:ty, $row:ty, $name:literal, $skip_locked:literal) => {
         mod rows {
@@ -374,6 +381,30 @@ macro_rules! store_impl {
                     object_key: r.try_get("object_key")?,
                     created_by: r.try_get("created_by")?,
                     created_at: read_ts(r, "created_at")?,
+                })
+            }
+
+            pub(super) fn order(r: &$row) -> Result<pixeld_core::billing::Order, sqlx::Error> {
+                let status: String = r.try_get("status")?;
+                Ok(pixeld_core::billing::Order {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    created_by: r.try_get("created_by")?,
+                    provider: r.try_get("provider")?,
+                    item_kind: r.try_get("item_kind")?,
+                    item_id: r.try_get("item_id")?,
+                    credits: r.try_get("credits")?,
+                    amount_minor: r.try_get("amount_minor")?,
+                    currency: r.try_get("currency")?,
+                    status: pixeld_core::billing::OrderStatus::parse(&status)
+                        .ok_or_else(|| sqlx::Error::Decode(format!("unknown order status `{status}`").into()))?,
+                    provider_ref: r.try_get("provider_ref")?,
+                    payment_ref: r.try_get("payment_ref")?,
+                    customer_ref: r.try_get("customer_ref")?,
+                    refunded_minor: r.try_get("refunded_minor")?,
+                    created_at: read_ts(r, "created_at")?,
+                    paid_at: read_ts_opt(r, "paid_at")?,
+                    updated_at: read_ts(r, "updated_at")?,
                 })
             }
 
@@ -1306,6 +1337,93 @@ macro_rules! store_impl {
 
             async fn ledger_totals(&self, org_id: uuid::Uuid) -> pixeld_core::store::StoreResult<pixeld_core::ledger::Totals> {
                 self.ledger_totals_q(org_id).await
+            }
+
+            async fn create_order(&self, o: &pixeld_core::billing::Order) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query(concat!("INSERT INTO payment_orders (", order_cols!(), ") \
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"))
+                    .bind(o.id).bind(o.org_id).bind(o.created_by).bind(&o.provider).bind(&o.item_kind).bind(&o.item_id)
+                    .bind(o.credits).bind(o.amount_minor).bind(&o.currency).bind(o.status.as_str())
+                    .bind(&o.provider_ref).bind(&o.payment_ref).bind(&o.customer_ref).bind(o.refunded_minor)
+                    .bind(ts(o.created_at)).bind(o.paid_at.map(ts)).bind(ts(o.updated_at))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn set_order_checkout(&self, id: uuid::Uuid, provider_ref: Option<&str>, status: pixeld_core::billing::OrderStatus, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<()> {
+                self.exec_one(sqlx::query("UPDATE payment_orders SET provider_ref = $1, status = $2, updated_at = $3 WHERE id = $4")
+                    .bind(provider_ref).bind(status.as_str()).bind(ts(at)).bind(id)).await
+            }
+
+            async fn order_in_org(&self, org_id: uuid::Uuid, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::billing::Order>> {
+                let row = sqlx::query(concat!("SELECT ", order_cols!(), " FROM payment_orders WHERE org_id = $1 AND id = $2"))
+                    .bind(org_id).bind(id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::order).transpose().map_err(crate::backend_error)
+            }
+
+            async fn order_by_id(&self, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::billing::Order>> {
+                let row = sqlx::query(concat!("SELECT ", order_cols!(), " FROM payment_orders WHERE id = $1"))
+                    .bind(id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::order).transpose().map_err(crate::backend_error)
+            }
+
+            async fn order_by_provider_ref(&self, provider: &str, r: &str) -> pixeld_core::store::StoreResult<Option<pixeld_core::billing::Order>> {
+                let row = sqlx::query(concat!("SELECT ", order_cols!(), " FROM payment_orders WHERE provider = $1 AND provider_ref = $2"))
+                    .bind(provider).bind(r).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::order).transpose().map_err(crate::backend_error)
+            }
+
+            async fn order_by_payment_ref(&self, provider: &str, r: &str) -> pixeld_core::store::StoreResult<Option<pixeld_core::billing::Order>> {
+                let row = sqlx::query(concat!("SELECT ", order_cols!(), " FROM payment_orders \
+                                               WHERE provider = $1 AND payment_ref = $2 AND status IN ('paid', 'refunded') \
+                                               ORDER BY id LIMIT 1"))
+                    .bind(provider).bind(r).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::order).transpose().map_err(crate::backend_error)
+            }
+
+            async fn mark_order_paid(&self, id: uuid::Uuid, payment_ref: Option<&str>, customer_ref: Option<&str>, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<bool> {
+                let r = sqlx::query("UPDATE payment_orders SET status = 'paid', payment_ref = COALESCE($1, payment_ref), \
+                                     customer_ref = COALESCE($2, customer_ref), paid_at = $3, updated_at = $3 \
+                                     WHERE id = $4 AND status IN ('open', 'failed')")
+                    .bind(payment_ref).bind(customer_ref).bind(ts(at)).bind(id)
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn set_order_refunded(&self, id: uuid::Uuid, refunded_minor: i64, status: pixeld_core::billing::OrderStatus, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query("UPDATE payment_orders SET refunded_minor = $1, status = $2, updated_at = $3 \
+                             WHERE id = $4 AND refunded_minor < $1")
+                    .bind(refunded_minor).bind(status.as_str()).bind(ts(at)).bind(id)
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn list_orders(&self, org_id: uuid::Uuid, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::billing::Order>> {
+                let rows = sqlx::query(concat!("SELECT ", order_cols!(), " FROM payment_orders WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+                    .bind(org_id).bind(rows::after(&page)).bind(page.fetch())
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::order).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn latest_customer_ref(&self, org_id: uuid::Uuid, provider: &str) -> pixeld_core::store::StoreResult<Option<String>> {
+                let row = sqlx::query("SELECT customer_ref FROM payment_orders WHERE org_id = $1 AND provider = $2 \
+                                       AND customer_ref IS NOT NULL ORDER BY id DESC LIMIT 1")
+                    .bind(org_id).bind(provider).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.map(|r| r.try_get::<String, _>("customer_ref")).transpose().map_err(crate::backend_error)
+            }
+
+            async fn payment_event(&self, provider: &str, event_id: &str) -> pixeld_core::store::StoreResult<Option<String>> {
+                let row = sqlx::query("SELECT outcome FROM payment_events WHERE provider = $1 AND event_id = $2")
+                    .bind(provider).bind(event_id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.map(|r| r.try_get::<String, _>("outcome")).transpose().map_err(crate::backend_error)
+            }
+
+            async fn record_payment_event(&self, provider: &str, event_id: &str, event_type: &str, outcome: &str, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query("INSERT INTO payment_events (provider, event_id, event_type, outcome, received_at) \
+                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, event_id) DO NOTHING")
+                    .bind(provider).bind(event_id).bind(event_type).bind(outcome).bind(ts(at))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
             }
 
             async fn idempotency_claim(

@@ -1,10 +1,11 @@
-//! Credits: the balance, prices and the ledger's entries (JSON pages and CSV).
+//! Credits and buying them: the balance, prices and the ledger's entries (JSON pages and CSV);
+//! credit packs, checkouts, orders, and the payment providers' webhooks.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use pixeld_core::credits::Prices;
 use pixeld_core::ledger::{EntryFilter, EntryKind, LedgerEntry};
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::extract::{Auth, Json, Query};
+use crate::extract::{Auth, Json, Path, Query};
 use crate::problem::ApiResult;
 
 /// The routes of this module.
@@ -22,6 +23,16 @@ pub fn router() -> Router<AppState> {
         .route("/v1/credits", get(balance))
         .route("/v1/credits/entries", get(list_entries))
         .route("/v1/credits/entries.csv", get(export_entries))
+        .route("/v1/billing/packs", get(list_packs))
+        .route("/v1/billing/checkout", post(checkout))
+        .route("/v1/billing/orders", get(list_orders))
+        .route("/v1/billing/orders/{id}", get(get_order))
+        .route(
+            "/v1/billing/orders/{id}/razorpay-payment",
+            post(confirm_razorpay),
+        )
+        .route("/v1/billing/portal", post(portal))
+        .route("/v1/payments/{provider}/webhook", post(webhook))
 }
 
 /// The organisation's credits and what work costs.
@@ -249,4 +260,282 @@ pub async fn export_entries(
         HeaderValue::from_static("private, no-store"),
     );
     Ok(resp)
+}
+
+/// A credit pack on sale.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PackView {
+    /// Pack id, for `POST /v1/billing/checkout`.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Credits it adds; purchased credits do not expire.
+    pub credits: i64,
+    /// Price per currency in minor units (cents, paise), keyed by lowercase ISO 4217 code.
+    #[schema(value_type = Object)]
+    pub prices: std::collections::BTreeMap<String, i64>,
+}
+
+/// The packs on sale and the payment providers that take payments here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PacksView {
+    /// Packs.
+    pub packs: Vec<PackView>,
+    /// `stripe` and/or `razorpay`; empty when this instance sells nothing.
+    pub providers: Vec<String>,
+}
+
+/// Credit packs on sale, with prices per currency. Public, for the pricing page.
+#[utoipa::path(get, path = "/v1/billing/packs", tag = "credits",
+    responses((status = 200, description = "Packs", body = PacksView)))]
+pub async fn list_packs(State(st): State<AppState>) -> Json<PacksView> {
+    Json(PacksView {
+        packs: st
+            .app
+            .packs()
+            .iter()
+            .map(|p| PackView {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                credits: p.credits,
+                prices: p.prices.clone(),
+            })
+            .collect(),
+        providers: st
+            .app
+            .payments
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+    })
+}
+
+/// What to buy.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutBody {
+    /// Pack id from `GET /v1/billing/packs`.
+    pub pack: String,
+    /// ISO 4217 code the pack has a price in (default: its first).
+    pub currency: Option<String>,
+    /// `stripe` or `razorpay` (default: Razorpay for INR when configured, else Stripe).
+    pub provider: Option<String>,
+    /// Where Stripe sends the buyer after paying (default: this site's billing page).
+    pub success_url: Option<String>,
+    /// Where Stripe sends a buyer who gives up.
+    pub cancel_url: Option<String>,
+}
+
+/// An order as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderView {
+    /// Order id.
+    pub id: Uuid,
+    /// `open`, `paid`, `refunded` or `failed`.
+    pub status: String,
+    /// `stripe` or `razorpay`.
+    pub provider: String,
+    /// The pack bought.
+    pub pack: String,
+    /// Credits it adds when paid.
+    pub credits: i64,
+    /// Price in minor units.
+    pub amount: i64,
+    /// Lowercase ISO 4217.
+    pub currency: String,
+    /// Refunded so far, in minor units.
+    pub refunded: i64,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Paid.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub paid_at: Option<OffsetDateTime>,
+}
+
+impl From<&pixeld_core::billing::Order> for OrderView {
+    fn from(o: &pixeld_core::billing::Order) -> Self {
+        Self {
+            id: o.id,
+            status: o.status.as_str().into(),
+            provider: o.provider.clone(),
+            pack: o.item_id.clone(),
+            credits: o.credits,
+            amount: o.amount_minor,
+            currency: o.currency.clone(),
+            refunded: o.refunded_minor,
+            created_at: o.created_at,
+            paid_at: o.paid_at,
+        }
+    }
+}
+
+/// An opened checkout.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckoutView {
+    /// The order (open until the provider's webhook says it is paid).
+    pub order: OrderView,
+    /// Stripe: send the buyer to this hosted page.
+    pub checkout_url: Option<String>,
+    /// Razorpay: the options for Checkout.js (`new Razorpay(options).open()`); no secret.
+    #[schema(value_type = Option<Object>)]
+    pub razorpay: Option<serde_json::Value>,
+}
+
+/// Opens a checkout for a credit pack. Owners only (`billing:write`). Send an
+/// `Idempotency-Key`: a retried request then answers with the same order instead of a second.
+#[utoipa::path(post, path = "/v1/billing/checkout", tag = "credits", request_body = CheckoutBody,
+    responses((status = 201, description = "Checkout opened", body = CheckoutView),
+              (status = 502, description = "The payment provider refused or failed", body = crate::problem::Problem,
+               content_type = "application/problem+json")))]
+pub async fn checkout(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Json(b): Json<CheckoutBody>,
+) -> ApiResult<(axum::http::StatusCode, Json<CheckoutView>)> {
+    let (order, c) = st
+        .app
+        .checkout(
+            &p,
+            pixeld_core::billing::CheckoutInput {
+                pack: b.pack,
+                currency: b.currency,
+                provider: b.provider,
+                success_url: b.success_url,
+                cancel_url: b.cancel_url,
+            },
+        )
+        .await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(CheckoutView {
+            order: OrderView::from(&order),
+            checkout_url: c.url,
+            razorpay: c.client_payload,
+        }),
+    ))
+}
+
+/// A page of orders.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderPage {
+    /// Orders, oldest first.
+    pub items: Vec<OrderView>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// The organisation's orders, oldest first (`billing:read`).
+#[utoipa::path(get, path = "/v1/billing/orders", tag = "credits", params(super::PageParams),
+    responses((status = 200, description = "A page of orders", body = OrderPage)))]
+pub async fn list_orders(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Query(q): Query<super::PageParams>,
+) -> ApiResult<Json<OrderPage>> {
+    let page = st.app.orders(&p, q.page()?).await?;
+    Ok(Json(OrderPage {
+        items: page.items.iter().map(OrderView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One order (`billing:read`).
+#[utoipa::path(get, path = "/v1/billing/orders/{id}", tag = "credits",
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 200, description = "The order", body = OrderView)))]
+pub async fn get_order(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<OrderView>> {
+    Ok(Json(OrderView::from(&st.app.order(&p, id).await?)))
+}
+
+/// What Razorpay Checkout.js hands the page after a payment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RazorpayPaymentBody {
+    /// `razorpay_order_id` from the handler.
+    pub razorpay_order_id: String,
+    /// `razorpay_payment_id` from the handler.
+    pub razorpay_payment_id: String,
+    /// `razorpay_signature` from the handler.
+    pub razorpay_signature: String,
+}
+
+/// Confirms a Razorpay payment from the browser: the signature is checked and the order's
+/// credits are added at once (the `payment.captured` webhook does the same, only once in all).
+#[utoipa::path(post, path = "/v1/billing/orders/{id}/razorpay-payment", tag = "credits",
+    params(("id" = Uuid, Path, description = "Order id")), request_body = RazorpayPaymentBody,
+    responses((status = 200, description = "The paid order", body = OrderView)))]
+pub async fn confirm_razorpay(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+    Json(b): Json<RazorpayPaymentBody>,
+) -> ApiResult<Json<OrderView>> {
+    let o = st
+        .app
+        .confirm_razorpay_payment(
+            &p,
+            id,
+            &b.razorpay_order_id,
+            &b.razorpay_payment_id,
+            &b.razorpay_signature,
+        )
+        .await?;
+    Ok(Json(OrderView::from(&o)))
+}
+
+/// Where the portal sends the buyer back.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortalBody {
+    /// Default: this site's billing page.
+    pub return_url: Option<String>,
+}
+
+/// A link to the payment provider's page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalView {
+    /// Stripe's customer portal (receipts, payment methods), valid for a short while.
+    pub url: String,
+}
+
+/// Opens Stripe's customer portal for the organisation (after its first Stripe purchase).
+#[utoipa::path(post, path = "/v1/billing/portal", tag = "credits", request_body = PortalBody,
+    responses((status = 200, description = "Portal link", body = PortalView)))]
+pub async fn portal(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Json(b): Json<PortalBody>,
+) -> ApiResult<Json<PortalView>> {
+    let url = st.app.billing_portal(&p, b.return_url).await?;
+    Ok(Json(PortalView { url }))
+}
+
+/// What a webhook did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAnswer {
+    /// For the provider's delivery log.
+    pub outcome: String,
+}
+
+/// A payment provider's webhook (`stripe` or `razorpay`). No credential: the provider's
+/// signature over the raw body is checked instead. Redeliveries are recognised by event id; an
+/// event that cannot apply yet (a refund before its payment) answers 409 so it is sent again.
+#[utoipa::path(post, path = "/v1/payments/{provider}/webhook", tag = "credits",
+    params(("provider" = String, Path, description = "`stripe` or `razorpay`")),
+    request_body(content = String, content_type = "application/json", description = "The provider's signed event"),
+    responses((status = 200, description = "Handled", body = WebhookAnswer)))]
+pub async fn webhook(
+    State(st): State<AppState>,
+    Path(provider): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<WebhookAnswer>> {
+    let outcome = st.app.payment_webhook(&provider, &headers, &body).await?;
+    Ok(Json(WebhookAnswer { outcome }))
 }

@@ -8,6 +8,7 @@ mod credits;
 mod fonts;
 mod images;
 mod orgs;
+mod payments;
 mod sessions;
 mod templates;
 mod tokens;

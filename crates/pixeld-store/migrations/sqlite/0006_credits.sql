@@ -10,6 +10,9 @@
 CREATE TABLE credit_balances (
     org_id      BLOB PRIMARY KEY,
     balance     INTEGER NOT NULL CHECK (balance >= 0),
+    -- The soonest expiry among the org's live lots (or later): a debit only looks for lots to
+    -- expire once this has passed.
+    next_expiry INTEGER,
     updated_at  INTEGER NOT NULL
 );
 

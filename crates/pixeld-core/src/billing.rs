@@ -1,0 +1,692 @@
+//! Buying credits: packs with prices per currency, orders paid through a provider's hosted
+//! checkout (Stripe) or widget (Razorpay), and the provider webhooks that fulfil and refund
+//! them. Card data never reaches pixeld.
+//!
+//! An order is fulfilled by one ledger grant whose business key is the order id, so the
+//! checkout webhook, its redeliveries and Razorpay's client-side confirmation together add the
+//! credits exactly once. Webhooks are de-duplicated by the provider's event id; an event that
+//! cannot be applied yet (a refund of an order whose payment has not arrived) is answered with
+//! a conflict so the provider delivers it again later.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use pixeld_payments::{
+    Checkout, CheckoutItem, CheckoutRequest, EventKind, PaymentError, PaymentEvent,
+    PaymentProvider, Razorpay, WebhookError,
+};
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::ledger::{Debit, EntryKind, GrantSource, LedgerEntry};
+use crate::page::{Page, PageRequest};
+use crate::principal::Principal;
+use crate::roles::Permission;
+use crate::tokens::Scope;
+use crate::{Error, Pixeld, Result};
+
+/// A credit pack on sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pack {
+    /// Stable id, e.g. `credits-1000`.
+    pub id: String,
+    /// Name shown to buyers.
+    pub name: String,
+    /// Credits it adds (purchased credits do not expire).
+    pub credits: i64,
+    /// Price per currency in minor units, keyed by lowercase ISO 4217 code (`usd`, `inr`).
+    pub prices: BTreeMap<String, i64>,
+}
+
+/// The packs sold when the configuration names none.
+pub fn default_packs() -> Vec<Pack> {
+    let pack = |credits: i64, usd: i64, eur: i64, gbp: i64, inr: i64| Pack {
+        id: format!("credits-{credits}"),
+        name: format!("{credits} credits"),
+        credits,
+        prices: BTreeMap::from([
+            ("usd".to_owned(), usd),
+            ("eur".to_owned(), eur),
+            ("gbp".to_owned(), gbp),
+            ("inr".to_owned(), inr),
+        ]),
+    };
+    vec![
+        pack(1_000, 1_000, 900, 800, 80_000),
+        pack(5_000, 4_000, 3_600, 3_200, 320_000),
+    ]
+}
+
+/// The payment providers this instance is set up with.
+#[derive(Default, Clone)]
+pub struct Providers {
+    /// Stripe, when configured.
+    pub stripe: Option<Arc<dyn PaymentProvider>>,
+    /// Razorpay, when configured (kept concrete for its payment-signature check).
+    pub razorpay: Option<Arc<Razorpay>>,
+}
+
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Providers")
+            .field("stripe", &self.stripe.is_some())
+            .field("razorpay", &self.razorpay.is_some())
+            .finish()
+    }
+}
+
+impl Providers {
+    fn get(&self, name: &str) -> Option<Arc<dyn PaymentProvider>> {
+        match name {
+            "stripe" => self.stripe.clone(),
+            "razorpay" => self.razorpay.clone().map(|r| r as Arc<dyn PaymentProvider>),
+            _ => None,
+        }
+    }
+
+    /// The names of the configured providers.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.stripe.is_some() {
+            v.push("stripe");
+        }
+        if self.razorpay.is_some() {
+            v.push("razorpay");
+        }
+        v
+    }
+}
+
+/// Where an order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    /// Waiting for the payment.
+    Open,
+    /// Paid; its credits were added (a partial refund keeps it paid).
+    Paid,
+    /// Refunded in full.
+    Refunded,
+    /// The provider refused to open the checkout.
+    Failed,
+}
+
+impl OrderStatus {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Open => "open",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Refunded => "refunded",
+            OrderStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            OrderStatus::Open,
+            OrderStatus::Paid,
+            OrderStatus::Refunded,
+            OrderStatus::Failed,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
+}
+
+/// A purchase. Financial record: kept for 7 years.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// UUIDv7; also the provider-side idempotency key.
+    pub id: Uuid,
+    /// The buying organisation.
+    pub org_id: Uuid,
+    /// The member who started it.
+    pub created_by: Option<Uuid>,
+    /// `stripe` or `razorpay`.
+    pub provider: String,
+    /// `pack`.
+    pub item_kind: String,
+    /// The pack id.
+    pub item_id: String,
+    /// Credits it adds when paid.
+    pub credits: i64,
+    /// Price in minor units.
+    pub amount_minor: i64,
+    /// Lowercase ISO 4217.
+    pub currency: String,
+    /// Where it stands.
+    pub status: OrderStatus,
+    /// The provider's checkout id (Stripe session `cs_…`, Razorpay order `order_…`).
+    pub provider_ref: Option<String>,
+    /// The provider's payment id (Stripe `pi_…`, Razorpay `pay_…`), once paid.
+    pub payment_ref: Option<String>,
+    /// The provider's customer id (Stripe `cus_…`), once known.
+    pub customer_ref: Option<String>,
+    /// Refunded so far, in minor units.
+    pub refunded_minor: i64,
+    /// Created.
+    pub created_at: OffsetDateTime,
+    /// Paid.
+    pub paid_at: Option<OffsetDateTime>,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// What a buyer asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CheckoutInput {
+    /// The pack id.
+    pub pack: String,
+    /// Lowercase or uppercase ISO 4217; the pack's first price when absent.
+    pub currency: Option<String>,
+    /// `stripe` or `razorpay`; by default Razorpay for INR when configured, else Stripe.
+    pub provider: Option<String>,
+    /// Where Stripe sends the buyer after paying (default: this site's billing page).
+    pub success_url: Option<String>,
+    /// Where Stripe sends a buyer who gives up.
+    pub cancel_url: Option<String>,
+}
+
+fn provider_error(e: PaymentError) -> Error {
+    tracing::warn!(error = %e, "payment provider call failed");
+    Error::Payment(e.to_string())
+}
+
+fn webhook_error(e: WebhookError) -> Error {
+    match e {
+        WebhookError::BadSignature(m) => Error::BadSignature(m),
+        WebhookError::StaleTimestamp => {
+            Error::BadSignature("the signed timestamp is outside the tolerance".into())
+        }
+        WebhookError::Malformed(m) => Error::invalid("body", m),
+    }
+}
+
+fn check_redirect(field: &str, url: &str) -> Result<()> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Ok(()),
+        _ => Err(Error::invalid(field, "must be an absolute http(s) URL")),
+    }
+}
+
+impl Pixeld {
+    /// The packs on sale.
+    pub fn packs(&self) -> &[Pack] {
+        &self.settings.packs
+    }
+
+    /// Opens a checkout for a pack: writes the order, then asks the provider for a hosted
+    /// page (Stripe) or widget options (Razorpay). Owners only (`billing:write`).
+    pub async fn checkout(&self, p: &Principal, input: CheckoutInput) -> Result<(Order, Checkout)> {
+        p.require(Scope::BillingWrite, Permission::BillingManage)?;
+        let pack = self
+            .settings
+            .packs
+            .iter()
+            .find(|k| k.id == input.pack)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "pack",
+                    format!(
+                        "no such pack; on sale: {}",
+                        self.settings
+                            .packs
+                            .iter()
+                            .map(|k| k.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+        let currency = match &input.currency {
+            Some(c) => c.trim().to_ascii_lowercase(),
+            None => pack
+                .prices
+                .keys()
+                .next()
+                .cloned()
+                .ok_or_else(|| Error::Internal(format!("pack {} has no price", pack.id)))?,
+        };
+        let amount = *pack.prices.get(&currency).ok_or_else(|| {
+            Error::invalid(
+                "currency",
+                format!(
+                    "this pack is sold in {}",
+                    pack.prices.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+        let provider_name = match input.provider.as_deref() {
+            Some(name) => name.to_owned(),
+            None if currency == "inr" && self.payments.razorpay.is_some() => "razorpay".into(),
+            None if self.payments.stripe.is_some() => "stripe".into(),
+            None if self.payments.razorpay.is_some() => "razorpay".into(),
+            None => {
+                return Err(Error::State(
+                    "no payment provider is configured on this instance".into(),
+                ));
+            }
+        };
+        let provider = self.payments.get(&provider_name).ok_or_else(|| {
+            Error::invalid(
+                "provider",
+                format!(
+                    "not configured here; available: {}",
+                    self.payments.names().join(", ")
+                ),
+            )
+        })?;
+        let base = &self.settings.public_url;
+        let id = Uuid::now_v7();
+        let success = input
+            .success_url
+            .unwrap_or_else(|| format!("{base}/billing?order={id}&status=paid"));
+        let cancel = input
+            .cancel_url
+            .unwrap_or_else(|| format!("{base}/billing?order={id}&status=cancelled"));
+        check_redirect("success_url", &success)?;
+        check_redirect("cancel_url", &cancel)?;
+        let now = self.now();
+        let mut order = Order {
+            id,
+            org_id: p.org_id,
+            created_by: Some(p.user.id),
+            provider: provider_name,
+            item_kind: "pack".into(),
+            item_id: pack.id.clone(),
+            credits: pack.credits,
+            amount_minor: amount,
+            currency: currency.clone(),
+            status: OrderStatus::Open,
+            provider_ref: None,
+            payment_ref: None,
+            customer_ref: None,
+            refunded_minor: 0,
+            created_at: now,
+            paid_at: None,
+            updated_at: now,
+        };
+        self.store.create_order(&order).await?;
+        let req = CheckoutRequest {
+            order_id: id,
+            org_id: p.org_id,
+            item: CheckoutItem::Pack {
+                credits: pack.credits,
+                name: pack.name.clone(),
+            },
+            amount_minor: amount,
+            currency,
+            customer_email: Some(p.user.email.clone()),
+            customer_ref: None,
+            success_url: success,
+            cancel_url: cancel,
+        };
+        match provider.create_checkout(&req).await {
+            Ok(c) => {
+                self.store
+                    .set_order_checkout(id, Some(&c.provider_ref), OrderStatus::Open, self.now())
+                    .await?;
+                order.provider_ref = Some(c.provider_ref.clone());
+                Ok((order, c))
+            }
+            Err(e) => {
+                self.store
+                    .set_order_checkout(id, None, OrderStatus::Failed, self.now())
+                    .await?;
+                Err(provider_error(e))
+            }
+        }
+    }
+
+    /// The organisation's orders, oldest first.
+    pub async fn orders(&self, p: &Principal, page: PageRequest) -> Result<Page<Order>> {
+        p.require(Scope::BillingRead, Permission::BillingRead)?;
+        let rows = self.store.list_orders(p.org_id, page).await?;
+        Ok(page.finish(rows, |o| o.id))
+    }
+
+    /// One order of the organisation.
+    pub async fn order(&self, p: &Principal, id: Uuid) -> Result<Order> {
+        p.require(Scope::BillingRead, Permission::BillingRead)?;
+        self.store
+            .order_in_org(p.org_id, id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// Razorpay Checkout.js hands the buyer's browser a payment id and a signature; checked
+    /// here, they fulfil the order at once (the `payment.captured` webhook does the same, once).
+    pub async fn confirm_razorpay_payment(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        razorpay_order_id: &str,
+        razorpay_payment_id: &str,
+        signature: &str,
+    ) -> Result<Order> {
+        p.require(Scope::BillingWrite, Permission::BillingManage)?;
+        let order = self
+            .store
+            .order_in_org(p.org_id, id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let razorpay = self
+            .payments
+            .razorpay
+            .clone()
+            .filter(|_| order.provider == "razorpay")
+            .ok_or_else(|| Error::State("this order is not paid through Razorpay".into()))?;
+        if order.provider_ref.as_deref() != Some(razorpay_order_id)
+            || !razorpay.verify_payment_signature(razorpay_order_id, razorpay_payment_id, signature)
+        {
+            return Err(Error::BadSignature(
+                "the payment signature does not match this order".into(),
+            ));
+        }
+        self.fulfil(&order, Some(razorpay_payment_id), None).await?;
+        self.store
+            .order_in_org(p.org_id, id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// A Stripe customer-portal link for the organisation (invoices, payment methods).
+    pub async fn billing_portal(
+        &self,
+        p: &Principal,
+        return_url: Option<String>,
+    ) -> Result<String> {
+        p.require(Scope::BillingWrite, Permission::BillingManage)?;
+        let stripe = self
+            .payments
+            .stripe
+            .clone()
+            .ok_or_else(|| Error::State("Stripe is not configured on this instance".into()))?;
+        let customer = self
+            .store
+            .latest_customer_ref(p.org_id, "stripe")
+            .await?
+            .ok_or_else(|| {
+                Error::State("no Stripe purchase yet: the portal opens after the first one".into())
+            })?;
+        let back = return_url.unwrap_or_else(|| format!("{}/billing", self.settings.public_url));
+        check_redirect("return_url", &back)?;
+        stripe
+            .portal_url(&customer, &back)
+            .await
+            .map_err(provider_error)
+    }
+
+    /// A provider's webhook: verified, de-duplicated by event id, applied idempotently.
+    /// Returns what was done, for the log and the answer.
+    pub async fn payment_webhook(
+        &self,
+        provider: &str,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<String> {
+        let Some(p) = self.payments.get(provider) else {
+            return Err(Error::NotFound);
+        };
+        let now = self.now();
+        let event = p.parse_webhook(headers, body, now).map_err(webhook_error)?;
+        if let Some(outcome) = self.store.payment_event(provider, &event.id).await? {
+            return Ok(format!("duplicate of an event already handled ({outcome})"));
+        }
+        let outcome = self.apply_payment_event(provider, &event).await?;
+        tracing::info!(provider, event = %event.id, kind = %event.event_type, outcome, "payment event");
+        self.store
+            .record_payment_event(provider, &event.id, &event.event_type, &outcome, now)
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn apply_payment_event(&self, provider: &str, ev: &PaymentEvent) -> Result<String> {
+        match &ev.kind {
+            EventKind::CheckoutCompleted {
+                order_id,
+                provider_ref,
+                customer_ref,
+                payment_ref,
+                amount_minor,
+                currency,
+                paid,
+                ..
+            } => {
+                let order = match order_id {
+                    Some(id) => self.store.order_by_id(*id).await?,
+                    None => {
+                        self.store
+                            .order_by_provider_ref(provider, provider_ref)
+                            .await?
+                    }
+                };
+                let Some(order) = order.filter(|o| o.provider == provider) else {
+                    return Ok("ignored: not an order of this instance".into());
+                };
+                if !paid {
+                    return Ok("waiting: checkout completed, payment still pending".into());
+                }
+                self.paid_event(
+                    &order,
+                    *amount_minor,
+                    currency.as_deref(),
+                    payment_ref.as_deref(),
+                    customer_ref.as_deref(),
+                )
+                .await
+            }
+            EventKind::PaymentCaptured {
+                order_ref,
+                payment_ref,
+                amount_minor,
+                currency,
+                order_id,
+            } => {
+                let order = match (order_id, order_ref) {
+                    (Some(id), _) => self.store.order_by_id(*id).await?,
+                    (None, Some(r)) => self.store.order_by_provider_ref(provider, r).await?,
+                    (None, None) => None,
+                };
+                let Some(order) = order.filter(|o| o.provider == provider) else {
+                    return Ok("ignored: not an order of this instance".into());
+                };
+                self.paid_event(
+                    &order,
+                    Some(*amount_minor),
+                    Some(currency),
+                    Some(payment_ref),
+                    None,
+                )
+                .await
+            }
+            EventKind::ChargeRefunded {
+                payment_ref,
+                amount_refunded_minor,
+                ..
+            } => {
+                let Some(payment_ref) = payment_ref else {
+                    return Ok("ignored: refund of a charge without a payment intent".into());
+                };
+                self.refund_event(
+                    provider,
+                    payment_ref,
+                    RefundAmount::Total(*amount_refunded_minor),
+                )
+                .await
+            }
+            EventKind::RefundProcessed {
+                payment_ref,
+                refund_ref,
+                amount_minor,
+                ..
+            } => {
+                self.refund_event(
+                    provider,
+                    payment_ref,
+                    RefundAmount::One {
+                        refund_ref,
+                        amount: *amount_minor,
+                    },
+                )
+                .await
+            }
+            EventKind::InvoicePaid { .. }
+            | EventKind::SubscriptionUpdated { .. }
+            | EventKind::SubscriptionDeleted { .. } => {
+                Ok("acknowledged: subscriptions are not sold on this instance".into())
+            }
+            EventKind::Other => Ok(format!("acknowledged: {} is not handled", ev.event_type)),
+        }
+    }
+
+    async fn paid_event(
+        &self,
+        order: &Order,
+        amount: Option<i64>,
+        currency: Option<&str>,
+        payment_ref: Option<&str>,
+        customer_ref: Option<&str>,
+    ) -> Result<String> {
+        let currency_ok = currency.is_none_or(|c| c.eq_ignore_ascii_case(&order.currency));
+        if amount.is_some_and(|a| a != order.amount_minor) || !currency_ok {
+            tracing::error!(order = %order.id, ?amount, ?currency, "paid amount differs from the order; credits not added");
+            return Ok(format!(
+                "refused: paid {} {} for an order of {} {}",
+                amount.unwrap_or_default(),
+                currency.unwrap_or_default(),
+                order.amount_minor,
+                order.currency
+            ));
+        }
+        self.fulfil(order, payment_ref, customer_ref).await?;
+        Ok(format!(
+            "fulfilled order {}: +{} credits",
+            order.id, order.credits
+        ))
+    }
+
+    /// Adds an order's credits (once, by the order's business key) and marks it paid.
+    async fn fulfil(
+        &self,
+        order: &Order,
+        payment_ref: Option<&str>,
+        customer_ref: Option<&str>,
+    ) -> Result<()> {
+        let now = self.now();
+        let mut e = LedgerEntry::new(
+            order.org_id,
+            EntryKind::Grant,
+            format!("order:{}", order.id),
+            now,
+        );
+        e.amount = order.credits;
+        e.source = Some(GrantSource::Purchase.as_str().into());
+        e.reason = Some(format!("order {} ({})", order.id, order.item_id));
+        e.actor_id = order.created_by;
+        self.store.ledger_credit(&e).await?;
+        self.store
+            .mark_order_paid(order.id, payment_ref, customer_ref, now)
+            .await?;
+        Ok(())
+    }
+
+    async fn refund_event(
+        &self,
+        provider: &str,
+        payment_ref: &str,
+        refund: RefundAmount<'_>,
+    ) -> Result<String> {
+        let Some(order) = self
+            .store
+            .order_by_payment_ref(provider, payment_ref)
+            .await?
+        else {
+            // The payment event may still be on its way: ask the provider to deliver again.
+            return Err(Error::State(format!(
+                "no paid order for payment {payment_ref} yet; deliver this refund again later"
+            )));
+        };
+        let (total, key) = match refund {
+            RefundAmount::Total(t) => (t, format!("refund:{}:{t}", order.id)),
+            RefundAmount::One { refund_ref, amount } => {
+                let key = format!("refund:{}:{refund_ref}", order.id);
+                if self
+                    .store
+                    .ledger_entry_by_key(order.org_id, &key)
+                    .await?
+                    .is_some()
+                {
+                    return Ok(format!("refund {refund_ref} already applied"));
+                }
+                (order.refunded_minor + amount, key)
+            }
+        };
+        let total = total.clamp(0, order.amount_minor);
+        if total <= order.refunded_minor {
+            return Ok("nothing new refunded".into());
+        }
+        // Credits in proportion to the money given back; the whole pack for a full refund.
+        let share = |minor: i64| {
+            if minor >= order.amount_minor {
+                order.credits
+            } else {
+                (i128::from(order.credits) * i128::from(minor)
+                    / i128::from(order.amount_minor.max(1))) as i64
+            }
+        };
+        let owed = share(total) - share(order.refunded_minor);
+        let mut taken = 0;
+        for _ in 0..3 {
+            let balance = self.store.ledger_balance(order.org_id).await?;
+            let take = owed.min(balance);
+            if take <= 0 {
+                break;
+            }
+            let now = self.now();
+            let mut e = LedgerEntry::new(order.org_id, EntryKind::Adjust, key.clone(), now);
+            e.amount = -take;
+            e.source = Some("payment-refund".into());
+            e.reason = Some(format!(
+                "refund of order {}: {} {} of {}",
+                order.id, total, order.currency, order.amount_minor
+            ));
+            match self.store.ledger_debit(&e, now).await? {
+                Debit::Done(_) => {
+                    taken = take;
+                    break;
+                }
+                // Spent meanwhile: try again with what is left.
+                Debit::Insufficient { .. } => continue,
+            }
+        }
+        if taken < owed {
+            tracing::warn!(order = %order.id, owed, taken, "refunded credits were already spent");
+        }
+        let status = if total >= order.amount_minor {
+            OrderStatus::Refunded
+        } else {
+            OrderStatus::Paid
+        };
+        self.store
+            .set_order_refunded(order.id, total, status, self.now())
+            .await?;
+        Ok(format!(
+            "refunded {total} {} of order {}: -{taken} credits ({} already spent)",
+            order.currency,
+            order.id,
+            owed - taken
+        ))
+    }
+}
+
+enum RefundAmount<'a> {
+    /// The charge's refunded total so far (Stripe `charge.refunded`).
+    Total(i64),
+    /// One refund (Razorpay `refund.processed`).
+    One { refund_ref: &'a str, amount: i64 },
+}

@@ -1,0 +1,502 @@
+//! Buying credits: the real Stripe and Razorpay clients against local servers speaking their
+//! wire formats, and signed webhooks as the providers send them.
+
+use std::sync::{Arc, Mutex};
+
+use axum::routing::post;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, body, both_with, problem};
+
+const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_pixeld";
+const RAZORPAY_KEY_SECRET: &str = "rzp_key_secret_test";
+const RAZORPAY_WEBHOOK_SECRET: &str = "rzp_webhook_secret_test";
+
+/// A local stand-in for api.stripe.com and api.razorpay.com: answers as they document and
+/// remembers what it was asked.
+#[derive(Clone, Default)]
+struct Providers {
+    requests: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Providers {
+    async fn start() -> (Providers, String) {
+        let p = Providers::default();
+        let seen = p.clone();
+        let seen2 = p.clone();
+        let seen3 = p.clone();
+        let app = axum::Router::new()
+            .route(
+                "/v1/checkout/sessions",
+                post(move |headers: axum::http::HeaderMap, form: String| {
+                    let seen = seen.clone();
+                    async move {
+                        assert_eq!(headers["authorization"], "Bearer sk_test_pixeld");
+                        let key = headers["idempotency-key"].to_str().unwrap().to_owned();
+                        seen.requests
+                            .lock()
+                            .unwrap()
+                            .push(("stripe".into(), form.clone()));
+                        let id = format!("cs_test_{}", key.replace('-', ""));
+                        axum::Json(json!({
+                            "id": id, "object": "checkout.session", "mode": "payment",
+                            "status": "open", "payment_status": "unpaid",
+                            "url": format!("https://checkout.stripe.com/c/pay/{id}"),
+                            "client_reference_id": key,
+                        }))
+                    }
+                }),
+            )
+            .route(
+                "/v1/billing_portal/sessions",
+                post(move |form: String| {
+                    let seen = seen2.clone();
+                    async move {
+                        seen.requests.lock().unwrap().push(("portal".into(), form));
+                        axum::Json(json!({"id": "bps_1", "object": "billing_portal.session",
+                                          "url": "https://billing.stripe.com/p/session/test_1"}))
+                    }
+                }),
+            )
+            .route(
+                "/v1/orders",
+                post(move |axum::Json(b): axum::Json<Value>| {
+                    let seen = seen3.clone();
+                    async move {
+                        seen.requests
+                            .lock()
+                            .unwrap()
+                            .push(("razorpay".into(), b.to_string()));
+                        axum::Json(json!({
+                            "id": "order_Test123", "entity": "order", "amount": b["amount"],
+                            "amount_paid": 0, "amount_due": b["amount"], "currency": b["currency"],
+                            "receipt": b["receipt"], "status": "created", "attempts": 0,
+                            "notes": b["notes"], "created_at": 1_767_225_600
+                        }))
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (p, url)
+    }
+
+    fn count(&self, which: &str) -> usize {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(w, _)| w == which)
+            .count()
+    }
+}
+
+fn configure(c: &mut pixeld_server::config::Config, api: &str) {
+    c.payments.stripe = Some(pixeld_server::config::StripeConfig {
+        secret_key: "sk_test_pixeld".into(),
+        webhook_secret: STRIPE_WEBHOOK_SECRET.into(),
+        api_base: api.into(),
+    });
+    c.payments.razorpay = Some(pixeld_server::config::RazorpayConfig {
+        key_id: "rzp_test_key".into(),
+        key_secret: RAZORPAY_KEY_SECRET.into(),
+        webhook_secret: RAZORPAY_WEBHOOK_SECRET.into(),
+        api_base: api.into(),
+    });
+}
+
+async fn stripe_event(
+    app: &TestApp,
+    event: &Value,
+    age_secs: i64,
+    secret: &str,
+) -> reqwest::Response {
+    let raw = serde_json::to_vec(event).unwrap();
+    let t = app.app.now().unix_timestamp() - age_secs;
+    app.plain()
+        .post(app.url("/v1/payments/stripe/webhook"))
+        .header(
+            "stripe-signature",
+            pixeld_payments::testing::stripe_signature_header(secret, t, &raw),
+        )
+        .header("content-type", "application/json")
+        .body(raw)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn session_completed(event_id: &str, order: &Value, payment_intent: &str, amount: i64) -> Value {
+    json!({
+        "id": event_id, "object": "event", "api_version": "2025-03-31.basil",
+        "created": 1_767_225_600, "type": "checkout.session.completed", "livemode": false,
+        "data": {"object": {
+            "id": format!("cs_test_{}", order["id"].as_str().unwrap().replace('-', "")),
+            "object": "checkout.session", "mode": "payment", "status": "complete",
+            "payment_status": "paid", "amount_total": amount, "currency": "usd",
+            "customer": "cus_Test1", "payment_intent": payment_intent,
+            "client_reference_id": order["id"], "metadata": {"order_id": order["id"]}
+        }}
+    })
+}
+
+fn charge_refunded(event_id: &str, payment_intent: &str, refunded: i64) -> Value {
+    json!({
+        "id": event_id, "object": "event", "created": 1_767_225_700, "type": "charge.refunded",
+        "data": {"object": {
+            "id": "ch_Test1", "object": "charge", "amount": 1000, "amount_refunded": refunded,
+            "currency": "usd", "payment_intent": payment_intent, "refunded": refunded >= 1000
+        }}
+    })
+}
+
+async fn owner(app: &TestApp, email: &str) -> String {
+    let b = app.user(email).await;
+    app.token(&b, &["billing:read", "billing:write"]).await
+}
+
+async fn checkout(app: &TestApp, token: &str, body_: Value, key: &str) -> reqwest::Response {
+    app.plain()
+        .post(app.url("/v1/billing/checkout"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&body_)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn available(app: &TestApp, token: &str) -> i64 {
+    let r = app
+        .plain()
+        .get(app.url("/v1/credits"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    body(r).await["available"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_pack_bought_through_stripe_adds_its_credits_once() {
+    let (providers, api) = Providers::start().await;
+    let p2 = providers.clone();
+    both_with(
+        move |c| configure(c, &api),
+        move |app| {
+            let providers = p2.clone();
+            async move {
+                let before = providers.count("stripe");
+                // The pricing page reads the packs without signing in.
+                let packs = body(app.plain().get(app.url("/v1/billing/packs")).send().await.unwrap()).await;
+                assert_eq!(packs["packs"][0]["id"], "credits-1000");
+                assert_eq!(packs["packs"][0]["prices"]["usd"], 1000);
+                assert_eq!(packs["providers"], json!(["stripe", "razorpay"]));
+
+                let token = owner(&app, "buyer@example.com").await;
+                let want = json!({"pack": "credits-1000", "currency": "USD"});
+                let r = checkout(&app, &token, want.clone(), "buy-1").await;
+                assert_eq!(r.status(), 201);
+                let opened = body(r).await;
+                let order = opened["order"].clone();
+                assert_eq!(order["status"], "open");
+                assert_eq!((order["amount"].as_i64(), order["currency"].as_str()), (Some(1000), Some("usd")));
+                assert!(opened["checkout_url"].as_str().unwrap().starts_with("https://checkout.stripe.com/"));
+                // A retried purchase (same Idempotency-Key) is the same order, not a second one.
+                let again = body(checkout(&app, &token, want, "buy-1").await).await;
+                assert_eq!(again["order"]["id"], order["id"]);
+                assert_eq!(providers.count("stripe") - before, 1, "one checkout session");
+                let form = providers.requests.lock().unwrap().last().unwrap().1.clone();
+                assert!(form.contains("mode=payment"), "{form}");
+                assert!(form.contains(&format!("client_reference_id={}", order["id"].as_str().unwrap())), "{form}");
+                let orders = body(app.plain().get(app.url("/v1/billing/orders")).bearer_auth(&token).send().await.unwrap()).await;
+                assert_eq!(orders["items"].as_array().unwrap().len(), 1);
+
+                // Stripe says it is paid: the credits arrive, once, however often it says so.
+                let paid = session_completed("evt_paid_1", &order, "pi_Test1", 1000);
+                let r = stripe_event(&app, &paid, 5, STRIPE_WEBHOOK_SECRET).await;
+                assert_eq!(r.status(), 200);
+                assert!(body(r).await["outcome"].as_str().unwrap().starts_with("fulfilled"));
+                assert_eq!(available(&app, &token).await, 1100);
+                let r = stripe_event(&app, &paid, 5, STRIPE_WEBHOOK_SECRET).await;
+                assert!(body(r).await["outcome"].as_str().unwrap().starts_with("duplicate"));
+                let mut other = paid.clone();
+                other["id"] = json!("evt_paid_async");
+                other["type"] = json!("checkout.session.async_payment_succeeded");
+                assert_eq!(stripe_event(&app, &other, 5, STRIPE_WEBHOOK_SECRET).await.status(), 200);
+                assert_eq!(available(&app, &token).await, 1100, "the order's credits, once");
+                let o = body(app.plain().get(app.url(&format!("/v1/billing/orders/{}", order["id"].as_str().unwrap())))
+                    .bearer_auth(&token).send().await.unwrap()).await;
+                assert_eq!(o["status"], "paid");
+
+                // Forged, replayed-late and unknown events.
+                let forged = session_completed("evt_forged", &order, "pi_Test1", 1000);
+                let r = stripe_event(&app, &forged, 5, "whsec_someone_else").await;
+                problem(r, 400, "invalid-signature").await;
+                let r = stripe_event(&app, &forged, 301, STRIPE_WEBHOOK_SECRET).await;
+                problem(r, 400, "invalid-signature").await;
+                let r = app.plain().post(app.url("/v1/payments/stripe/webhook")).body("{}").send().await.unwrap();
+                problem(r, 400, "invalid-signature").await;
+                let unknown = json!({"id": "evt_x", "object": "event", "type": "customer.created", "created": 1,
+                                     "data": {"object": {"id": "cus_1", "object": "customer"}}});
+                let r = stripe_event(&app, &unknown, 0, STRIPE_WEBHOOK_SECRET).await;
+                assert_eq!(r.status(), 200);
+                assert!(body(r).await["outcome"].as_str().unwrap().contains("not handled"));
+                assert_eq!(available(&app, &token).await, 1100);
+
+                // The customer portal opens for the Stripe customer of the paid order.
+                let r = app.plain().post(app.url("/v1/billing/portal")).bearer_auth(&token).json(&json!({})).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                assert!(body(r).await["url"].as_str().unwrap().starts_with("https://billing.stripe.com/"));
+                let portal = providers.requests.lock().unwrap().iter().rev().find(|(w, _)| w == "portal").unwrap().1.clone();
+                assert!(portal.contains("customer=cus_Test1"), "{portal}");
+                app.stop().await;
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_refund_that_arrives_before_its_payment_is_retried_and_takes_the_credits_back() {
+    let (_providers, api) = Providers::start().await;
+    both_with(
+        move |c| configure(c, &api),
+        |app| async move {
+            let token = owner(&app, "refund@example.com").await;
+            let opened = body(
+                checkout(
+                    &app,
+                    &token,
+                    json!({"pack": "credits-1000", "currency": "usd"}),
+                    "r-1",
+                )
+                .await,
+            )
+            .await;
+            let order = opened["order"].clone();
+            // Out of order: the refund first. Not applicable yet, so the provider is asked to retry.
+            let refund = charge_refunded("evt_refund_1", "pi_Refund", 1000);
+            let r = stripe_event(&app, &refund, 0, STRIPE_WEBHOOK_SECRET).await;
+            problem(r, 409, "state-conflict").await;
+            let paid = session_completed("evt_paid_2", &order, "pi_Refund", 1000);
+            assert_eq!(
+                stripe_event(&app, &paid, 0, STRIPE_WEBHOOK_SECRET)
+                    .await
+                    .status(),
+                200
+            );
+            assert_eq!(available(&app, &token).await, 1100);
+            // The redelivered refund now applies, and only once.
+            let r = stripe_event(&app, &refund, 0, STRIPE_WEBHOOK_SECRET).await;
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            assert_eq!(
+                stripe_event(&app, &refund, 0, STRIPE_WEBHOOK_SECRET)
+                    .await
+                    .status(),
+                200
+            );
+            assert_eq!(available(&app, &token).await, 100);
+            let o = body(
+                app.plain()
+                    .get(app.url(&format!(
+                        "/v1/billing/orders/{}",
+                        order["id"].as_str().unwrap()
+                    )))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(
+                (o["status"].as_str(), o["refunded"].as_i64()),
+                (Some("refunded"), Some(1000))
+            );
+            let entries = body(
+                app.plain()
+                    .get(app.url("/v1/credits/entries?kind=adjust"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            let e = &entries["items"][0];
+            assert_eq!(
+                (e["amount"].as_i64(), e["source"].as_str()),
+                (Some(-1000), Some("payment-refund"))
+            );
+            app.stop().await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_payment_for_the_wrong_amount_adds_nothing() {
+    let (_providers, api) = Providers::start().await;
+    both_with(
+        move |c| configure(c, &api),
+        |app| async move {
+            let token = owner(&app, "cheap@example.com").await;
+            let opened = body(
+                checkout(
+                    &app,
+                    &token,
+                    json!({"pack": "credits-1000", "currency": "usd"}),
+                    "w-1",
+                )
+                .await,
+            )
+            .await;
+            let paid = session_completed("evt_cheap", &opened["order"], "pi_Cheap", 1);
+            let r = stripe_event(&app, &paid, 0, STRIPE_WEBHOOK_SECRET).await;
+            assert_eq!(r.status(), 200);
+            assert!(
+                body(r).await["outcome"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("refused")
+            );
+            assert_eq!(available(&app, &token).await, 100);
+            app.stop().await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_pack_bought_in_rupees_goes_through_razorpay_and_its_credits_arrive_once() {
+    let (providers, api) = Providers::start().await;
+    let p2 = providers.clone();
+    both_with(
+        move |c| configure(c, &api),
+        move |app| {
+            let providers = p2.clone();
+            async move {
+                let before = providers.count("razorpay");
+                let token = owner(&app, "mumbai@example.com").await;
+                let r = checkout(&app, &token, json!({"pack": "credits-1000", "currency": "inr"}), "in-1").await;
+                assert_eq!(r.status(), 201);
+                let opened = body(r).await;
+                let order = &opened["order"];
+                assert_eq!(order["provider"], "razorpay");
+                assert_eq!(opened["razorpay"]["order_id"], "order_Test123");
+                assert_eq!(opened["razorpay"]["key"], "rzp_test_key");
+                assert!(!opened.to_string().contains(RAZORPAY_KEY_SECRET), "no secret reaches the page");
+                assert_eq!(providers.count("razorpay") - before, 1);
+                let sent: Value = serde_json::from_str(&providers.requests.lock().unwrap().last().unwrap().1).unwrap();
+                assert_eq!((sent["amount"].as_i64(), sent["currency"].as_str()), (Some(80_000), Some("INR")));
+
+                let confirm = |signature: String| {
+                    app.plain()
+                        .post(app.url(&format!("/v1/billing/orders/{}/razorpay-payment", order["id"].as_str().unwrap())))
+                        .bearer_auth(&token)
+                        .json(&json!({"razorpay_order_id": "order_Test123", "razorpay_payment_id": "pay_Test1",
+                                      "razorpay_signature": signature}))
+                        .send()
+                };
+                problem(confirm("00".repeat(32)).await.unwrap(), 400, "invalid-signature").await;
+                assert_eq!(available(&app, &token).await, 100);
+                let good = pixeld_payments::testing::razorpay_payment_signature(RAZORPAY_KEY_SECRET, "order_Test123", "pay_Test1");
+                let r = confirm(good).await.unwrap();
+                assert_eq!(r.status(), 200);
+                assert_eq!(body(r).await["status"], "paid");
+                assert_eq!(available(&app, &token).await, 1100);
+
+                // Razorpay's payment.captured webhook for the same payment adds nothing more.
+                let event = json!({
+                    "entity": "event", "account_id": "acc_Test", "event": "payment.captured",
+                    "contains": ["payment"], "created_at": 1_767_225_600,
+                    "payload": {"payment": {"entity": {
+                        "id": "pay_Test1", "entity": "payment", "amount": 80_000, "currency": "INR",
+                        "status": "captured", "order_id": "order_Test123", "method": "upi",
+                        "notes": {"order_id": order["id"], "org_id": "x"}
+                    }}}
+                });
+                let raw = serde_json::to_vec(&event).unwrap();
+                let send = |raw: Vec<u8>, secret: &str| {
+                    app.plain()
+                        .post(app.url("/v1/payments/razorpay/webhook"))
+                        .header("x-razorpay-signature", pixeld_payments::testing::razorpay_signature(secret, &raw))
+                        .header("x-razorpay-event-id", "evt_rzp_1")
+                        .body(raw)
+                        .send()
+                };
+                let r = send(raw.clone(), RAZORPAY_WEBHOOK_SECRET).await.unwrap();
+                assert_eq!(r.status(), 200);
+                assert_eq!(available(&app, &token).await, 1100);
+                problem(send(raw, "wrong").await.unwrap(), 400, "invalid-signature").await;
+                app.stop().await;
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn only_owners_buy_and_bad_requests_are_clear() {
+    let (_providers, api) = Providers::start().await;
+    both_with(
+        move |c| configure(c, &api),
+        |app| async move {
+            let token = owner(&app, "picky@example.com").await;
+            let p = problem(
+                checkout(&app, &token, json!({"pack": "credits-7"}), "b-1").await,
+                422,
+                "validation",
+            )
+            .await;
+            assert!(
+                p["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("on sale: credits-1000, credits-5000"),
+                "{p}"
+            );
+            let p = problem(
+                checkout(
+                    &app,
+                    &token,
+                    json!({"pack": "credits-1000", "currency": "jpy"}),
+                    "b-2",
+                )
+                .await,
+                422,
+                "validation",
+            )
+            .await;
+            assert!(
+                p["detail"].as_str().unwrap().contains("eur, gbp, inr, usd"),
+                "{p}"
+            );
+            let p = problem(
+                checkout(
+                    &app,
+                    &token,
+                    json!({"pack": "credits-1000", "success_url": "javascript:alert(1)"}),
+                    "b-3",
+                )
+                .await,
+                422,
+                "validation",
+            )
+            .await;
+            assert!(p["detail"].as_str().unwrap().contains("success_url"), "{p}");
+            // A token without billing:write cannot buy.
+            let b = app.user("reader@example.com").await;
+            let reader = app.token(&b, &["billing:read"]).await;
+            let p = problem(
+                checkout(&app, &reader, json!({"pack": "credits-1000"}), "b-4").await,
+                403,
+                "missing-scope",
+            )
+            .await;
+            assert_eq!(p["scope"], "billing:write");
+            app.stop().await;
+        },
+    )
+    .await;
+}
