@@ -178,6 +178,7 @@ impl Pixeld {
                      If you did not sign up for pixeld, ignore this message.\n",
                     user.name
                 ),
+                attachments: Vec::new(),
             })
             .await
     }
@@ -275,6 +276,7 @@ impl Pixeld {
                      If it was not you, ignore this message; your password is unchanged.\n",
                     user.name
                 ),
+                attachments: Vec::new(),
             })
             .await
     }
@@ -370,6 +372,7 @@ impl Pixeld {
                      Or send the token with POST /v1/account/email/confirm: {token}\n",
                     user.name
                 ),
+                attachments: Vec::new(),
             })
             .await?;
         self.mailer
@@ -381,6 +384,7 @@ impl Pixeld {
                      If it was not you, reset your password now.\n",
                     user.name
                 ),
+                attachments: Vec::new(),
             })
             .await
     }

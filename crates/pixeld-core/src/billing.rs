@@ -59,6 +59,21 @@ pub fn default_packs() -> Vec<Pack> {
     ]
 }
 
+/// Which currency buyers from a country see first (ISO 3166-1 alpha-2 → lowercase ISO 4217):
+/// rupees in India, pounds in the UK, euros in the euro area; everyone else gets the default.
+pub fn default_currency_by_country() -> BTreeMap<String, String> {
+    let mut m: BTreeMap<String, String> = [
+        "AT", "BE", "HR", "CY", "EE", "FI", "FR", "DE", "GR", "IE", "IT", "LV", "LT", "LU", "MT",
+        "NL", "PT", "SK", "SI", "ES",
+    ]
+    .into_iter()
+    .map(|c| (c.to_owned(), "eur".to_owned()))
+    .collect();
+    m.insert("IN".into(), "inr".into());
+    m.insert("GB".into(), "gbp".into());
+    m
+}
+
 /// The payment providers this instance is set up with.
 #[derive(Default, Clone)]
 pub struct Providers {
@@ -189,6 +204,8 @@ pub struct CheckoutInput {
     pub success_url: Option<String>,
     /// Where Stripe sends a buyer who gives up.
     pub cancel_url: Option<String>,
+    /// The buyer's approximate country (from the client IP), used when no currency is given.
+    pub country: Option<String>,
 }
 
 fn provider_error(e: PaymentError) -> Error {
@@ -214,6 +231,33 @@ fn check_redirect(field: &str, url: &str) -> Result<()> {
 }
 
 impl Pixeld {
+    /// The currency to show a buyer from `country` first: the country's own if every pack is
+    /// priced in it, else the default currency if priced, else the first price of the packs.
+    pub fn suggest_currency(&self, country: Option<&str>) -> String {
+        let priced = |c: &str| {
+            !self.settings.packs.is_empty()
+                && self.settings.packs.iter().all(|p| p.prices.contains_key(c))
+        };
+        let by_country = country
+            .and_then(|c| {
+                self.settings
+                    .currency_by_country
+                    .get(&c.to_ascii_uppercase())
+            })
+            .filter(|c| priced(c));
+        if let Some(c) = by_country {
+            return c.clone();
+        }
+        if priced(&self.settings.default_currency) {
+            return self.settings.default_currency.clone();
+        }
+        self.settings
+            .packs
+            .first()
+            .and_then(|p| p.prices.keys().next().cloned())
+            .unwrap_or_else(|| self.settings.default_currency.clone())
+    }
+
     /// The packs on sale.
     pub fn packs(&self) -> &[Pack] {
         &self.settings.packs
@@ -242,15 +286,20 @@ impl Pixeld {
                     ),
                 )
             })?;
-        let currency = match &input.currency {
-            Some(c) => c.trim().to_ascii_lowercase(),
-            None => pack
-                .prices
-                .keys()
-                .next()
-                .cloned()
-                .ok_or_else(|| Error::Internal(format!("pack {} has no price", pack.id)))?,
-        };
+        let currency =
+            match &input.currency {
+                Some(c) => c.trim().to_ascii_lowercase(),
+                None => {
+                    let suggested = self.suggest_currency(input.country.as_deref());
+                    if pack.prices.contains_key(&suggested) {
+                        suggested
+                    } else {
+                        pack.prices.keys().next().cloned().ok_or_else(|| {
+                            Error::Internal(format!("pack {} has no price", pack.id))
+                        })?
+                    }
+                }
+            };
         let amount = *pack.prices.get(&currency).ok_or_else(|| {
             Error::invalid(
                 "currency",
@@ -592,6 +641,18 @@ impl Pixeld {
         self.store
             .mark_order_paid(order.id, payment_ref, customer_ref, now)
             .await?;
+        // The invoice is the receipt; a retried fulfilment finds the one issued before and does
+        // not email it again.
+        let paid = self
+            .store
+            .order_by_id(order.id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if let crate::ledger::Applied::New(inv) = self.issue_invoice(&paid).await?
+            && let Err(e) = self.send_receipt(&inv, &paid).await
+        {
+            tracing::warn!(invoice = %inv.id, error = %e, "could not email the receipt; it stays downloadable");
+        }
         Ok(())
     }
 

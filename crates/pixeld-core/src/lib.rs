@@ -13,6 +13,7 @@ pub mod error;
 pub mod fonts;
 pub mod idempotency;
 pub mod images;
+pub mod invoices;
 pub mod jobs;
 pub mod ledger;
 pub mod mail;
@@ -58,6 +59,12 @@ pub struct Settings {
     pub credits: credits::CreditSettings,
     /// Credit packs on sale.
     pub packs: Vec<billing::Pack>,
+    /// The currency buyers from each country see first.
+    pub currency_by_country: std::collections::BTreeMap<String, String>,
+    /// The currency everyone else sees first.
+    pub default_currency: String,
+    /// The seller and tax printed on invoices.
+    pub invoices: invoices::InvoiceSettings,
 }
 
 impl Default for Settings {
@@ -72,6 +79,17 @@ impl Default for Settings {
             auth_cache_ttl: std::time::Duration::from_secs(1),
             credits: credits::CreditSettings::default(),
             packs: billing::default_packs(),
+            currency_by_country: billing::default_currency_by_country(),
+            default_currency: "usd".into(),
+            invoices: invoices::InvoiceSettings {
+                seller: invoices::Party {
+                    name: "pixeld".into(),
+                    ..invoices::Party::default()
+                },
+                prefix: "INV".into(),
+                tax_name: String::new(),
+                tax_rate_bps: 0,
+            },
         }
     }
 }

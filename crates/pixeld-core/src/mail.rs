@@ -11,6 +11,19 @@ pub struct Message {
     pub subject: String,
     /// Plain-text body.
     pub body: String,
+    /// Files attached (receipts' PDFs).
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// File name shown to the recipient.
+    pub filename: String,
+    /// Media type, e.g. `application/pdf`.
+    pub content_type: String,
+    /// The file.
+    pub bytes: Vec<u8>,
 }
 
 /// Something that delivers email.

@@ -247,6 +247,7 @@ impl Pixeld {
                      Or send the token with POST /v1/invites/accept: {token}\n",
                     p.user.name, p.user.email, org.name
                 ),
+                attachments: Vec::new(),
             })
             .await?;
         Ok(invite)

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::billing::{Order, OrderStatus};
+use crate::invoices::{BillingProfile, Invoice};
 use crate::ledger::{
     Applied, Debit, EntryFilter, Finish, Finished, LedgerEntry, Reservation, Totals,
 };
@@ -1034,6 +1035,19 @@ pub trait Store: Send + Sync + 'static {
         outcome: &str,
         at: OffsetDateTime,
     ) -> StoreResult<()>;
+
+    // invoices
+    /// An organisation's billing details.
+    async fn billing_profile(&self, org_id: Uuid) -> StoreResult<Option<BillingProfile>>;
+    /// Sets them.
+    async fn put_billing_profile(&self, b: &BillingProfile) -> StoreResult<()>;
+    /// Writes the invoice of an order with the organisation's next number (and
+    /// `{prefix}-{number:06}` as printed); an order's second invoice replays its first.
+    async fn create_invoice(&self, inv: &Invoice, prefix: &str) -> StoreResult<Applied<Invoice>>;
+    /// An invoice of an organisation.
+    async fn invoice_in_org(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<Invoice>>;
+    /// Invoices of an organisation, oldest first.
+    async fn list_invoices(&self, org_id: Uuid, page: PageRequest) -> StoreResult<Vec<Invoice>>;
 
     // idempotency
     /// Claims `(caller, key)` for a request with digest `request_digest`.

@@ -51,6 +51,48 @@ pub struct Config {
     pub credits: CreditsConfig,
     /// Payment providers for buying credit packs (none by default).
     pub payments: PaymentsConfig,
+    /// The seller and tax printed on invoices and receipts.
+    pub invoices: InvoicesConfig,
+    /// Country database (MMDB with `country_code`) for suggesting the pricing currency; by
+    /// default the one `scripts/setup` installs under `.tools/geoip/`.
+    pub geoip_database: Option<PathBuf>,
+}
+
+/// What invoices print. Prices include the tax at `tax_rate_percent`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvoicesConfig {
+    /// The seller's legal name.
+    pub seller_name: String,
+    /// The seller's address, one line per entry.
+    pub seller_address: Vec<String>,
+    /// The seller's country (ISO 3166-1 alpha-2).
+    pub seller_country: Option<String>,
+    /// The seller's VAT/GST number.
+    pub seller_tax_id: Option<String>,
+    /// A contact address printed on invoices.
+    pub seller_email: Option<String>,
+    /// Printed before the number: `INV` gives `INV-000001`.
+    pub prefix: String,
+    /// The tax the prices include (`VAT`, `GST`); empty for none.
+    pub tax_name: String,
+    /// Its rate in percent (e.g. 20 or 18); 0 for none.
+    pub tax_rate_percent: f64,
+}
+
+impl Default for InvoicesConfig {
+    fn default() -> Self {
+        Self {
+            seller_name: "pixeld".into(),
+            seller_address: Vec::new(),
+            seller_country: None,
+            seller_tax_id: None,
+            seller_email: None,
+            prefix: "INV".into(),
+            tax_name: String::new(),
+            tax_rate_percent: 0.0,
+        }
+    }
 }
 
 /// Payment providers. Card data never reaches pixeld: buyers pay on Stripe's hosted page or in
@@ -137,6 +179,10 @@ pub struct CreditsConfig {
     /// Credit packs on sale (`[[credits.packs]]` with `id`, `name`, `credits` and
     /// `prices = { usd = 1000, inr = 80000 }` in minor units).
     pub packs: Vec<pixeld_core::billing::Pack>,
+    /// The currency shown first to buyers from a country (`{ IN = "inr", GB = "gbp", … }`).
+    pub currency_by_country: std::collections::BTreeMap<String, String>,
+    /// The currency shown first to everyone else.
+    pub default_currency: String,
 }
 
 impl Default for CreditsConfig {
@@ -148,6 +194,8 @@ impl Default for CreditsConfig {
             reservation_timeout_secs: d.reservation_timeout.whole_seconds() as u64,
             prices: d.prices,
             packs: pixeld_core::billing::default_packs(),
+            currency_by_country: pixeld_core::billing::default_currency_by_country(),
+            default_currency: "usd".into(),
         }
     }
 }
@@ -333,6 +381,8 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             credits: CreditsConfig::default(),
             payments: PaymentsConfig::default(),
+            invoices: InvoicesConfig::default(),
+            geoip_database: None,
         }
     }
 }
@@ -559,6 +609,33 @@ impl Config {
                 }
             }
         }
+        let iso = |c: &str| c.len() == 3 && c.chars().all(|x| x.is_ascii_lowercase());
+        if !iso(&self.credits.default_currency) {
+            errors
+                .push("credits.default_currency must be a lowercase ISO 4217 code like usd".into());
+        }
+        for (country, cur) in &self.credits.currency_by_country {
+            if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) || !iso(cur) {
+                errors.push(format!(
+                    "credits.currency_by_country: `{country} = {cur}` must map an ISO country (IN) to a currency (inr)"
+                ));
+            }
+        }
+        if !(0.0..=100.0).contains(&self.invoices.tax_rate_percent) {
+            errors.push("invoices.tax_rate_percent must be between 0 and 100".into());
+        }
+        if self.invoices.prefix.len() > 16
+            || !self
+                .invoices
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            errors.push("invoices.prefix must be at most 16 letters, digits or -".into());
+        }
+        if let Err(e) = self.invoice_settings().seller.validated() {
+            errors.push(format!("invoices.seller_*: {e}"));
+        }
         if let Some(s) = &self.payments.stripe {
             if !s.secret_key.starts_with("sk_") && !s.secret_key.starts_with("rk_") {
                 errors.push("payments.stripe.secret_key must be a secret key (sk_…) or restricted key (rk_…)".into());
@@ -583,6 +660,23 @@ impl Config {
             Ok(())
         } else {
             Err(ConfigError(errors))
+        }
+    }
+
+    /// The invoice settings the core uses.
+    pub fn invoice_settings(&self) -> pixeld_core::invoices::InvoiceSettings {
+        let i = &self.invoices;
+        pixeld_core::invoices::InvoiceSettings {
+            seller: pixeld_core::invoices::Party {
+                name: i.seller_name.clone(),
+                address: i.seller_address.clone(),
+                country: i.seller_country.clone(),
+                tax_id: i.seller_tax_id.clone(),
+                email: i.seller_email.clone(),
+            },
+            prefix: i.prefix.clone(),
+            tax_name: i.tax_name.clone(),
+            tax_rate_bps: (i.tax_rate_percent * 100.0).round() as u32,
         }
     }
 

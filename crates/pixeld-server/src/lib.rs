@@ -7,6 +7,7 @@
 pub mod config;
 pub mod extract;
 pub mod fetch;
+pub mod geo;
 pub mod mailer;
 pub mod middleware;
 pub mod objects;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub limiters: middleware::SharedLimiters,
     /// Prometheus renderer.
     pub metrics: PrometheusHandle,
+    /// Country of a client address (pricing currency).
+    pub geo: Arc<geo::GeoIp>,
 }
 
 impl FromRef<AppState> for () {
@@ -92,6 +95,9 @@ pub fn settings(config: &Config) -> Settings {
             ),
         },
         packs: config.credits.packs.clone(),
+        currency_by_country: config.credits.currency_by_country.clone(),
+        default_currency: config.credits.default_currency.clone(),
+        invoices: config.invoice_settings(),
         ..Settings::default()
     }
 }
@@ -146,8 +152,10 @@ pub async fn state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
         settings(&config),
     )
     .with_payments(payment_providers(&config)?);
+    let geo = Arc::new(geo::GeoIp::from_config(config.geoip_database.as_deref())?);
     Ok(AppState {
         app,
+        geo,
         limiters: Arc::new(middleware::Limiters::new(&config.rate_limit)),
         config: Arc::new(config),
         metrics: metrics_handle(),

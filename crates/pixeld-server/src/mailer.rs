@@ -50,18 +50,33 @@ impl Mailer for LettreMailer {
         let to: Mailbox =
             m.to.parse()
                 .map_err(|e| pixeld_core::Error::Internal(format!("recipient: {e}")))?;
-        let email = lettre::Message::builder()
+        let builder = lettre::Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(m.subject)
-            // 8bit keeps links and tokens intact in the raw message (quoted-printable would
-            // wrap and escape them), so they can be copied from an .eml file as they are.
-            .singlepart(
-                lettre::message::SinglePart::builder()
-                    .header(lettre::message::header::ContentType::TEXT_PLAIN)
-                    .body(eight_bit_body(&m.body)),
-            )
-            .map_err(|e| pixeld_core::Error::Internal(format!("building email: {e}")))?;
+            .subject(m.subject);
+        // 8bit keeps links and tokens intact in the raw message (quoted-printable would
+        // wrap and escape them), so they can be copied from an .eml file as they are.
+        let text = lettre::message::SinglePart::builder()
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(eight_bit_body(&m.body));
+        let email = if m.attachments.is_empty() {
+            builder.singlepart(text)
+        } else {
+            let mut parts = lettre::message::MultiPart::mixed().singlepart(text);
+            for a in m.attachments {
+                let ct =
+                    lettre::message::header::ContentType::parse(&a.content_type).map_err(|e| {
+                        pixeld_core::Error::Internal(format!(
+                            "attachment type {}: {e}",
+                            a.content_type
+                        ))
+                    })?;
+                parts = parts
+                    .singlepart(lettre::message::Attachment::new(a.filename).body(a.bytes, ct));
+            }
+            builder.multipart(parts)
+        }
+        .map_err(|e| pixeld_core::Error::Internal(format!("building email: {e}")))?;
         let sent = match &self.transport {
             Transport::Outbox(t) => t.send(email).await.map(drop).map_err(|e| e.to_string()),
             Transport::Smtp(t) => t.send(email).await.map(drop).map_err(|e| e.to_string()),

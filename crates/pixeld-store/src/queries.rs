@@ -99,6 +99,13 @@ macro_rules! order_cols {
     };
 }
 
+macro_rules! invoice_cols {
+    () => {
+        "id, org_id, number, display_number, order_id, currency, subtotal_minor, tax_minor, total_minor, \
+         tax_name, tax_rate_bps, seller, buyer, lines, provider, issued_at"
+    };
+}
+
 macro_rules! store_impl {
     ($store:ty, $db:ty, $row:ty, $name:literal, $skip_locked:literal) => {
         mod rows {
@@ -405,6 +412,28 @@ macro_rules! store_impl {
                     created_at: read_ts(r, "created_at")?,
                     paid_at: read_ts_opt(r, "paid_at")?,
                     updated_at: read_ts(r, "updated_at")?,
+                })
+            }
+
+            pub(super) fn invoice(r: &$row) -> Result<pixeld_core::invoices::Invoice, sqlx::Error> {
+                let bad = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
+                Ok(pixeld_core::invoices::Invoice {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    number: r.try_get("number")?,
+                    display_number: r.try_get("display_number")?,
+                    order_id: r.try_get("order_id")?,
+                    currency: r.try_get("currency")?,
+                    subtotal_minor: r.try_get("subtotal_minor")?,
+                    tax_minor: r.try_get("tax_minor")?,
+                    total_minor: r.try_get("total_minor")?,
+                    tax_name: r.try_get("tax_name")?,
+                    tax_rate_bps: r.try_get("tax_rate_bps")?,
+                    seller: serde_json::from_str::<pixeld_core::invoices::Party>(&r.try_get::<String, _>("seller")?).map_err(bad)?,
+                    buyer: serde_json::from_str::<pixeld_core::invoices::Party>(&r.try_get::<String, _>("buyer")?).map_err(bad)?,
+                    lines: serde_json::from_str::<Vec<pixeld_core::invoices::Line>>(&r.try_get::<String, _>("lines")?).map_err(bad)?,
+                    provider: r.try_get("provider")?,
+                    issued_at: read_ts(r, "issued_at")?,
                 })
             }
 
@@ -1424,6 +1453,84 @@ macro_rules! store_impl {
                     .bind(provider).bind(event_id).bind(event_type).bind(outcome).bind(ts(at))
                     .execute(&self.pool).await.map_err(crate::backend_error)?;
                 Ok(())
+            }
+
+            async fn billing_profile(&self, org_id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::invoices::BillingProfile>> {
+                let row = sqlx::query("SELECT org_id, party, updated_at FROM billing_profiles WHERE org_id = $1")
+                    .bind(org_id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                let Some(row) = row else { return Ok(None) };
+                let party: String = row.try_get("party").map_err(crate::backend_error)?;
+                Ok(Some(pixeld_core::invoices::BillingProfile {
+                    org_id,
+                    party: serde_json::from_str(&party).map_err(|e| pixeld_core::store::StoreError::Backend(e.to_string()))?,
+                    updated_at: read_ts(&row, "updated_at").map_err(crate::backend_error)?,
+                }))
+            }
+
+            async fn put_billing_profile(&self, b: &pixeld_core::invoices::BillingProfile) -> pixeld_core::store::StoreResult<()> {
+                let party = serde_json::to_string(&b.party).map_err(|e| pixeld_core::store::StoreError::Backend(e.to_string()))?;
+                sqlx::query("INSERT INTO billing_profiles (org_id, party, updated_at) VALUES ($1, $2, $3) \
+                             ON CONFLICT (org_id) DO UPDATE SET party = excluded.party, updated_at = excluded.updated_at")
+                    .bind(b.org_id).bind(party).bind(ts(b.updated_at))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn create_invoice(&self, inv: &pixeld_core::invoices::Invoice, prefix: &str) -> pixeld_core::store::StoreResult<pixeld_core::ledger::Applied<pixeld_core::invoices::Invoice>> {
+                use pixeld_core::ledger::Applied;
+                let existing = |row: Option<$row>| -> pixeld_core::store::StoreResult<Option<pixeld_core::invoices::Invoice>> {
+                    row.as_ref().map(rows::invoice).transpose().map_err(crate::backend_error)
+                };
+                let by_order = concat!("SELECT ", invoice_cols!(), " FROM invoices WHERE order_id = $1");
+                if let Some(first) = existing(sqlx::query(by_order).bind(inv.order_id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?)? {
+                    return Ok(Applied::Replayed(first));
+                }
+                let enc = |e: serde_json::Error| pixeld_core::store::StoreError::Backend(e.to_string());
+                let (seller, buyer, lines) = (
+                    serde_json::to_string(&inv.seller).map_err(enc)?,
+                    serde_json::to_string(&inv.buyer).map_err(enc)?,
+                    serde_json::to_string(&inv.lines).map_err(enc)?,
+                );
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                // The counter row is the per-organisation lock, and it moves only if the
+                // invoice is written: numbers have no gaps.
+                let row = sqlx::query("INSERT INTO invoice_counters (org_id, last) VALUES ($1, 1) \
+                                       ON CONFLICT (org_id) DO UPDATE SET last = invoice_counters.last + 1 RETURNING last")
+                    .bind(inv.org_id).fetch_one(&mut *tx).await.map_err(crate::backend_error)?;
+                let number: i64 = row.try_get("last").map_err(crate::backend_error)?;
+                let mut inv = inv.clone();
+                inv.number = number;
+                inv.display_number = if prefix.is_empty() { format!("{number:06}") } else { format!("{prefix}-{number:06}") };
+                let r = sqlx::query(concat!("INSERT INTO invoices (", invoice_cols!(), ") \
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+                                     ON CONFLICT (order_id) DO NOTHING"))
+                    .bind(inv.id).bind(inv.org_id).bind(inv.number).bind(&inv.display_number).bind(inv.order_id)
+                    .bind(&inv.currency).bind(inv.subtotal_minor).bind(inv.tax_minor).bind(inv.total_minor)
+                    .bind(&inv.tax_name).bind(inv.tax_rate_bps)
+                    .bind(seller).bind(buyer).bind(lines)
+                    .bind(&inv.provider).bind(ts(inv.issued_at))
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                if r.rows_affected() == 0 {
+                    // Issued concurrently: roll the counter back with this transaction.
+                    drop(tx);
+                    let first = existing(sqlx::query(by_order).bind(inv.order_id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?)?;
+                    return first.map(Applied::Replayed).ok_or(pixeld_core::store::StoreError::NotFound);
+                }
+                tx.commit().await.map_err(crate::backend_error)?;
+                Ok(Applied::New(inv))
+            }
+
+            async fn invoice_in_org(&self, org_id: uuid::Uuid, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::invoices::Invoice>> {
+                let row = sqlx::query(concat!("SELECT ", invoice_cols!(), " FROM invoices WHERE org_id = $1 AND id = $2"))
+                    .bind(org_id).bind(id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::invoice).transpose().map_err(crate::backend_error)
+            }
+
+            async fn list_invoices(&self, org_id: uuid::Uuid, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::invoices::Invoice>> {
+                let rows = sqlx::query(concat!("SELECT ", invoice_cols!(), " FROM invoices WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+                    .bind(org_id).bind(rows::after(&page)).bind(page.fetch())
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::invoice).collect::<Result<_, _>>().map_err(crate::backend_error)
             }
 
             async fn idempotency_claim(

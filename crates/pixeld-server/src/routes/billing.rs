@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::extract::{Auth, Json, Path, Query};
+use crate::extract::{Auth, ClientIp, Json, Path, Query};
 use crate::problem::ApiResult;
 
 /// The routes of this module.
@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/credits/entries", get(list_entries))
         .route("/v1/credits/entries.csv", get(export_entries))
         .route("/v1/billing/packs", get(list_packs))
+        .route("/v1/billing/currency", axum::routing::put(choose_currency))
         .route("/v1/billing/checkout", post(checkout))
         .route("/v1/billing/orders", get(list_orders))
         .route("/v1/billing/orders/{id}", get(get_order))
@@ -33,6 +34,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/billing/portal", post(portal))
         .route("/v1/payments/{provider}/webhook", post(webhook))
+        .route("/v1/billing/profile", get(get_profile).put(put_profile))
+        .route("/v1/billing/invoices", get(list_invoices))
+        .route("/v1/billing/invoices/{id}", get(get_invoice))
+        .route("/v1/billing/invoices/{id}/pdf", get(invoice_pdf))
 }
 
 /// The organisation's credits and what work costs.
@@ -283,13 +288,45 @@ pub struct PacksView {
     pub packs: Vec<PackView>,
     /// `stripe` and/or `razorpay`; empty when this instance sells nothing.
     pub providers: Vec<String>,
+    /// The currency to show: the buyer's choice (`PUT /v1/billing/currency`), else the one for
+    /// their approximate country, else the default.
+    pub currency: String,
+    /// The approximate country of the request's address (ISO 3166-1 alpha-2), when known.
+    pub country: Option<String>,
 }
 
-/// Credit packs on sale, with prices per currency. Public, for the pricing page.
+/// Name of the cookie that remembers a chosen currency (strictly necessary: it only holds the
+/// choice the visitor made).
+pub const CURRENCY_COOKIE: &str = "pixeld_currency";
+
+/// The currency a request has chosen or should see, and its approximate country.
+pub fn buyer_currency(
+    st: &AppState,
+    ip: ClientIp,
+    headers: &axum::http::HeaderMap,
+) -> (Option<String>, Option<String>) {
+    let chosen = axum_extra::extract::CookieJar::from_headers(headers)
+        .get(CURRENCY_COOKIE)
+        .map(|c| c.value().to_ascii_lowercase())
+        .filter(|c| st.app.packs().iter().all(|p| p.prices.contains_key(c)));
+    let country = ip.0.and_then(|ip| st.geo.country(ip));
+    (chosen, country)
+}
+
+/// Credit packs on sale, with prices per currency, and the currency to show this visitor.
+/// Public, for the pricing page.
 #[utoipa::path(get, path = "/v1/billing/packs", tag = "credits",
     responses((status = 200, description = "Packs", body = PacksView)))]
-pub async fn list_packs(State(st): State<AppState>) -> Json<PacksView> {
+pub async fn list_packs(
+    State(st): State<AppState>,
+    ip: ClientIp,
+    headers: axum::http::HeaderMap,
+) -> Json<PacksView> {
+    let (chosen, country) = buyer_currency(&st, ip, &headers);
+    let currency = chosen.unwrap_or_else(|| st.app.suggest_currency(country.as_deref()));
     Json(PacksView {
+        currency,
+        country,
         packs: st
             .app
             .packs()
@@ -309,6 +346,55 @@ pub async fn list_packs(State(st): State<AppState>) -> Json<PacksView> {
             .map(String::from)
             .collect(),
     })
+}
+
+/// A visitor's currency choice.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CurrencyBody {
+    /// A lowercase ISO 4217 code every pack is priced in.
+    pub currency: String,
+}
+
+/// Remembers the visitor's currency in a cookie (a year; strictly necessary, it holds only this
+/// choice). Public, for the pricing page.
+#[utoipa::path(put, path = "/v1/billing/currency", tag = "credits", request_body = CurrencyBody,
+    responses((status = 200, description = "Chosen", body = CurrencyBody)))]
+pub async fn choose_currency(
+    State(st): State<AppState>,
+    Json(b): Json<CurrencyBody>,
+) -> ApiResult<Response> {
+    let c = b.currency.trim().to_ascii_lowercase();
+    if !st.app.packs().iter().all(|p| p.prices.contains_key(&c)) || st.app.packs().is_empty() {
+        let mut all: Vec<&String> = st
+            .app
+            .packs()
+            .iter()
+            .flat_map(|p| p.prices.keys())
+            .collect();
+        all.sort();
+        all.dedup();
+        return Err(pixeld_core::Error::invalid(
+            "currency",
+            format!(
+                "prices are in {}",
+                all.into_iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .into());
+    }
+    let secure = if st.config.public_url().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie =
+        format!("{CURRENCY_COOKIE}={c}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly{secure}");
+    let mut resp = Json(serde_json::json!({"currency": c})).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
 }
 
 /// What to buy.
@@ -392,15 +478,19 @@ pub struct CheckoutView {
 pub async fn checkout(
     State(st): State<AppState>,
     Auth(p): Auth,
+    ip: ClientIp,
+    headers: axum::http::HeaderMap,
     Json(b): Json<CheckoutBody>,
 ) -> ApiResult<(axum::http::StatusCode, Json<CheckoutView>)> {
+    let (chosen, country) = buyer_currency(&st, ip, &headers);
     let (order, c) = st
         .app
         .checkout(
             &p,
             pixeld_core::billing::CheckoutInput {
                 pack: b.pack,
-                currency: b.currency,
+                currency: b.currency.or(chosen),
+                country,
                 provider: b.provider,
                 success_url: b.success_url,
                 cancel_url: b.cancel_url,
@@ -538,4 +628,209 @@ pub async fn webhook(
 ) -> ApiResult<Json<WebhookAnswer>> {
     let outcome = st.app.payment_webhook(&provider, &headers, &body).await?;
     Ok(Json(WebhookAnswer { outcome }))
+}
+
+/// Billing details printed on invoices.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartyView {
+    /// Company or person.
+    #[serde(default)]
+    pub name: String,
+    /// Address lines (at most 6).
+    #[serde(default)]
+    pub address: Vec<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: Option<String>,
+    /// VAT/GST/tax number.
+    pub tax_id: Option<String>,
+    /// Where receipts are emailed (default: the member who buys).
+    pub email: Option<String>,
+}
+
+impl From<pixeld_core::invoices::Party> for PartyView {
+    fn from(p: pixeld_core::invoices::Party) -> Self {
+        Self {
+            name: p.name,
+            address: p.address,
+            country: p.country,
+            tax_id: p.tax_id,
+            email: p.email,
+        }
+    }
+}
+
+impl From<PartyView> for pixeld_core::invoices::Party {
+    fn from(p: PartyView) -> Self {
+        Self {
+            name: p.name,
+            address: p.address,
+            country: p.country,
+            tax_id: p.tax_id,
+            email: p.email,
+        }
+    }
+}
+
+/// The organisation's billing details (`billing:read`).
+#[utoipa::path(get, path = "/v1/billing/profile", tag = "credits",
+    responses((status = 200, description = "Billing details", body = PartyView)))]
+pub async fn get_profile(State(st): State<AppState>, Auth(p): Auth) -> ApiResult<Json<PartyView>> {
+    Ok(Json(st.app.billing_profile(&p).await?.into()))
+}
+
+/// Sets the billing details printed on future invoices (owners, `billing:write`); invoices
+/// already issued keep what they printed.
+#[utoipa::path(put, path = "/v1/billing/profile", tag = "credits", request_body = PartyView,
+    responses((status = 200, description = "Saved", body = PartyView)))]
+pub async fn put_profile(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Json(b): Json<PartyView>,
+) -> ApiResult<Json<PartyView>> {
+    Ok(Json(st.app.set_billing_profile(&p, b.into()).await?.into()))
+}
+
+/// An invoice line.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineView {
+    /// What was bought.
+    pub description: String,
+    /// How many.
+    pub quantity: i64,
+    /// Line total including tax, minor units.
+    pub amount: i64,
+}
+
+/// An invoice, which is also the receipt of its paid order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoiceView {
+    /// Id.
+    pub id: Uuid,
+    /// As printed, e.g. `INV-000001` (numbers have no gaps per organisation).
+    pub number: String,
+    /// The paid order.
+    pub order_id: Uuid,
+    /// Lowercase ISO 4217.
+    pub currency: String,
+    /// Total without tax, minor units.
+    pub subtotal: i64,
+    /// Tax included, minor units.
+    pub tax: i64,
+    /// Total paid, minor units.
+    pub total: i64,
+    /// The tax's name.
+    pub tax_name: String,
+    /// Its rate in basis points.
+    pub tax_rate_bps: i32,
+    /// Seller as printed.
+    pub seller: PartyView,
+    /// Buyer as printed.
+    pub buyer: PartyView,
+    /// Lines.
+    pub lines: Vec<LineView>,
+    /// Issued (paid) at.
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+    /// The PDF.
+    pub pdf_url: String,
+}
+
+impl InvoiceView {
+    fn new(i: &pixeld_core::invoices::Invoice, base: &str) -> Self {
+        Self {
+            id: i.id,
+            number: i.display_number.clone(),
+            order_id: i.order_id,
+            currency: i.currency.clone(),
+            subtotal: i.subtotal_minor,
+            tax: i.tax_minor,
+            total: i.total_minor,
+            tax_name: i.tax_name.clone(),
+            tax_rate_bps: i.tax_rate_bps,
+            seller: i.seller.clone().into(),
+            buyer: i.buyer.clone().into(),
+            lines: i
+                .lines
+                .iter()
+                .map(|l| LineView {
+                    description: l.description.clone(),
+                    quantity: l.quantity,
+                    amount: l.amount_minor,
+                })
+                .collect(),
+            issued_at: i.issued_at,
+            pdf_url: format!("{base}/v1/billing/invoices/{}/pdf", i.id),
+        }
+    }
+}
+
+/// A page of invoices.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoicePage {
+    /// Invoices, oldest first.
+    pub items: Vec<InvoiceView>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// The organisation's invoices, oldest first (`billing:read`).
+#[utoipa::path(get, path = "/v1/billing/invoices", tag = "credits", params(super::PageParams),
+    responses((status = 200, description = "A page of invoices", body = InvoicePage)))]
+pub async fn list_invoices(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Query(q): Query<super::PageParams>,
+) -> ApiResult<Json<InvoicePage>> {
+    let page = st.app.invoices(&p, q.page()?).await?;
+    let base = st.config.public_url();
+    Ok(Json(InvoicePage {
+        items: page
+            .items
+            .iter()
+            .map(|i| InvoiceView::new(i, &base))
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One invoice (`billing:read`).
+#[utoipa::path(get, path = "/v1/billing/invoices/{id}", tag = "credits",
+    params(("id" = Uuid, Path, description = "Invoice id")),
+    responses((status = 200, description = "The invoice", body = InvoiceView)))]
+pub async fn get_invoice(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<InvoiceView>> {
+    let i = st.app.invoice(&p, id).await?;
+    Ok(Json(InvoiceView::new(&i, &st.config.public_url())))
+}
+
+/// The invoice as a PDF with selectable text (`billing:read`).
+#[utoipa::path(get, path = "/v1/billing/invoices/{id}/pdf", tag = "credits",
+    params(("id" = Uuid, Path, description = "Invoice id")),
+    responses((status = 200, description = "The PDF", content_type = "application/pdf", body = Vec<u8>)))]
+pub async fn invoice_pdf(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let i = st.app.invoice(&p, id).await?;
+    let pdf = st.app.invoice_pdf(&i).await?;
+    let mut resp = pdf.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pdf"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{}.pdf\"", i.display_number))
+    {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(resp)
 }

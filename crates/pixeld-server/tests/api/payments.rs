@@ -500,3 +500,210 @@ async fn only_owners_buy_and_bad_requests_are_clear() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn paid_orders_get_gapless_invoices_and_a_pdf_receipt_by_email() {
+    let (_providers, api) = Providers::start().await;
+    both_with(
+        move |c| {
+            configure(c, &api);
+            c.invoices.seller_name = "Pixel Works GmbH".into();
+            c.invoices.seller_address = vec!["Hauptstraße 1".into(), "10115 Berlin".into()];
+            c.invoices.seller_country = Some("DE".into());
+            c.invoices.seller_tax_id = Some("DE123456789".into());
+            c.invoices.tax_name = "VAT".into();
+            c.invoices.tax_rate_percent = 20.0;
+        },
+        |app| async move {
+            let token = owner(&app, "ledger@example.com").await;
+            // The buyer's details, printed on invoices from now on.
+            let r = app
+                .plain()
+                .put(app.url("/v1/billing/profile"))
+                .bearer_auth(&token)
+                .json(&json!({"name": "Acme Ltd", "address": ["1 Long Road", "Leeds"], "country": "gb",
+                              "tax_id": "GB999999973"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(body(r).await["country"], "GB");
+            let r = app
+                .plain()
+                .put(app.url("/v1/billing/profile"))
+                .bearer_auth(&token)
+                .json(&json!({"name": "Acme", "country": "Britain"}))
+                .send()
+                .await
+                .unwrap();
+            problem(r, 422, "validation").await;
+
+            for (i, key) in ["inv-1", "inv-2"].into_iter().enumerate() {
+                let opened = body(checkout(&app, &token, json!({"pack": "credits-1000", "currency": "usd"}), key).await).await;
+                let paid = session_completed(&format!("evt_inv_{i}"), &opened["order"], &format!("pi_Inv{i}"), 1000);
+                assert_eq!(stripe_event(&app, &paid, 0, STRIPE_WEBHOOK_SECRET).await.status(), 200);
+                // A redelivery issues no second invoice.
+                let mut again = paid.clone();
+                again["id"] = json!(format!("evt_inv_again_{i}"));
+                assert_eq!(stripe_event(&app, &again, 0, STRIPE_WEBHOOK_SECRET).await.status(), 200);
+            }
+            let list = body(app.plain().get(app.url("/v1/billing/invoices")).bearer_auth(&token).send().await.unwrap()).await;
+            let items = list["items"].as_array().unwrap();
+            assert_eq!(
+                items.iter().map(|i| i["number"].as_str().unwrap()).collect::<Vec<_>>(),
+                vec!["INV-000001", "INV-000002"],
+                "numbered without gaps"
+            );
+            let inv = &items[0];
+            assert_eq!((inv["subtotal"].as_i64(), inv["tax"].as_i64(), inv["total"].as_i64()), (Some(833), Some(167), Some(1000)));
+            assert_eq!(inv["buyer"]["name"], "Acme Ltd");
+            assert_eq!(inv["seller"]["tax_id"], "DE123456789");
+
+            // The PDF is drawn by the render engine, with text a reader can extract.
+            let r = app
+                .plain()
+                .get(inv["pdf_url"].as_str().unwrap())
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["content-type"], "application/pdf");
+            let pdf = r.bytes().await.unwrap();
+            assert!(pdf.starts_with(b"%PDF-"));
+            let path = std::env::temp_dir().join(format!("pixeld-invoice-{}.pdf", uuid::Uuid::now_v7()));
+            std::fs::write(&path, &pdf).unwrap();
+            let out = std::process::Command::new("pdftotext").arg(&path).arg("-").output().expect("pdftotext (poppler-utils)");
+            let _ = std::fs::remove_file(&path);
+            let text = String::from_utf8_lossy(&out.stdout);
+            for want in ["INV-000001", "Pixel Works GmbH", "DE123456789", "Acme Ltd", "GB999999973",
+                         "USD 10.00", "USD 8.33", "USD 1.67", "VAT 20% (included)", "1000 credits"] {
+                assert!(text.contains(want), "{want} missing from the PDF text:\n{text}");
+            }
+
+            // Each paid order's receipt was emailed once, with the invoice attached.
+            let mails: Vec<String> = app
+                .mail_to("ledger@example.com")
+                .into_iter()
+                .filter(|m| m.contains("Subject: Receipt"))
+                .collect();
+            assert_eq!(mails.len(), 2, "one receipt per order");
+            assert!(mails[0].contains("Receipt INV-000001"), "{}", &mails[0][..400.min(mails[0].len())]);
+            assert!(mails[0].contains("application/pdf"));
+            assert!(mails[0].contains("INV-000001.pdf"));
+            app.stop().await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_pricing_page_suggests_the_visitors_currency_and_remembers_a_choice() {
+    let db = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(pixeld_server::geo::SETUP_PATH);
+    if !db.exists() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "scripts/setup installs {}",
+            db.display()
+        );
+        eprintln!("skipping: no GeoIP database (run scripts/setup)");
+        return;
+    }
+    let (providers, api) = Providers::start().await;
+    let p2 = providers.clone();
+    both_with(
+        move |c| {
+            configure(c, &api);
+            c.trust_proxy_headers = true;
+            c.geoip_database = Some(db.clone());
+        },
+        move |app| {
+            let providers = p2.clone();
+            async move {
+                let packs_from = |ip: &'static str| {
+                    app.plain()
+                        .get(app.url("/v1/billing/packs"))
+                        .header("x-forwarded-for", ip)
+                        .send()
+                };
+                let us = body(packs_from("8.8.8.8").await.unwrap()).await;
+                assert_eq!(
+                    (us["country"].as_str(), us["currency"].as_str()),
+                    (Some("US"), Some("usd"))
+                );
+                let ie = body(packs_from("2a00:1450:4001::1").await.unwrap()).await;
+                assert_eq!(ie["currency"], "eur");
+                let india = body(packs_from("49.44.0.1").await.unwrap()).await;
+                assert_eq!(
+                    (india["country"].as_str(), india["currency"].as_str()),
+                    (Some("IN"), Some("inr"))
+                );
+
+                // A buyer in India who names no currency pays in rupees, through Razorpay.
+                let token = owner(&app, "delhi@example.com").await;
+                let before = providers.count("razorpay");
+                let r = app
+                    .plain()
+                    .post(app.url("/v1/billing/checkout"))
+                    .bearer_auth(&token)
+                    .header("x-forwarded-for", "49.44.0.1")
+                    .json(&json!({"pack": "credits-1000"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 201);
+                let o = body(r).await;
+                assert_eq!(
+                    (
+                        o["order"]["currency"].as_str(),
+                        o["order"]["provider"].as_str()
+                    ),
+                    (Some("inr"), Some("razorpay"))
+                );
+                assert_eq!(providers.count("razorpay") - before, 1);
+
+                // The visitor overrides it; the choice is kept in one strictly necessary cookie.
+                let b = reqwest::Client::builder()
+                    .cookie_store(true)
+                    .build()
+                    .unwrap();
+                let r = b
+                    .put(app.url("/v1/billing/currency"))
+                    .json(&json!({"currency": "GBP"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+                assert!(
+                    cookie.starts_with("pixeld_currency=gbp;") && cookie.contains("HttpOnly"),
+                    "{cookie}"
+                );
+                let chosen = body(
+                    b.get(app.url("/v1/billing/packs"))
+                        .header("x-forwarded-for", "49.44.0.1")
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await;
+                assert_eq!(chosen["currency"], "gbp");
+                let r = b
+                    .put(app.url("/v1/billing/currency"))
+                    .json(&json!({"currency": "xyz"}))
+                    .send()
+                    .await
+                    .unwrap();
+                let p = problem(r, 422, "validation").await;
+                assert!(
+                    p["detail"].as_str().unwrap().contains("eur, gbp, inr, usd"),
+                    "{p}"
+                );
+                app.stop().await;
+            }
+        },
+    )
+    .await;
+}
