@@ -194,8 +194,10 @@ pub struct Order {
 /// What a buyer asks for.
 #[derive(Debug, Clone, Default)]
 pub struct CheckoutInput {
-    /// The pack id.
+    /// The pack id (empty when buying a plan).
     pub pack: String,
+    /// A paid plan's id, to subscribe (through Stripe).
+    pub plan: Option<String>,
     /// Lowercase or uppercase ISO 4217; the pack's first price when absent.
     pub currency: Option<String>,
     /// `stripe` or `razorpay`; by default Razorpay for INR when configured, else Stripe.
@@ -263,63 +265,116 @@ impl Pixeld {
         &self.settings.packs
     }
 
-    /// Opens a checkout for a pack: writes the order, then asks the provider for a hosted
-    /// page (Stripe) or widget options (Razorpay). Owners only (`billing:write`).
+    /// Opens a checkout for a pack or a plan: writes the order, then asks the provider for a
+    /// hosted page (Stripe) or widget options (Razorpay, packs only). Owners only
+    /// (`billing:write`).
     pub async fn checkout(&self, p: &Principal, input: CheckoutInput) -> Result<(Order, Checkout)> {
         p.require(Scope::BillingWrite, Permission::BillingManage)?;
-        let pack = self
-            .settings
-            .packs
-            .iter()
-            .find(|k| k.id == input.pack)
-            .ok_or_else(|| {
-                Error::invalid(
-                    "pack",
-                    format!(
-                        "no such pack; on sale: {}",
-                        self.settings
-                            .packs
-                            .iter()
-                            .map(|k| k.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })?;
-        let currency =
-            match &input.currency {
-                Some(c) => c.trim().to_ascii_lowercase(),
-                None => {
-                    let suggested = self.suggest_currency(input.country.as_deref());
-                    if pack.prices.contains_key(&suggested) {
-                        suggested
-                    } else {
-                        pack.prices.keys().next().cloned().ok_or_else(|| {
-                            Error::Internal(format!("pack {} has no price", pack.id))
-                        })?
-                    }
+        let on_sale = |ids: Vec<&str>| {
+            if ids.is_empty() {
+                "none is on sale here".to_string()
+            } else {
+                format!("on sale: {}", ids.join(", "))
+            }
+        };
+        let (kind, id, name, credits, prices, stripe_prices) =
+            match (&input.plan, input.pack.as_str()) {
+                (Some(_), pack) if !pack.is_empty() => {
+                    return Err(Error::invalid("plan", "name a pack or a plan, not both"));
+                }
+                (Some(plan), _) => {
+                    let k = self
+                        .settings
+                        .plans
+                        .iter()
+                        .find(|k| &k.id == plan)
+                        .ok_or_else(|| {
+                            Error::invalid(
+                                "plan",
+                                format!(
+                                    "no such plan; {}",
+                                    on_sale(
+                                        self.settings.plans.iter().map(|k| k.id.as_str()).collect()
+                                    )
+                                ),
+                            )
+                        })?;
+                    (
+                        "plan",
+                        k.id.clone(),
+                        k.name.clone(),
+                        0,
+                        &k.prices,
+                        Some(&k.stripe_prices),
+                    )
+                }
+                (None, pack) => {
+                    let k = self
+                        .settings
+                        .packs
+                        .iter()
+                        .find(|k| k.id == pack)
+                        .ok_or_else(|| {
+                            Error::invalid(
+                                "pack",
+                                format!(
+                                    "no such pack; {}",
+                                    on_sale(
+                                        self.settings.packs.iter().map(|k| k.id.as_str()).collect()
+                                    )
+                                ),
+                            )
+                        })?;
+                    (
+                        "pack",
+                        k.id.clone(),
+                        k.name.clone(),
+                        k.credits,
+                        &k.prices,
+                        None,
+                    )
                 }
             };
-        let amount = *pack.prices.get(&currency).ok_or_else(|| {
+        let currency = match &input.currency {
+            Some(c) => c.trim().to_ascii_lowercase(),
+            None => {
+                let suggested = self.suggest_currency(input.country.as_deref());
+                if prices.contains_key(&suggested) {
+                    suggested
+                } else {
+                    prices
+                        .keys()
+                        .next()
+                        .cloned()
+                        .ok_or_else(|| Error::Internal(format!("{kind} {id} has no price")))?
+                }
+            }
+        };
+        let amount = *prices.get(&currency).ok_or_else(|| {
             Error::invalid(
                 "currency",
                 format!(
-                    "this pack is sold in {}",
-                    pack.prices.keys().cloned().collect::<Vec<_>>().join(", ")
+                    "this {kind} is sold in {}",
+                    prices.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             )
         })?;
         let provider_name = match input.provider.as_deref() {
             Some(name) => name.to_owned(),
-            None if currency == "inr" && self.payments.razorpay.is_some() => "razorpay".into(),
+            None if kind == "pack" && currency == "inr" && self.payments.razorpay.is_some() => {
+                "razorpay".into()
+            }
             None if self.payments.stripe.is_some() => "stripe".into(),
-            None if self.payments.razorpay.is_some() => "razorpay".into(),
+            None if kind == "pack" && self.payments.razorpay.is_some() => "razorpay".into(),
             None => {
-                return Err(Error::State(
-                    "no payment provider is configured on this instance".into(),
-                ));
+                return Err(Error::State(format!(
+                    "no payment provider that sells {kind}s is configured on this instance"
+                )));
             }
         };
+        if kind == "plan" && provider_name != "stripe" {
+            return Err(Error::invalid("provider", "plans are sold through Stripe"));
+        }
         let provider = self.payments.get(&provider_name).ok_or_else(|| {
             Error::invalid(
                 "provider",
@@ -329,25 +384,37 @@ impl Pixeld {
                 ),
             )
         })?;
+        let item = match stripe_prices {
+            None => CheckoutItem::Pack {
+                credits,
+                name: name.clone(),
+            },
+            Some(sp) => CheckoutItem::Subscription {
+                plan_id: id.clone(),
+                provider_price_id: sp.get(&currency).cloned().ok_or_else(|| {
+                    Error::Internal(format!("plan {id} has no Stripe price for {currency}"))
+                })?,
+            },
+        };
         let base = &self.settings.public_url;
-        let id = Uuid::now_v7();
+        let order_id = Uuid::now_v7();
         let success = input
             .success_url
-            .unwrap_or_else(|| format!("{base}/billing?order={id}&status=paid"));
+            .unwrap_or_else(|| format!("{base}/billing?order={order_id}&status=paid"));
         let cancel = input
             .cancel_url
-            .unwrap_or_else(|| format!("{base}/billing?order={id}&status=cancelled"));
+            .unwrap_or_else(|| format!("{base}/billing?order={order_id}&status=cancelled"));
         check_redirect("success_url", &success)?;
         check_redirect("cancel_url", &cancel)?;
         let now = self.now();
         let mut order = Order {
-            id,
+            id: order_id,
             org_id: p.org_id,
             created_by: Some(p.user.id),
             provider: provider_name,
-            item_kind: "pack".into(),
-            item_id: pack.id.clone(),
-            credits: pack.credits,
+            item_kind: kind.into(),
+            item_id: id,
+            credits,
             amount_minor: amount,
             currency: currency.clone(),
             status: OrderStatus::Open,
@@ -360,31 +427,37 @@ impl Pixeld {
             updated_at: now,
         };
         self.store.create_order(&order).await?;
+        let customer_ref = match order.provider.as_str() {
+            "stripe" => self.store.latest_customer_ref(p.org_id, "stripe").await?,
+            _ => None,
+        };
         let req = CheckoutRequest {
-            order_id: id,
+            order_id,
             org_id: p.org_id,
-            item: CheckoutItem::Pack {
-                credits: pack.credits,
-                name: pack.name.clone(),
-            },
+            item,
             amount_minor: amount,
             currency,
             customer_email: Some(p.user.email.clone()),
-            customer_ref: None,
+            customer_ref,
             success_url: success,
             cancel_url: cancel,
         };
         match provider.create_checkout(&req).await {
             Ok(c) => {
                 self.store
-                    .set_order_checkout(id, Some(&c.provider_ref), OrderStatus::Open, self.now())
+                    .set_order_checkout(
+                        order_id,
+                        Some(&c.provider_ref),
+                        OrderStatus::Open,
+                        self.now(),
+                    )
                     .await?;
                 order.provider_ref = Some(c.provider_ref.clone());
                 Ok((order, c))
             }
             Err(e) => {
                 self.store
-                    .set_order_checkout(id, None, OrderStatus::Failed, self.now())
+                    .set_order_checkout(order_id, None, OrderStatus::Failed, self.now())
                     .await?;
                 Err(provider_error(e))
             }
@@ -436,7 +509,8 @@ impl Pixeld {
                 "the payment signature does not match this order".into(),
             ));
         }
-        self.fulfil(&order, Some(razorpay_payment_id), None).await?;
+        self.fulfil(&order, Some(razorpay_payment_id), None, None)
+            .await?;
         self.store
             .order_in_org(p.org_id, id)
             .await?
@@ -500,11 +574,11 @@ impl Pixeld {
                 order_id,
                 provider_ref,
                 customer_ref,
+                subscription_ref,
                 payment_ref,
                 amount_minor,
                 currency,
                 paid,
-                ..
             } => {
                 let order = match order_id {
                     Some(id) => self.store.order_by_id(*id).await?,
@@ -519,6 +593,11 @@ impl Pixeld {
                 };
                 if !paid {
                     return Ok("waiting: checkout completed, payment still pending".into());
+                }
+                if order.item_kind == "plan" {
+                    return self
+                        .subscribed(&order, subscription_ref.as_deref(), customer_ref.as_deref())
+                        .await;
                 }
                 self.paid_event(
                     &order,
@@ -584,11 +663,81 @@ impl Pixeld {
                 )
                 .await
             }
-            EventKind::InvoicePaid { .. }
-            | EventKind::SubscriptionUpdated { .. }
-            | EventKind::SubscriptionDeleted { .. } => {
-                Ok("acknowledged: subscriptions are not sold on this instance".into())
+            EventKind::InvoicePaid {
+                invoice_ref,
+                customer_ref,
+                subscription_ref,
+                amount_minor,
+                currency,
+                period_end,
+                price_ref,
+                ..
+            } => {
+                let Some(sub_ref) = subscription_ref else {
+                    return Ok("ignored: an invoice that is not for a subscription".into());
+                };
+                self.period_paid(
+                    provider,
+                    PeriodPaid {
+                        invoice_ref,
+                        customer_ref,
+                        subscription_ref: sub_ref,
+                        amount_minor: *amount_minor,
+                        currency,
+                        period_end: *period_end,
+                        price_ref: price_ref.as_deref(),
+                    },
+                )
+                .await
             }
+            EventKind::SubscriptionUpdated {
+                subscription_ref,
+                status,
+                price_ref,
+                current_period_end,
+                cancel_at_period_end,
+                ..
+            } => {
+                let Some(mut sub) = self
+                    .store
+                    .subscription_by_ref(provider, subscription_ref)
+                    .await?
+                else {
+                    return Err(Error::State(format!(
+                        "subscription {subscription_ref} is not known yet; deliver this again later"
+                    )));
+                };
+                if let Some(plan) = price_ref.as_deref().and_then(|p| self.plan_by_price(p)) {
+                    sub.plan_id = plan.id.clone();
+                }
+                sub.status = status.clone();
+                sub.current_period_end = current_period_end.and_then(unix);
+                sub.cancel_at_period_end = *cancel_at_period_end;
+                sub.updated_at = self.now();
+                self.store.upsert_subscription(&sub).await?;
+                Ok(format!(
+                    "subscription {subscription_ref}: {status}, plan {}",
+                    sub.plan_id
+                ))
+            }
+            EventKind::SubscriptionDeleted {
+                subscription_ref, ..
+            } => {
+                let Some(mut sub) = self
+                    .store
+                    .subscription_by_ref(provider, subscription_ref)
+                    .await?
+                else {
+                    return Ok(format!(
+                        "ignored: subscription {subscription_ref} is not ours"
+                    ));
+                };
+                sub.status = "canceled".into();
+                sub.updated_at = self.now();
+                self.store.upsert_subscription(&sub).await?;
+                Ok(format!("subscription {subscription_ref} ended"))
+            }
+
             EventKind::Other => Ok(format!("acknowledged: {} is not handled", ev.event_type)),
         }
     }
@@ -612,7 +761,7 @@ impl Pixeld {
                 order.currency
             ));
         }
-        self.fulfil(order, payment_ref, customer_ref).await?;
+        self.fulfil(order, payment_ref, customer_ref, None).await?;
         Ok(format!(
             "fulfilled order {}: +{} credits",
             order.id, order.credits
@@ -625,6 +774,7 @@ impl Pixeld {
         order: &Order,
         payment_ref: Option<&str>,
         customer_ref: Option<&str>,
+        expires_at: Option<OffsetDateTime>,
     ) -> Result<()> {
         let now = self.now();
         let mut e = LedgerEntry::new(
@@ -634,7 +784,17 @@ impl Pixeld {
             now,
         );
         e.amount = order.credits;
-        e.source = Some(GrantSource::Purchase.as_str().into());
+        // A plan period's credits expire with the period.
+        e.expires_at = expires_at.filter(|t| *t > now);
+        e.source = Some(
+            if order.item_kind == "plan" {
+                GrantSource::Plan
+            } else {
+                GrantSource::Purchase
+            }
+            .as_str()
+            .into(),
+        );
         e.reason = Some(format!("order {} ({})", order.id, order.item_id));
         e.actor_id = order.created_by;
         self.store.ledger_credit(&e).await?;
@@ -741,6 +901,148 @@ impl Pixeld {
             order.currency,
             order.id,
             owed - taken
+        ))
+    }
+}
+
+/// What a paid subscription period carries.
+struct PeriodPaid<'a> {
+    invoice_ref: &'a str,
+    customer_ref: &'a str,
+    subscription_ref: &'a str,
+    amount_minor: i64,
+    currency: &'a str,
+    period_end: Option<i64>,
+    price_ref: Option<&'a str>,
+}
+
+fn unix(t: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(t).ok()
+}
+
+impl Pixeld {
+    fn plan_by_price(&self, price: &str) -> Option<&crate::plans::Plan> {
+        self.settings
+            .plans
+            .iter()
+            .find(|k| k.stripe_prices.values().any(|v| v == price))
+    }
+
+    /// A subscription checkout completed: the subscription is recorded; its credits come with
+    /// each paid invoice.
+    async fn subscribed(
+        &self,
+        order: &Order,
+        subscription_ref: Option<&str>,
+        customer_ref: Option<&str>,
+    ) -> Result<String> {
+        let Some(sub_ref) = subscription_ref else {
+            return Ok("ignored: a plan checkout without a subscription".into());
+        };
+        let now = self.now();
+        if self
+            .store
+            .subscription_by_ref(&order.provider, sub_ref)
+            .await?
+            .is_none()
+        {
+            self.store
+                .upsert_subscription(&crate::plans::Subscription {
+                    id: Uuid::now_v7(),
+                    org_id: order.org_id,
+                    provider: order.provider.clone(),
+                    plan_id: order.item_id.clone(),
+                    status: "active".into(),
+                    provider_ref: sub_ref.to_owned(),
+                    customer_ref: customer_ref.map(str::to_owned),
+                    current_period_end: None,
+                    cancel_at_period_end: false,
+                    created_at: now,
+                    updated_at: now,
+                })
+                .await?;
+        }
+        self.store
+            .mark_order_paid(order.id, None, customer_ref, now)
+            .await?;
+        Ok(format!("subscribed to {} ({sub_ref})", order.item_id))
+    }
+
+    /// A subscription period was paid: recorded as an order of its own, whose credits expire
+    /// with the period, with its invoice.
+    async fn period_paid(&self, provider: &str, e: PeriodPaid<'_>) -> Result<String> {
+        let Some(sub) = self
+            .store
+            .subscription_by_ref(provider, e.subscription_ref)
+            .await?
+        else {
+            // Stripe may send the first invoice before the checkout's completion.
+            return Err(Error::State(format!(
+                "subscription {} is not known yet; deliver this invoice again later",
+                e.subscription_ref
+            )));
+        };
+        let plan = e
+            .price_ref
+            .and_then(|p| self.plan_by_price(p))
+            .or_else(|| self.settings.plans.iter().find(|k| k.id == sub.plan_id));
+        let Some(plan) = plan else {
+            tracing::error!(subscription = %sub.provider_ref, plan = %sub.plan_id, "paid invoice for a plan that is not configured");
+            return Ok(format!("refused: plan {} is not configured", sub.plan_id));
+        };
+        let order = match self
+            .store
+            .order_by_provider_ref(provider, e.invoice_ref)
+            .await?
+        {
+            Some(o) => o,
+            None => {
+                let now = self.now();
+                let o = Order {
+                    id: Uuid::now_v7(),
+                    org_id: sub.org_id,
+                    created_by: None,
+                    provider: provider.to_owned(),
+                    item_kind: "plan".into(),
+                    item_id: plan.id.clone(),
+                    credits: plan.monthly_credits,
+                    amount_minor: e.amount_minor,
+                    currency: e.currency.to_ascii_lowercase(),
+                    status: OrderStatus::Open,
+                    provider_ref: Some(e.invoice_ref.to_owned()),
+                    payment_ref: None,
+                    customer_ref: Some(e.customer_ref.to_owned()),
+                    refunded_minor: 0,
+                    created_at: now,
+                    paid_at: None,
+                    updated_at: now,
+                };
+                match self.store.create_order(&o).await {
+                    Ok(()) => o,
+                    // A concurrent delivery of the same invoice wrote it first.
+                    Err(crate::store::StoreError::Conflict(_)) => self
+                        .store
+                        .order_by_provider_ref(provider, e.invoice_ref)
+                        .await?
+                        .ok_or(Error::NotFound)?,
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        };
+        let ends = e
+            .period_end
+            .and_then(unix)
+            .unwrap_or_else(|| self.now() + time::Duration::days(31));
+        self.fulfil(
+            &order,
+            Some(e.invoice_ref),
+            Some(e.customer_ref),
+            Some(ends),
+        )
+        .await?;
+        Ok(format!(
+            "plan {} paid until {ends}: +{} credits",
+            plan.id, plan.monthly_credits
         ))
     }
 }

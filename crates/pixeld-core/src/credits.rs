@@ -306,6 +306,10 @@ impl Pixeld {
         {
             return Ok(());
         }
+        // A paid plan's periods bring its own credits instead.
+        if self.store.live_subscription(org_id).await?.is_some() {
+            return Ok(());
+        }
         let mut e = LedgerEntry::new(
             org_id,
             EntryKind::Grant,

@@ -258,11 +258,20 @@ impl Pixeld {
                 .unwrap_or_default();
         }
         let (subtotal, tax) = split_tax(order.amount_minor, s.tax_rate_bps);
-        let pack = self.settings.packs.iter().find(|k| k.id == order.item_id);
-        let description = match pack {
-            Some(k) if k.name.contains(&k.credits.to_string()) => k.name.clone(),
-            Some(k) => format!("{} ({} credits)", k.name, k.credits),
-            None => format!("{} credits", order.credits),
+        let description = if order.item_kind == "plan" {
+            let name = self
+                .settings
+                .plans
+                .iter()
+                .find(|k| k.id == order.item_id)
+                .map_or(order.item_id.as_str(), |k| k.name.as_str());
+            format!("{name} plan, one month ({} credits)", order.credits)
+        } else {
+            match self.settings.packs.iter().find(|k| k.id == order.item_id) {
+                Some(k) if k.name.contains(&k.credits.to_string()) => k.name.clone(),
+                Some(k) => format!("{} ({} credits)", k.name, k.credits),
+                None => format!("{} credits", order.credits),
+            }
         };
         let inv = Invoice {
             id: Uuid::now_v7(),

@@ -21,6 +21,7 @@ pub mod objects;
 pub mod orgs;
 pub mod page;
 pub mod password;
+pub mod plans;
 pub mod principal;
 pub mod render_jobs;
 pub mod roles;
@@ -59,6 +60,8 @@ pub struct Settings {
     pub credits: credits::CreditSettings,
     /// Credit packs on sale.
     pub packs: Vec<billing::Pack>,
+    /// Paid plans on sale (Stripe subscriptions).
+    pub plans: Vec<plans::Plan>,
     /// The currency buyers from each country see first.
     pub currency_by_country: std::collections::BTreeMap<String, String>,
     /// The currency everyone else sees first.
@@ -79,6 +82,7 @@ impl Default for Settings {
             auth_cache_ttl: std::time::Duration::from_secs(1),
             credits: credits::CreditSettings::default(),
             packs: billing::default_packs(),
+            plans: Vec::new(),
             currency_by_country: billing::default_currency_by_country(),
             default_currency: "usd".into(),
             invoices: invoices::InvoiceSettings {

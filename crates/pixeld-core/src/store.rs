@@ -15,6 +15,7 @@ use crate::ledger::{
     Applied, Debit, EntryFilter, Finish, Finished, LedgerEntry, Reservation, Totals,
 };
 use crate::page::PageRequest;
+use crate::plans::Subscription;
 use crate::roles::Role;
 
 /// What can go wrong in storage, in terms the use cases understand.
@@ -1048,6 +1049,19 @@ pub trait Store: Send + Sync + 'static {
     async fn invoice_in_org(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<Invoice>>;
     /// Invoices of an organisation, oldest first.
     async fn list_invoices(&self, org_id: Uuid, page: PageRequest) -> StoreResult<Vec<Invoice>>;
+
+    // subscriptions
+    /// Writes or updates a subscription by its provider id (the first write keeps the id and
+    /// organisation; later ones change plan, status, period and cancellation).
+    async fn upsert_subscription(&self, s: &Subscription) -> StoreResult<()>;
+    /// A subscription by the provider's id.
+    async fn subscription_by_ref(
+        &self,
+        provider: &str,
+        r: &str,
+    ) -> StoreResult<Option<Subscription>>;
+    /// The organisation's live subscription (active, trialing or past due), newest first.
+    async fn live_subscription(&self, org_id: Uuid) -> StoreResult<Option<Subscription>>;
 
     // idempotency
     /// Claims `(caller, key)` for a request with digest `request_digest`.

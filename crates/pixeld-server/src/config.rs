@@ -179,6 +179,10 @@ pub struct CreditsConfig {
     /// Credit packs on sale (`[[credits.packs]]` with `id`, `name`, `credits` and
     /// `prices = { usd = 1000, inr = 80000 }` in minor units).
     pub packs: Vec<pixeld_core::billing::Pack>,
+    /// Paid plans sold as Stripe subscriptions (`[[credits.plans]]` with `id`, `name`,
+    /// `monthly_credits`, `prices = { usd = 1900 }`, `stripe_prices = { usd = "price_…" }`,
+    /// `features = […]`); none by default.
+    pub plans: Vec<pixeld_core::plans::Plan>,
     /// The currency shown first to buyers from a country (`{ IN = "inr", GB = "gbp", … }`).
     pub currency_by_country: std::collections::BTreeMap<String, String>,
     /// The currency shown first to everyone else.
@@ -194,6 +198,7 @@ impl Default for CreditsConfig {
             reservation_timeout_secs: d.reservation_timeout.whole_seconds() as u64,
             prices: d.prices,
             packs: pixeld_core::billing::default_packs(),
+            plans: Vec::new(),
             currency_by_country: pixeld_core::billing::default_currency_by_country(),
             default_currency: "usd".into(),
         }
@@ -635,6 +640,48 @@ impl Config {
         }
         if let Err(e) = self.invoice_settings().seller.validated() {
             errors.push(format!("invoices.seller_*: {e}"));
+        }
+        for plan in &self.credits.plans {
+            if plan.id == "free"
+                || plan.id.is_empty()
+                || ids.contains(plan.id.as_str())
+                || !plan
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                errors.push(format!(
+                    "credits.plans: id `{}` must be unique letters, digits, - or _ (and not `free`)",
+                    plan.id
+                ));
+            }
+            if !(1..=pixeld_core::credits::MAX_ADJUSTMENT).contains(&plan.monthly_credits) {
+                errors.push(format!(
+                    "credits.plans.{}: monthly_credits must be at least 1",
+                    plan.id
+                ));
+            }
+            if plan.prices.is_empty() {
+                errors.push(format!(
+                    "credits.plans.{}: needs at least one price",
+                    plan.id
+                ));
+            }
+            for cur in plan.prices.keys() {
+                if !plan
+                    .stripe_prices
+                    .get(cur)
+                    .is_some_and(|p| p.starts_with("price_"))
+                {
+                    errors.push(format!(
+                        "credits.plans.{}: stripe_prices.{cur} must name the Stripe price (price_…) for the {cur} price",
+                        plan.id
+                    ));
+                }
+            }
+        }
+        if !self.credits.plans.is_empty() && self.payments.stripe.is_none() {
+            errors.push("credits.plans are sold through Stripe: configure payments.stripe".into());
         }
         if let Some(s) = &self.payments.stripe {
             if !s.secret_key.starts_with("sk_") && !s.secret_key.starts_with("rk_") {

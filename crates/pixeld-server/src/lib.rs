@@ -95,6 +95,7 @@ pub fn settings(config: &Config) -> Settings {
             ),
         },
         packs: config.credits.packs.clone(),
+        plans: config.credits.plans.clone(),
         currency_by_country: config.credits.currency_by_country.clone(),
         default_currency: config.credits.default_currency.clone(),
         invoices: config.invoice_settings(),

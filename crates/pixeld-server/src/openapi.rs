@@ -47,7 +47,7 @@ use crate::routes::{
         webhooks::get_delivery, webhooks::redeliver,
         fonts::upload_font, fonts::list_fonts, fonts::delete_font,
         billing::balance, billing::list_entries, billing::export_entries,
-        billing::list_packs, billing::choose_currency, billing::checkout, billing::list_orders, billing::get_order,
+        billing::list_packs, billing::list_plans, billing::subscription, billing::choose_currency, billing::checkout, billing::list_orders, billing::get_order,
         billing::confirm_razorpay, billing::portal, billing::webhook,
         billing::get_profile, billing::put_profile, billing::list_invoices, billing::get_invoice,
         billing::invoice_pdf,
@@ -84,6 +84,7 @@ const PUBLIC: &[&str] = &[
     "/r/{file}",
     "/schemas/template-v1.json",
     "/v1/billing/packs",
+    "/v1/billing/plans",
     "/v1/billing/currency",
     "/v1/payments/{provider}/webhook",
 ];

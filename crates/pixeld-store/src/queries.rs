@@ -106,6 +106,13 @@ macro_rules! invoice_cols {
     };
 }
 
+macro_rules! subscription_cols {
+    () => {
+        "id, org_id, provider, plan_id, status, provider_ref, customer_ref, current_period_end, \
+         cancel_at_period_end, created_at, updated_at"
+    };
+}
+
 macro_rules! store_impl {
     ($store:ty, $db:ty, $row:ty, $name:literal, $skip_locked:literal) => {
         mod rows {
@@ -434,6 +441,22 @@ macro_rules! store_impl {
                     lines: serde_json::from_str::<Vec<pixeld_core::invoices::Line>>(&r.try_get::<String, _>("lines")?).map_err(bad)?,
                     provider: r.try_get("provider")?,
                     issued_at: read_ts(r, "issued_at")?,
+                })
+            }
+
+            pub(super) fn subscription(r: &$row) -> Result<pixeld_core::plans::Subscription, sqlx::Error> {
+                Ok(pixeld_core::plans::Subscription {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    provider: r.try_get("provider")?,
+                    plan_id: r.try_get("plan_id")?,
+                    status: r.try_get("status")?,
+                    provider_ref: r.try_get("provider_ref")?,
+                    customer_ref: r.try_get("customer_ref")?,
+                    current_period_end: read_ts_opt(r, "current_period_end")?,
+                    cancel_at_period_end: r.try_get("cancel_at_period_end")?,
+                    created_at: read_ts(r, "created_at")?,
+                    updated_at: read_ts(r, "updated_at")?,
                 })
             }
 
@@ -909,11 +932,11 @@ macro_rules! store_impl {
                 id: uuid::Uuid,
             ) -> pixeld_core::store::StoreResult<Option<(pixeld_core::store::ImageRecord, Vec<pixeld_core::store::ImageVariant>)>> {
                 let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
-                let variants = sqlx::query(concat!("SELECT ", variant_cols!(), " FROM image_variants WHERE image_id = $1"))
+                // Write first: on SQLite a transaction that reads and then writes fails at once
+                // (not after busy_timeout) when another connection wrote in between.
+                let variants = sqlx::query(concat!("DELETE FROM image_variants WHERE image_id = $1 RETURNING ", variant_cols!()))
                     .bind(id).fetch_all(&mut *tx).await.map_err(crate::backend_error)?;
                 let variants = variants.iter().map(rows::variant).collect::<Result<Vec<_>, _>>().map_err(crate::backend_error)?;
-                sqlx::query("DELETE FROM image_variants WHERE image_id = $1").bind(id)
-                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
                 let row = sqlx::query(concat!("DELETE FROM images WHERE org_id = $1 AND id = $2 RETURNING ", image_cols!()))
                     .bind(org_id).bind(id).fetch_optional(&mut *tx).await.map_err(crate::backend_error)?;
                 let Some(row) = row else { return Ok(None) };
@@ -1531,6 +1554,33 @@ macro_rules! store_impl {
                     .bind(org_id).bind(rows::after(&page)).bind(page.fetch())
                     .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
                 rows.iter().map(rows::invoice).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn upsert_subscription(&self, s: &pixeld_core::plans::Subscription) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query(concat!("INSERT INTO subscriptions (", subscription_cols!(), ") \
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                                     ON CONFLICT (provider, provider_ref) DO UPDATE SET plan_id = excluded.plan_id, \
+                                     status = excluded.status, customer_ref = COALESCE(excluded.customer_ref, subscriptions.customer_ref), \
+                                     current_period_end = COALESCE(excluded.current_period_end, subscriptions.current_period_end), \
+                                     cancel_at_period_end = excluded.cancel_at_period_end, updated_at = excluded.updated_at"))
+                    .bind(s.id).bind(s.org_id).bind(&s.provider).bind(&s.plan_id).bind(&s.status).bind(&s.provider_ref)
+                    .bind(&s.customer_ref).bind(s.current_period_end.map(ts)).bind(s.cancel_at_period_end)
+                    .bind(ts(s.created_at)).bind(ts(s.updated_at))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn subscription_by_ref(&self, provider: &str, r: &str) -> pixeld_core::store::StoreResult<Option<pixeld_core::plans::Subscription>> {
+                let row = sqlx::query(concat!("SELECT ", subscription_cols!(), " FROM subscriptions WHERE provider = $1 AND provider_ref = $2"))
+                    .bind(provider).bind(r).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::subscription).transpose().map_err(crate::backend_error)
+            }
+
+            async fn live_subscription(&self, org_id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::plans::Subscription>> {
+                let row = sqlx::query(concat!("SELECT ", subscription_cols!(), " FROM subscriptions \
+                                               WHERE org_id = $1 AND status IN ('active', 'trialing', 'past_due') ORDER BY id DESC LIMIT 1"))
+                    .bind(org_id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(rows::subscription).transpose().map_err(crate::backend_error)
             }
 
             async fn idempotency_claim(

@@ -24,6 +24,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/credits/entries", get(list_entries))
         .route("/v1/credits/entries.csv", get(export_entries))
         .route("/v1/billing/packs", get(list_packs))
+        .route("/v1/billing/plans", get(list_plans))
+        .route("/v1/billing/subscription", get(subscription))
         .route("/v1/billing/currency", axum::routing::put(choose_currency))
         .route("/v1/billing/checkout", post(checkout))
         .route("/v1/billing/orders", get(list_orders))
@@ -397,12 +399,89 @@ pub async fn choose_currency(
     Ok(resp)
 }
 
-/// What to buy.
+/// A plan on the pricing page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanView {
+    /// `free` or a paid plan's id, for `POST /v1/billing/checkout`.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Credits each month brings (they expire when the month or paid period ends).
+    pub monthly_credits: i64,
+    /// Monthly price per currency in minor units (empty for the free plan).
+    #[schema(value_type = Object)]
+    pub prices: std::collections::BTreeMap<String, i64>,
+    /// What it includes.
+    pub features: Vec<String>,
+}
+
+/// The free plan and the paid plans on sale. Public, for the pricing page.
+#[utoipa::path(get, path = "/v1/billing/plans", tag = "credits",
+    responses((status = 200, description = "Plans", body = Vec<PlanView>)))]
+pub async fn list_plans(State(st): State<AppState>) -> Json<Vec<PlanView>> {
+    let s = &st.app.settings;
+    let mut plans = vec![PlanView {
+        id: "free".into(),
+        name: "Free".into(),
+        monthly_credits: s.credits.free_monthly,
+        prices: Default::default(),
+        features: vec![format!("{} credits every month", s.credits.free_monthly)],
+    }];
+    plans.extend(st.app.plans().iter().map(|k| PlanView {
+        id: k.id.clone(),
+        name: k.name.clone(),
+        monthly_credits: k.monthly_credits,
+        prices: k.prices.clone(),
+        features: k.features.clone(),
+    }));
+    Json(plans)
+}
+
+/// The organisation's plan.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionView {
+    /// `free` or a paid plan's id.
+    pub plan: String,
+    /// Credits each month brings.
+    pub monthly_credits: i64,
+    /// The provider's status of a paid plan (`active`, `past_due`, …).
+    pub status: Option<String>,
+    /// When the paid period ends.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub current_period_end: Option<OffsetDateTime>,
+    /// Ends at the period's end instead of renewing.
+    pub cancel_at_period_end: bool,
+}
+
+/// The organisation's plan and its subscription (`billing:read`); change or cancel it in the
+/// customer portal (`POST /v1/billing/portal`).
+#[utoipa::path(get, path = "/v1/billing/subscription", tag = "credits",
+    responses((status = 200, description = "The plan", body = SubscriptionView)))]
+pub async fn subscription(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+) -> ApiResult<Json<SubscriptionView>> {
+    let c = st.app.current_plan(&p).await?;
+    Ok(Json(SubscriptionView {
+        plan: c.plan_id,
+        monthly_credits: c.monthly_credits,
+        status: c.subscription.as_ref().map(|s| s.status.clone()),
+        current_period_end: c.subscription.as_ref().and_then(|s| s.current_period_end),
+        cancel_at_period_end: c
+            .subscription
+            .as_ref()
+            .is_some_and(|s| s.cancel_at_period_end),
+    }))
+}
+
+/// What to buy: a pack, or a plan to subscribe to.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutBody {
     /// Pack id from `GET /v1/billing/packs`.
-    pub pack: String,
+    pub pack: Option<String>,
+    /// Paid plan id from `GET /v1/billing/plans` (a monthly Stripe subscription).
+    pub plan: Option<String>,
     /// ISO 4217 code the pack has a price in (default: its first).
     pub currency: Option<String>,
     /// `stripe` or `razorpay` (default: Razorpay for INR when configured, else Stripe).
@@ -488,7 +567,8 @@ pub async fn checkout(
         .checkout(
             &p,
             pixeld_core::billing::CheckoutInput {
-                pack: b.pack,
+                pack: b.pack.unwrap_or_default(),
+                plan: b.plan,
                 currency: b.currency.or(chosen),
                 country,
                 provider: b.provider,

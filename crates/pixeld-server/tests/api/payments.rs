@@ -707,3 +707,103 @@ async fn the_pricing_page_suggests_the_visitors_currency_and_remembers_a_choice(
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_paid_plan_grants_its_credits_each_paid_period_until_it_is_cancelled() {
+    let (providers, api) = Providers::start().await;
+    let p2 = providers.clone();
+    both_with(
+        move |c| {
+            configure(c, &api);
+            c.credits.plans = vec![pixeld_core::plans::Plan {
+                id: "pro".into(),
+                name: "Pro".into(),
+                monthly_credits: 5000,
+                prices: [("usd".to_string(), 1900)].into(),
+                stripe_prices: [("usd".to_string(), "price_pro_usd".to_string())].into(),
+                features: vec!["5000 credits a month".into(), "Priority renders".into()],
+            }];
+        },
+        move |app| {
+            let providers = p2.clone();
+            async move {
+                let plans = body(app.plain().get(app.url("/v1/billing/plans")).send().await.unwrap()).await;
+                assert_eq!(
+                    plans.as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect::<Vec<_>>(),
+                    vec!["free", "pro"]
+                );
+                let token = owner(&app, "pro@example.com").await;
+                assert_eq!(available(&app, &token).await, 100, "the free plan's month");
+                let r = checkout(&app, &token, json!({"plan": "pro"}), "sub-1").await;
+                assert_eq!(r.status(), 201);
+                let opened = body(r).await;
+                let form = providers.requests.lock().unwrap().iter().rev().find(|(w, _)| w == "stripe").unwrap().1.clone();
+                assert!(form.contains("mode=subscription"), "{form}");
+                assert!(form.contains("line_items%5B0%5D%5Bprice%5D=price_pro_usd"), "{form}");
+                let p = problem(checkout(&app, &token, json!({"plan": "pro", "provider": "razorpay"}), "sub-2").await, 422, "validation").await;
+                assert!(p["detail"].as_str().unwrap().contains("plans are sold through Stripe"), "{p}");
+
+                let period_end = app.app.now().unix_timestamp() + 30 * 86_400;
+                let invoice_paid = |event: &str| {
+                    json!({
+                        "id": event, "object": "event", "type": "invoice.paid", "created": 1_767_225_600,
+                        "data": {"object": {
+                            "id": "in_Pro1", "object": "invoice", "customer": "cus_Pro", "amount_paid": 1900,
+                            "currency": "usd", "status": "paid",
+                            "parent": {"type": "subscription_details", "subscription_details": {"subscription": "sub_Pro1"}},
+                            "lines": {"object": "list", "data": [{
+                                "period": {"start": period_end - 30 * 86_400, "end": period_end},
+                                "pricing": {"price_details": {"price": "price_pro_usd"}}
+                            }]}
+                        }}
+                    })
+                };
+                // Stripe's first invoice may come before the checkout's completion: retried.
+                problem(stripe_event(&app, &invoice_paid("evt_in_1"), 0, STRIPE_WEBHOOK_SECRET).await, 409, "state-conflict").await;
+                let mut done = session_completed("evt_sub_done", &opened["order"], "pi_unused", 1900);
+                done["data"]["object"]["mode"] = json!("subscription");
+                done["data"]["object"]["subscription"] = json!("sub_Pro1");
+                done["data"]["object"]["customer"] = json!("cus_Pro");
+                let r = stripe_event(&app, &done, 0, STRIPE_WEBHOOK_SECRET).await;
+                assert!(body(r).await["outcome"].as_str().unwrap().starts_with("subscribed"));
+                let r = stripe_event(&app, &invoice_paid("evt_in_1"), 0, STRIPE_WEBHOOK_SECRET).await;
+                assert_eq!(r.status(), 200);
+                assert_eq!(available(&app, &token).await, 5100);
+                // The same invoice reported again adds nothing.
+                assert_eq!(stripe_event(&app, &invoice_paid("evt_in_1_again"), 0, STRIPE_WEBHOOK_SECRET).await.status(), 200);
+                assert_eq!(available(&app, &token).await, 5100);
+                let grants = body(app.plain().get(app.url("/v1/credits/entries?kind=grant")).bearer_auth(&token).send().await.unwrap()).await;
+                let plan_grant = grants["items"].as_array().unwrap().iter().find(|e| e["amount"] == 5000).unwrap().clone();
+                assert_eq!(plan_grant["source"], "plan");
+                assert!(plan_grant["expires_at"].is_string(), "a period's credits expire with it");
+                let invoices = body(app.plain().get(app.url("/v1/billing/invoices")).bearer_auth(&token).send().await.unwrap()).await;
+                assert_eq!(invoices["items"][0]["total"], 1900);
+                assert!(invoices["items"][0]["lines"][0]["description"].as_str().unwrap().contains("Pro"));
+
+                let sub = |app: &TestApp| {
+                    app.plain().get(app.url("/v1/billing/subscription")).bearer_auth(&token).send()
+                };
+                let s = body(sub(&app).await.unwrap()).await;
+                assert_eq!((s["plan"].as_str(), s["status"].as_str()), (Some("pro"), Some("active")));
+                let updated = json!({
+                    "id": "evt_sub_upd", "object": "event", "type": "customer.subscription.updated", "created": 1_767_225_700,
+                    "data": {"object": {"id": "sub_Pro1", "object": "subscription", "customer": "cus_Pro",
+                        "status": "active", "cancel_at_period_end": true,
+                        "items": {"data": [{"price": {"id": "price_pro_usd"}, "current_period_end": period_end}]}}}
+                });
+                assert_eq!(stripe_event(&app, &updated, 0, STRIPE_WEBHOOK_SECRET).await.status(), 200);
+                let s = body(sub(&app).await.unwrap()).await;
+                assert_eq!(s["cancel_at_period_end"], true);
+                assert!(s["current_period_end"].is_string());
+                let deleted = json!({
+                    "id": "evt_sub_del", "object": "event", "type": "customer.subscription.deleted", "created": 1_767_225_800,
+                    "data": {"object": {"id": "sub_Pro1", "object": "subscription", "customer": "cus_Pro", "status": "canceled"}}
+                });
+                assert_eq!(stripe_event(&app, &deleted, 0, STRIPE_WEBHOOK_SECRET).await.status(), 200);
+                assert_eq!(body(sub(&app).await.unwrap()).await["plan"], "free");
+                app.stop().await;
+            }
+        },
+    )
+    .await;
+}
