@@ -59,6 +59,12 @@ pub fn default_packs() -> Vec<Pack> {
     ]
 }
 
+/// How long provider events are remembered for de-duplication (providers retry for up to 3 days).
+pub const KEEP_PAYMENT_EVENTS: time::Duration = time::Duration::days(30);
+
+/// How long orders and invoices are kept: financial records, 7 years.
+pub const KEEP_FINANCIAL_RECORDS: time::Duration = time::Duration::days(7 * 365 + 2);
+
 /// Which currency buyers from a country see first (ISO 3166-1 alpha-2 → lowercase ISO 4217):
 /// rupees in India, pounds in the UK, euros in the euro area; everyone else gets the default.
 pub fn default_currency_by_country() -> BTreeMap<String, String> {

@@ -82,6 +82,10 @@ pub struct SweepReport {
     pub expired_credit_lots: u64,
     /// Reservations abandoned by a process that died, released.
     pub released_reservations: u64,
+    /// Payment provider events past their 30 days (kept only to recognise redeliveries).
+    pub payment_events: u64,
+    /// Orders and invoices past the 7 years financial records are kept.
+    pub financial_records: u64,
 }
 
 /// One processing log entry, before it gets its id and time.
@@ -517,6 +521,14 @@ impl Pixeld {
             .purge_jobs(now - crate::jobs::KEEP_FINISHED)
             .await?;
         (report.expired_credit_lots, report.released_reservations) = self.sweep_credits().await?;
+        report.payment_events = self
+            .store
+            .purge_payment_events(now - crate::billing::KEEP_PAYMENT_EVENTS)
+            .await?;
+        report.financial_records = self
+            .store
+            .purge_financial_records(now - crate::billing::KEEP_FINANCIAL_RECORDS)
+            .await?;
         if report != SweepReport::default() {
             tracing::info!(
                 images = report.images,
@@ -529,6 +541,8 @@ impl Pixeld {
                 jobs = report.jobs,
                 expired_credit_lots = report.expired_credit_lots,
                 released_reservations = report.released_reservations,
+                payment_events = report.payment_events,
+                financial_records = report.financial_records,
                 "retention sweep"
             );
         }

@@ -1027,6 +1027,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<String>>;
     /// The outcome recorded for a provider event, if it was handled before.
     async fn payment_event(&self, provider: &str, event_id: &str) -> StoreResult<Option<String>>;
+    /// Deletes provider events received before `before` (they only serve de-duplication).
+    async fn purge_payment_events(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// Deletes orders and invoices made before `before` (past the 7 years financial records
+    /// are kept); returns how many rows.
+    async fn purge_financial_records(&self, before: OffsetDateTime) -> StoreResult<u64>;
     /// Records a handled provider event (a second record of the same event is ignored).
     async fn record_payment_event(
         &self,

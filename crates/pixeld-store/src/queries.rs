@@ -1470,6 +1470,21 @@ macro_rules! store_impl {
                 row.map(|r| r.try_get::<String, _>("outcome")).transpose().map_err(crate::backend_error)
             }
 
+            async fn purge_payment_events(&self, before: time::OffsetDateTime) -> pixeld_core::store::StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM payment_events WHERE received_at < $1").bind(ts(before))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected())
+            }
+
+            async fn purge_financial_records(&self, before: time::OffsetDateTime) -> pixeld_core::store::StoreResult<u64> {
+                let i = sqlx::query("DELETE FROM invoices WHERE issued_at < $1").bind(ts(before))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                let o = sqlx::query("DELETE FROM payment_orders WHERE created_at < $1 AND id NOT IN (SELECT order_id FROM invoices)")
+                    .bind(ts(before))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(i.rows_affected() + o.rows_affected())
+            }
+
             async fn record_payment_event(&self, provider: &str, event_id: &str, event_type: &str, outcome: &str, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<()> {
                 sqlx::query("INSERT INTO payment_events (provider, event_id, event_type, outcome, received_at) \
                              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, event_id) DO NOTHING")

@@ -591,6 +591,18 @@ async fn paid_orders_get_gapless_invoices_and_a_pdf_receipt_by_email() {
             assert!(mails[0].contains("Receipt INV-000001"), "{}", &mails[0][..400.min(mails[0].len())]);
             assert!(mails[0].contains("application/pdf"));
             assert!(mails[0].contains("INV-000001.pdf"));
+
+            // Provider events are remembered 30 days, orders and invoices 7 years.
+            app.clock.advance(time::Duration::days(31));
+            let report = app.app.sweep().await.unwrap();
+            assert_eq!(report.payment_events, 4);
+            assert_eq!(report.financial_records, 0);
+            app.clock.advance(time::Duration::days(6 * 365));
+            assert_eq!(app.app.sweep().await.unwrap().financial_records, 0, "not before 7 years");
+            app.clock.advance(time::Duration::days(365));
+            assert_eq!(app.app.sweep().await.unwrap().financial_records, 4, "2 invoices, 2 orders");
+            let list = body(app.plain().get(app.url("/v1/billing/invoices")).bearer_auth(&token).send().await.unwrap()).await;
+            assert!(list["items"].as_array().unwrap().is_empty());
             app.stop().await;
         },
     )
