@@ -214,6 +214,8 @@ pub struct CheckoutInput {
     pub cancel_url: Option<String>,
     /// The buyer's approximate country (from the client IP), used when no currency is given.
     pub country: Option<String>,
+    /// The currency the visitor chose for the pricing page, used when the item is priced in it.
+    pub preferred_currency: Option<String>,
 }
 
 fn provider_error(e: PaymentError) -> Error {
@@ -231,10 +233,24 @@ fn webhook_error(e: WebhookError) -> Error {
     }
 }
 
-fn check_redirect(field: &str, url: &str) -> Result<()> {
-    match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Ok(()),
-        _ => Err(Error::invalid(field, "must be an absolute http(s) URL")),
+/// A URL the provider may send the buyer to: on this site, or on a host the operator allows.
+fn check_redirect(field: &str, url: &str, public_url: &str, allowed: &[String]) -> Result<()> {
+    let ours = url::Url::parse(public_url).ok();
+    let Ok(u) = url::Url::parse(url) else {
+        return Err(Error::invalid(field, "must be an absolute http(s) URL"));
+    };
+    let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+    let own = ours
+        .as_ref()
+        .is_some_and(|o| o.host_str() == Some(host.as_str()) && o.scheme() == u.scheme());
+    let listed = u.scheme() == "https" && allowed.iter().any(|a| a.eq_ignore_ascii_case(&host));
+    if own || listed {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            "must be on this site or on a host in payments.redirect_hosts (https)",
+        ))
     }
 }
 
@@ -341,9 +357,15 @@ impl Pixeld {
                     )
                 }
             };
-        let currency = match &input.currency {
-            Some(c) => c.trim().to_ascii_lowercase(),
-            None => {
+        let preferred = input
+            .preferred_currency
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .filter(|c| prices.contains_key(c));
+        let currency = match (&input.currency, preferred) {
+            (Some(c), _) => c.trim().to_ascii_lowercase(),
+            (None, Some(c)) => c,
+            (None, None) => {
                 let suggested = self.suggest_currency(input.country.as_deref());
                 if prices.contains_key(&suggested) {
                     suggested
@@ -381,6 +403,12 @@ impl Pixeld {
         if kind == "plan" && provider_name != "stripe" {
             return Err(Error::invalid("provider", "plans are sold through Stripe"));
         }
+        if kind == "plan" && self.store.live_subscription(p.org_id).await?.is_some() {
+            return Err(Error::State(
+                "this organisation already has a paid plan: change it in the customer portal"
+                    .into(),
+            ));
+        }
         let provider = self.payments.get(&provider_name).ok_or_else(|| {
             Error::invalid(
                 "provider",
@@ -410,8 +438,9 @@ impl Pixeld {
         let cancel = input
             .cancel_url
             .unwrap_or_else(|| format!("{base}/billing?order={order_id}&status=cancelled"));
-        check_redirect("success_url", &success)?;
-        check_redirect("cancel_url", &cancel)?;
+        let allowed = &self.settings.redirect_hosts;
+        check_redirect("success_url", &success, base, allowed)?;
+        check_redirect("cancel_url", &cancel, base, allowed)?;
         let now = self.now();
         let mut order = Order {
             id: order_id,
@@ -543,7 +572,12 @@ impl Pixeld {
                 Error::State("no Stripe purchase yet: the portal opens after the first one".into())
             })?;
         let back = return_url.unwrap_or_else(|| format!("{}/billing", self.settings.public_url));
-        check_redirect("return_url", &back)?;
+        check_redirect(
+            "return_url",
+            &back,
+            &self.settings.public_url,
+            &self.settings.redirect_hosts,
+        )?;
         stripe
             .portal_url(&customer, &back)
             .await
@@ -586,15 +620,13 @@ impl Pixeld {
                 currency,
                 paid,
             } => {
-                let order = match order_id {
-                    Some(id) => self.store.order_by_id(*id).await?,
-                    None => {
-                        self.store
-                            .order_by_provider_ref(provider, provider_ref)
-                            .await?
-                    }
-                };
-                let Some(order) = order.filter(|o| o.provider == provider) else {
+                // The session id is the provider's own; metadata only cross-checks it.
+                let order = self
+                    .store
+                    .order_by_provider_ref(provider, provider_ref)
+                    .await?
+                    .filter(|o| order_id.is_none_or(|id| id == o.id));
+                let Some(order) = order else {
                     return Ok("ignored: not an order of this instance".into());
                 };
                 if !paid {
@@ -621,12 +653,14 @@ impl Pixeld {
                 currency,
                 order_id,
             } => {
-                let order = match (order_id, order_ref) {
-                    (Some(id), _) => self.store.order_by_id(*id).await?,
-                    (None, Some(r)) => self.store.order_by_provider_ref(provider, r).await?,
-                    (None, None) => None,
-                };
-                let Some(order) = order.filter(|o| o.provider == provider) else {
+                // `order_id` is Razorpay's own field; the notes come from the buyer's browser
+                // and only cross-check it.
+                let order = match order_ref {
+                    Some(r) => self.store.order_by_provider_ref(provider, r).await?,
+                    None => None,
+                }
+                .filter(|o| order_id.is_none_or(|id| id == o.id));
+                let Some(order) = order else {
                     return Ok("ignored: not an order of this instance".into());
                 };
                 self.paid_event(
@@ -650,6 +684,7 @@ impl Pixeld {
                     provider,
                     payment_ref,
                     RefundAmount::Total(*amount_refunded_minor),
+                    ev.created,
                 )
                 .await
             }
@@ -666,6 +701,7 @@ impl Pixeld {
                         refund_ref,
                         amount: *amount_minor,
                     },
+                    ev.created,
                 )
                 .await
             }
@@ -713,6 +749,12 @@ impl Pixeld {
                         "subscription {subscription_ref} is not known yet; deliver this again later"
                     )));
                 };
+                if ev.created.is_some_and(|t| t < sub.last_event_at) {
+                    return Ok(format!(
+                        "ignored: older than the last change of {subscription_ref}"
+                    ));
+                }
+                sub.last_event_at = ev.created.unwrap_or(sub.last_event_at);
                 if let Some(plan) = price_ref.as_deref().and_then(|p| self.plan_by_price(p)) {
                     sub.plan_id = plan.id.clone();
                 }
@@ -738,6 +780,12 @@ impl Pixeld {
                         "ignored: subscription {subscription_ref} is not ours"
                     ));
                 };
+                if ev.created.is_some_and(|t| t < sub.last_event_at) {
+                    return Ok(format!(
+                        "ignored: older than the last change of {subscription_ref}"
+                    ));
+                }
+                sub.last_event_at = ev.created.unwrap_or(sub.last_event_at);
                 sub.status = "canceled".into();
                 sub.updated_at = self.now();
                 self.store.upsert_subscription(&sub).await?;
@@ -827,36 +875,66 @@ impl Pixeld {
         provider: &str,
         payment_ref: &str,
         refund: RefundAmount<'_>,
+        created: Option<i64>,
     ) -> Result<String> {
-        let Some(order) = self
+        let Some(mut order) = self
             .store
             .order_by_payment_ref(provider, payment_ref)
             .await?
         else {
-            // The payment event may still be on its way: ask the provider to deliver again.
-            return Err(Error::State(format!(
-                "no paid order for payment {payment_ref} yet; deliver this refund again later"
-            )));
-        };
-        let (total, key) = match refund {
-            RefundAmount::Total(t) => (t, format!("refund:{}:{t}", order.id)),
-            RefundAmount::One { refund_ref, amount } => {
-                let key = format!("refund:{}:{refund_ref}", order.id);
-                if self
-                    .store
-                    .ledger_entry_by_key(order.org_id, &key)
-                    .await?
-                    .is_some()
-                {
-                    return Ok(format!("refund {refund_ref} already applied"));
-                }
-                (order.refunded_minor + amount, key)
+            // The payment event may still be on its way: ask the provider to deliver again,
+            // for an hour; after that it is a payment this instance does not know.
+            let fresh = created.is_none_or(|t| self.now().unix_timestamp() - t < 3600);
+            if fresh {
+                return Err(Error::State(format!(
+                    "no paid order for payment {payment_ref} yet; deliver this refund again later"
+                )));
             }
+            return Ok(format!("ignored: no order was paid by {payment_ref}"));
         };
-        let total = total.clamp(0, order.amount_minor);
-        if total <= order.refunded_minor {
-            return Ok("nothing new refunded".into());
+        let key_suffix = match refund {
+            RefundAmount::Total(t) => t.to_string(),
+            RefundAmount::One { refund_ref, .. } => refund_ref.to_owned(),
+        };
+        let key = format!("refund:{}:{key_suffix}", order.id);
+        if self
+            .store
+            .ledger_entry_by_key(order.org_id, &key)
+            .await?
+            .is_some()
+        {
+            return Ok(format!("refund {key_suffix} already applied"));
         }
+        // Claim the step from the refunded total seen to the new one with a conditional update:
+        // of two concurrent refunds one claims and the other reads again, so credits are taken
+        // for each refunded cent once.
+        let (before, total) = loop {
+            let total = match refund {
+                RefundAmount::Total(t) => t,
+                RefundAmount::One { amount, .. } => order.refunded_minor + amount,
+            }
+            .clamp(0, order.amount_minor);
+            if total <= order.refunded_minor {
+                return Ok("nothing new refunded".into());
+            }
+            let status = if total >= order.amount_minor {
+                OrderStatus::Refunded
+            } else {
+                OrderStatus::Paid
+            };
+            if self
+                .store
+                .claim_order_refund(order.id, order.refunded_minor, total, status, self.now())
+                .await?
+            {
+                break (order.refunded_minor, total);
+            }
+            order = self
+                .store
+                .order_by_id(order.id)
+                .await?
+                .ok_or(Error::NotFound)?;
+        };
         // Credits in proportion to the money given back; the whole pack for a full refund.
         let share = |minor: i64| {
             if minor >= order.amount_minor {
@@ -866,7 +944,7 @@ impl Pixeld {
                     / i128::from(order.amount_minor.max(1))) as i64
             }
         };
-        let owed = share(total) - share(order.refunded_minor);
+        let owed = share(total) - share(before);
         let mut taken = 0;
         for _ in 0..3 {
             let balance = self.store.ledger_balance(order.org_id).await?;
@@ -879,8 +957,8 @@ impl Pixeld {
             e.amount = -take;
             e.source = Some("payment-refund".into());
             e.reason = Some(format!(
-                "refund of order {}: {} {} of {}",
-                order.id, total, order.currency, order.amount_minor
+                "refund of order {}: {} of {} {} refunded",
+                order.id, total, order.amount_minor, order.currency
             ));
             match self.store.ledger_debit(&e, now).await? {
                 Debit::Done(_) => {
@@ -894,14 +972,6 @@ impl Pixeld {
         if taken < owed {
             tracing::warn!(order = %order.id, owed, taken, "refunded credits were already spent");
         }
-        let status = if total >= order.amount_minor {
-            OrderStatus::Refunded
-        } else {
-            OrderStatus::Paid
-        };
-        self.store
-            .set_order_refunded(order.id, total, status, self.now())
-            .await?;
         Ok(format!(
             "refunded {total} {} of order {}: -{taken} credits ({} already spent)",
             order.currency,
@@ -963,6 +1033,7 @@ impl Pixeld {
                     customer_ref: customer_ref.map(str::to_owned),
                     current_period_end: None,
                     cancel_at_period_end: false,
+                    last_event_at: 0,
                     created_at: now,
                     updated_at: now,
                 })
@@ -1035,10 +1106,24 @@ impl Pixeld {
                 }
             }
         };
+        let price = plan.prices.get(&e.currency.to_ascii_lowercase()).copied();
+        if price != Some(e.amount_minor) {
+            // Prorations, trials and coupons bill other amounts: they add no month of credits.
+            return Ok(format!(
+                "acknowledged: {} {} is not the {} plan's monthly price",
+                e.amount_minor, e.currency, plan.id
+            ));
+        }
         let ends = e
             .period_end
             .and_then(unix)
             .unwrap_or_else(|| self.now() + time::Duration::days(31));
+        if ends <= self.now() {
+            return Ok(format!(
+                "acknowledged: the period paid by {} is already over",
+                e.invoice_ref
+            ));
+        }
         self.fulfil(
             &order,
             Some(e.invoice_ref),

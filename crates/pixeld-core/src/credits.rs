@@ -219,9 +219,18 @@ impl Hold {
         let (Some(app), Some(id)) = (self.app.take(), self.reservation) else {
             return Ok(());
         };
-        app.finish_reservation(self.org_id, id, Finish::Release)
+        match app
+            .finish_reservation(self.org_id, id, Finish::Release)
             .await
-            .map(drop)
+        {
+            Ok(_) => Ok(()),
+            // Already settled or released (a retried job, the sweeper): nothing to give back.
+            Err(Error::State(why)) => {
+                tracing::debug!(reservation = %id, why, "releasing a reservation that had ended");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Hands the reservation to someone else (a queued job) to finish; this hold forgets it.
@@ -541,7 +550,7 @@ impl Pixeld {
             .map(str::to_owned)
             .unwrap_or_else(|| Uuid::now_v7().to_string());
         check_key(&key)?;
-        let mut e = LedgerEntry::new(org_id, EntryKind::Grant, format!("admin:{key}"), now);
+        let mut e = LedgerEntry::new(org_id, EntryKind::Grant, format!("admin-grant:{key}"), now);
         e.amount = amount;
         e.source = Some(source.as_str().into());
         e.reason = Some(reason);
@@ -578,7 +587,12 @@ impl Pixeld {
             .map(str::to_owned)
             .unwrap_or_else(|| Uuid::now_v7().to_string());
         check_key(&key)?;
-        let mut e = LedgerEntry::new(org_id, EntryKind::Adjust, format!("admin:{key}"), now);
+        let mut e = LedgerEntry::new(
+            org_id,
+            EntryKind::Adjust,
+            format!("admin-adjust:{key}"),
+            now,
+        );
         e.amount = delta;
         e.source = Some(GrantSource::Admin.as_str().into());
         e.reason = Some(reason);

@@ -66,6 +66,8 @@ pub struct Settings {
     pub currency_by_country: std::collections::BTreeMap<String, String>,
     /// The currency everyone else sees first.
     pub default_currency: String,
+    /// Hosts besides this site's that checkouts may send buyers back to (https).
+    pub redirect_hosts: Vec<String>,
     /// The seller and tax printed on invoices.
     pub invoices: invoices::InvoiceSettings,
 }
@@ -85,6 +87,7 @@ impl Default for Settings {
             plans: Vec::new(),
             currency_by_country: billing::default_currency_by_country(),
             default_currency: "usd".into(),
+            redirect_hosts: Vec::new(),
             invoices: invoices::InvoiceSettings {
                 seller: invoices::Party {
                     name: "pixeld".into(),

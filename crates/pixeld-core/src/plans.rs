@@ -53,6 +53,9 @@ pub struct Subscription {
     pub current_period_end: Option<OffsetDateTime>,
     /// Ends at the period's end instead of renewing.
     pub cancel_at_period_end: bool,
+    /// The provider's time (Unix seconds) of the last event applied, so an older event that
+    /// arrives late does not undo a newer one.
+    pub last_event_at: i64,
     /// Created.
     pub created_at: OffsetDateTime,
     /// Last change.

@@ -228,17 +228,22 @@ impl Pixeld {
             reservation,
             credits,
         } = Self::payload(job)?;
-        let hold = self.resume_hold(job.org_id, reservation, credits);
+        // Until the hold exists, an error leaves the reservation held for the retry (or, past
+        // its timeout, for the sweeper to release).
         let Some(mut r) = self.store.render_job(job.org_id, render).await? else {
+            // The render record is gone: nothing will use the credits.
+            self.resume_hold(job.org_id, reservation, credits)
+                .release()
+                .await?;
             return Ok(Outcome::Done);
         };
         if r.status != "pending" {
             // Finished by an earlier attempt, which also finished its reservation.
-            hold.detach();
             return Ok(Outcome::Done);
         }
         let stored: StoredRequest = serde_json::from_str(&r.request)
             .map_err(|e| Error::Internal(format!("render {} unreadable: {e}", r.id)))?;
+        let hold = self.resume_hold(job.org_id, reservation, credits);
         let req = RenderRequest {
             template_id: r.template_id,
             version: Some(r.version),

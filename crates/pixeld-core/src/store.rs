@@ -1009,14 +1009,16 @@ pub trait Store: Send + Sync + 'static {
         customer_ref: Option<&str>,
         at: OffsetDateTime,
     ) -> StoreResult<bool>;
-    /// Raises an order's refunded total (never lowers it) and sets its status.
-    async fn set_order_refunded(
+    /// Moves an order's refunded total from `from` to `to` and sets its status, only if it is
+    /// still `from`; returns whether it did (a concurrent refund claimed it first otherwise).
+    async fn claim_order_refund(
         &self,
         id: Uuid,
-        refunded_minor: i64,
+        from: i64,
+        to: i64,
         status: OrderStatus,
         at: OffsetDateTime,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     /// Orders of an organisation, oldest first.
     async fn list_orders(&self, org_id: Uuid, page: PageRequest) -> StoreResult<Vec<Order>>;
     /// The provider customer id of the organisation's latest paid order with that provider.
@@ -1047,8 +1049,9 @@ pub trait Store: Send + Sync + 'static {
     async fn billing_profile(&self, org_id: Uuid) -> StoreResult<Option<BillingProfile>>;
     /// Sets them.
     async fn put_billing_profile(&self, b: &BillingProfile) -> StoreResult<()>;
-    /// Writes the invoice of an order with the organisation's next number (and
-    /// `{prefix}-{number:06}` as printed); an order's second invoice replays its first.
+    /// Writes the invoice of an order with the organisation's next number (printed
+    /// `{prefix}-{first 8 hex digits of the org id}-{number:06}`); an order's second invoice
+    /// replays its first.
     async fn create_invoice(&self, inv: &Invoice, prefix: &str) -> StoreResult<Applied<Invoice>>;
     /// An invoice of an organisation.
     async fn invoice_in_org(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<Invoice>>;

@@ -595,6 +595,8 @@ impl Pixeld {
 
         let key = {
             let canonical = serde_json::json!({
+                // Renders nobody paid for (thumbnails) never answer a paid request's key.
+                "unpaid": matches!(charge, Charge::Free),
                 "engine": ENGINE_REVISION,
                 "template": tv.template.id,
                 "version": tv.version.version,

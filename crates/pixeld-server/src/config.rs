@@ -105,6 +105,9 @@ pub struct PaymentsConfig {
     pub stripe: Option<StripeConfig>,
     /// Razorpay (orders, Checkout.js, webhooks).
     pub razorpay: Option<RazorpayConfig>,
+    /// Hosts besides this site's that `success_url`, `cancel_url` and `return_url` may name
+    /// (https only), e.g. your own web shop.
+    pub redirect_hosts: Vec<String>,
 }
 
 /// Stripe credentials.

@@ -98,6 +98,7 @@ pub fn settings(config: &Config) -> Settings {
         plans: config.credits.plans.clone(),
         currency_by_country: config.credits.currency_by_country.clone(),
         default_currency: config.credits.default_currency.clone(),
+        redirect_hosts: config.payments.redirect_hosts.clone(),
         invoices: config.invoice_settings(),
         ..Settings::default()
     }

@@ -232,6 +232,8 @@ macro_rules! ledger_impl {
                 let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
                 let balance = ledger_sql::lock_or_open(&mut *tx, e.org_id, e.created_at).await?;
                 let mut e = e.clone();
+                // Made under the lock, so ids list in the order the balance changed.
+                e.id = uuid::Uuid::now_v7();
                 e.balance_after = balance + e.amount;
                 e.lot_id = Some(e.id);
                 if !ledger_sql::insert_entry(&mut *tx, &e).await? {
@@ -269,6 +271,8 @@ macro_rules! ledger_impl {
                     return Ok(Debit::Insufficient { balance });
                 }
                 let mut e = e.clone();
+                // Made under the lock, so ids list in the order the balance changed.
+                e.id = uuid::Uuid::now_v7();
                 e.balance_after = balance + e.amount;
                 if !ledger_sql::insert_entry(&mut *tx, &e).await? {
                     drop(tx);
@@ -321,6 +325,8 @@ macro_rules! ledger_impl {
                     }
                 };
                 let mut e = e.clone();
+                // Made under the lock, so ids list in the order the balance changed.
+                e.id = uuid::Uuid::now_v7();
                 e.amount = -r.amount;
                 e.balance_after = after;
                 e.reservation_id = Some(r.id);
@@ -434,6 +440,7 @@ macro_rules! ledger_impl {
                     }
                 }
                 let mut entry = e.clone();
+                entry.id = uuid::Uuid::now_v7();
                 entry.org_id = org;
                 entry.kind = how.kind();
                 entry.amount = back;

@@ -109,7 +109,7 @@ macro_rules! invoice_cols {
 macro_rules! subscription_cols {
     () => {
         "id, org_id, provider, plan_id, status, provider_ref, customer_ref, current_period_end, \
-         cancel_at_period_end, created_at, updated_at"
+         cancel_at_period_end, created_at, updated_at, last_event_at"
     };
 }
 
@@ -455,6 +455,7 @@ macro_rules! store_impl {
                     customer_ref: r.try_get("customer_ref")?,
                     current_period_end: read_ts_opt(r, "current_period_end")?,
                     cancel_at_period_end: r.try_get("cancel_at_period_end")?,
+                    last_event_at: r.try_get("last_event_at")?,
                     created_at: read_ts(r, "created_at")?,
                     updated_at: read_ts(r, "updated_at")?,
                 })
@@ -1442,12 +1443,12 @@ macro_rules! store_impl {
                 Ok(r.rows_affected() == 1)
             }
 
-            async fn set_order_refunded(&self, id: uuid::Uuid, refunded_minor: i64, status: pixeld_core::billing::OrderStatus, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<()> {
-                sqlx::query("UPDATE payment_orders SET refunded_minor = $1, status = $2, updated_at = $3 \
-                             WHERE id = $4 AND refunded_minor < $1")
-                    .bind(refunded_minor).bind(status.as_str()).bind(ts(at)).bind(id)
+            async fn claim_order_refund(&self, id: uuid::Uuid, from: i64, to: i64, status: pixeld_core::billing::OrderStatus, at: time::OffsetDateTime) -> pixeld_core::store::StoreResult<bool> {
+                let r = sqlx::query("UPDATE payment_orders SET refunded_minor = $1, status = $2, updated_at = $3 \
+                                     WHERE id = $4 AND refunded_minor = $5")
+                    .bind(to).bind(status.as_str()).bind(ts(at)).bind(id).bind(from)
                     .execute(&self.pool).await.map_err(crate::backend_error)?;
-                Ok(())
+                Ok(r.rows_affected() == 1)
             }
 
             async fn list_orders(&self, org_id: uuid::Uuid, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::billing::Order>> {
@@ -1538,7 +1539,10 @@ macro_rules! store_impl {
                 let number: i64 = row.try_get("last").map_err(crate::backend_error)?;
                 let mut inv = inv.clone();
                 inv.number = number;
-                inv.display_number = if prefix.is_empty() { format!("{number:06}") } else { format!("{prefix}-{number:06}") };
+                // One series per organisation (the issue's gapless numbering), named by the
+                // organisation so numbers are unique across the seller's customers.
+                let series = inv.org_id.simple().to_string()[..8].to_ascii_uppercase();
+                inv.display_number = if prefix.is_empty() { format!("{series}-{number:06}") } else { format!("{prefix}-{series}-{number:06}") };
                 let r = sqlx::query(concat!("INSERT INTO invoices (", invoice_cols!(), ") \
                                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
                                      ON CONFLICT (order_id) DO NOTHING"))
@@ -1573,14 +1577,15 @@ macro_rules! store_impl {
 
             async fn upsert_subscription(&self, s: &pixeld_core::plans::Subscription) -> pixeld_core::store::StoreResult<()> {
                 sqlx::query(concat!("INSERT INTO subscriptions (", subscription_cols!(), ") \
-                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                                      ON CONFLICT (provider, provider_ref) DO UPDATE SET plan_id = excluded.plan_id, \
                                      status = excluded.status, customer_ref = COALESCE(excluded.customer_ref, subscriptions.customer_ref), \
                                      current_period_end = COALESCE(excluded.current_period_end, subscriptions.current_period_end), \
-                                     cancel_at_period_end = excluded.cancel_at_period_end, updated_at = excluded.updated_at"))
+                                     cancel_at_period_end = excluded.cancel_at_period_end, updated_at = excluded.updated_at, \
+                                     last_event_at = excluded.last_event_at"))
                     .bind(s.id).bind(s.org_id).bind(&s.provider).bind(&s.plan_id).bind(&s.status).bind(&s.provider_ref)
                     .bind(&s.customer_ref).bind(s.current_period_end.map(ts)).bind(s.cancel_at_period_end)
-                    .bind(ts(s.created_at)).bind(ts(s.updated_at))
+                    .bind(ts(s.created_at)).bind(ts(s.updated_at)).bind(s.last_event_at)
                     .execute(&self.pool).await.map_err(crate::backend_error)?;
                 Ok(())
             }

@@ -569,7 +569,8 @@ pub async fn checkout(
             pixeld_core::billing::CheckoutInput {
                 pack: b.pack.unwrap_or_default(),
                 plan: b.plan,
-                currency: b.currency.or(chosen),
+                currency: b.currency,
+                preferred_currency: chosen,
                 country,
                 provider: b.provider,
                 success_url: b.success_url,

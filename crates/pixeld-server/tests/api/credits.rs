@@ -384,6 +384,7 @@ async fn free_credits_expire_when_the_month_ends_and_the_next_month_brings_new_o
 #[tokio::test]
 async fn only_owners_and_admins_see_the_balance() {
     both(|app| async move {
+        // A token without the scope.
         let b = app.user("member@example.com").await;
         let token = app.token(&b, &["render"]).await;
         let r = app
@@ -395,6 +396,84 @@ async fn only_owners_and_admins_see_the_balance() {
             .unwrap();
         let p = problem(r, 403, "missing-scope").await;
         assert_eq!(p["scope"], "billing:read");
+
+        // A member of a team: renders, but the team's billing is for its owners and admins.
+        let owner = app.user("lead@example.com").await;
+        let org = body(
+            owner
+                .post(app.url("/v1/orgs"))
+                .json(&json!({"name": "Studio"}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let org_id = org["id"].as_str().unwrap().to_owned();
+        let r = owner
+            .post(app.url(&format!("/v1/orgs/{org_id}/invites")))
+            .json(&json!({"email": "member@example.com", "role": "member"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let invite = app.link_token("member@example.com", "/invites/accept");
+        let r = b
+            .post(app.url("/v1/invites/accept"))
+            .json(&json!({"token": invite}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        for path in [
+            "/v1/credits",
+            "/v1/credits/entries",
+            "/v1/billing/orders",
+            "/v1/billing/invoices",
+        ] {
+            let r = b
+                .get(app.url(path))
+                .header("x-pixeld-org", &org_id)
+                .send()
+                .await
+                .unwrap();
+            problem(r, 403, "forbidden").await;
+        }
+        let r = owner
+            .get(app.url("/v1/credits"))
+            .header("x-pixeld-org", &org_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "the owner sees it");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_template_thumbnail_does_not_make_the_same_render_free() {
+    both(|app| async move {
+        let b = app.user("thumbs@example.com").await;
+        let token = app.token(&b, &["render", "billing:read"]).await;
+        let id = template(&app, &token).await;
+        let r = app
+            .plain()
+            .get(app.url(&format!("/v1/templates/{id}/thumbnail")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            balance(&app, &token).await["available"],
+            100,
+            "thumbnails are free"
+        );
+        // The thumbnail rendered the sample data ("Hello"); asking for that render is paid.
+        let r = render(&app, &token, &id, "Hello").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-pixeld-cache"], "miss");
+        assert_eq!(balance(&app, &token).await["available"], 99);
         app.stop().await;
     })
     .await;

@@ -67,8 +67,10 @@ impl Providers {
                             .lock()
                             .unwrap()
                             .push(("razorpay".into(), b.to_string()));
+                        let receipt = b["receipt"].as_str().unwrap_or_default().replace('-', "");
+                        let id = format!("order_{}", &receipt[receipt.len().saturating_sub(14)..]);
                         axum::Json(json!({
-                            "id": "order_Test123", "entity": "order", "amount": b["amount"],
+                            "id": id, "entity": "order", "amount": b["amount"],
                             "amount_paid": 0, "amount_due": b["amount"], "currency": b["currency"],
                             "receipt": b["receipt"], "status": "created", "attempts": 0,
                             "notes": b["notes"], "created_at": 1_767_225_600
@@ -143,7 +145,9 @@ fn session_completed(event_id: &str, order: &Value, payment_intent: &str, amount
 
 fn charge_refunded(event_id: &str, payment_intent: &str, refunded: i64) -> Value {
     json!({
-        "id": event_id, "object": "event", "created": 1_767_225_700, "type": "charge.refunded",
+        // Sent now: a refund of an unknown payment is only retried while it is fresh.
+        "id": event_id, "object": "event", "created": time::OffsetDateTime::now_utc().unix_timestamp(),
+        "type": "charge.refunded",
         "data": {"object": {
             "id": "ch_Test1", "object": "charge", "amount": 1000, "amount_refunded": refunded,
             "currency": "usd", "payment_intent": payment_intent, "refunded": refunded >= 1000
@@ -276,6 +280,17 @@ async fn a_refund_that_arrives_before_its_payment_is_retried_and_takes_the_credi
             )
             .await;
             let order = opened["order"].clone();
+            // A refund of a payment this instance never saw, days old: acknowledged, not retried forever.
+            let mut stale = charge_refunded("evt_refund_unknown", "pi_Elsewhere", 500);
+            stale["created"] = json!(app.app.now().unix_timestamp() - 2 * 86_400);
+            let r = stripe_event(&app, &stale, 0, STRIPE_WEBHOOK_SECRET).await;
+            assert_eq!(r.status(), 200);
+            assert!(
+                body(r).await["outcome"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("ignored")
+            );
             // Out of order: the refund first. Not applicable yet, so the provider is asked to retry.
             let refund = charge_refunded("evt_refund_1", "pi_Refund", 1000);
             let r = stripe_event(&app, &refund, 0, STRIPE_WEBHOOK_SECRET).await;
@@ -328,6 +343,57 @@ async fn a_refund_that_arrives_before_its_payment_is_retried_and_takes_the_credi
                 (e["amount"].as_i64(), e["source"].as_str()),
                 (Some(-1000), Some("payment-refund"))
             );
+
+            // Two partial refunds of another order reported at once (Stripe sends the charge's
+            // refunded total so far): credits go back for each refunded cent once.
+            let opened = body(
+                checkout(
+                    &app,
+                    &token,
+                    json!({"pack": "credits-1000", "currency": "usd"}),
+                    "r-2",
+                )
+                .await,
+            )
+            .await;
+            let paid = session_completed("evt_paid_3", &opened["order"], "pi_Partial", 1000);
+            assert_eq!(
+                stripe_event(&app, &paid, 0, STRIPE_WEBHOOK_SECRET)
+                    .await
+                    .status(),
+                200
+            );
+            assert_eq!(available(&app, &token).await, 1100);
+            let (r300, r800) = (
+                charge_refunded("evt_part_300", "pi_Partial", 300),
+                charge_refunded("evt_part_800", "pi_Partial", 800),
+            );
+            let (a, b) = tokio::join!(
+                stripe_event(&app, &r300, 0, STRIPE_WEBHOOK_SECRET),
+                stripe_event(&app, &r800, 0, STRIPE_WEBHOOK_SECRET),
+            );
+            assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+            assert_eq!(
+                available(&app, &token).await,
+                300,
+                "800 of 1000 cents refunded: 800 credits back"
+            );
+            let o = body(
+                app.plain()
+                    .get(app.url(&format!(
+                        "/v1/billing/orders/{}",
+                        opened["order"]["id"].as_str().unwrap()
+                    )))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(
+                (o["status"].as_str(), o["refunded"].as_i64()),
+                (Some("paid"), Some(800))
+            );
             app.stop().await;
         },
     )
@@ -378,49 +444,105 @@ async fn a_pack_bought_in_rupees_goes_through_razorpay_and_its_credits_arrive_on
             async move {
                 let before = providers.count("razorpay");
                 let token = owner(&app, "mumbai@example.com").await;
-                let r = checkout(&app, &token, json!({"pack": "credits-1000", "currency": "inr"}), "in-1").await;
+                let r = checkout(
+                    &app,
+                    &token,
+                    json!({"pack": "credits-1000", "currency": "inr"}),
+                    "in-1",
+                )
+                .await;
                 assert_eq!(r.status(), 201);
                 let opened = body(r).await;
                 let order = &opened["order"];
                 assert_eq!(order["provider"], "razorpay");
-                assert_eq!(opened["razorpay"]["order_id"], "order_Test123");
+                let rzp_order = opened["razorpay"]["order_id"].as_str().unwrap().to_owned();
+                assert!(rzp_order.starts_with("order_"));
                 assert_eq!(opened["razorpay"]["key"], "rzp_test_key");
-                assert!(!opened.to_string().contains(RAZORPAY_KEY_SECRET), "no secret reaches the page");
+                assert!(
+                    !opened.to_string().contains(RAZORPAY_KEY_SECRET),
+                    "no secret reaches the page"
+                );
                 assert_eq!(providers.count("razorpay") - before, 1);
-                let sent: Value = serde_json::from_str(&providers.requests.lock().unwrap().last().unwrap().1).unwrap();
-                assert_eq!((sent["amount"].as_i64(), sent["currency"].as_str()), (Some(80_000), Some("INR")));
+                let sent: Value =
+                    serde_json::from_str(&providers.requests.lock().unwrap().last().unwrap().1)
+                        .unwrap();
+                assert_eq!(
+                    (sent["amount"].as_i64(), sent["currency"].as_str()),
+                    (Some(80_000), Some("INR"))
+                );
 
-                let confirm = |signature: String| {
-                    app.plain()
-                        .post(app.url(&format!("/v1/billing/orders/{}/razorpay-payment", order["id"].as_str().unwrap())))
+                let confirm =
+                    |order_id: String, rzp: String, signature: String| {
+                        app.plain()
+                        .post(app.url(&format!("/v1/billing/orders/{order_id}/razorpay-payment")))
                         .bearer_auth(&token)
-                        .json(&json!({"razorpay_order_id": "order_Test123", "razorpay_payment_id": "pay_Test1",
+                        .json(&json!({"razorpay_order_id": rzp, "razorpay_payment_id": "pay_Test1",
                                       "razorpay_signature": signature}))
                         .send()
-                };
-                problem(confirm("00".repeat(32)).await.unwrap(), 400, "invalid-signature").await;
+                    };
+                let order_id = order["id"].as_str().unwrap().to_owned();
+                problem(
+                    confirm(order_id.clone(), rzp_order.clone(), "00".repeat(32))
+                        .await
+                        .unwrap(),
+                    400,
+                    "invalid-signature",
+                )
+                .await;
                 assert_eq!(available(&app, &token).await, 100);
-                let good = pixeld_payments::testing::razorpay_payment_signature(RAZORPAY_KEY_SECRET, "order_Test123", "pay_Test1");
-                let r = confirm(good).await.unwrap();
+                let good = pixeld_payments::testing::razorpay_payment_signature(
+                    RAZORPAY_KEY_SECRET,
+                    &rzp_order,
+                    "pay_Test1",
+                );
+                let r = confirm(order_id.clone(), rzp_order.clone(), good.clone())
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 200);
                 assert_eq!(body(r).await["status"], "paid");
                 assert_eq!(available(&app, &token).await, 1100);
 
-                // Razorpay's payment.captured webhook for the same payment adds nothing more.
+                // A second order, which the buyer's browser tries to have paid by the same payment:
+                // the signed Razorpay order decides, whatever the notes say.
+                let second = body(
+                    checkout(
+                        &app,
+                        &token,
+                        json!({"pack": "credits-1000", "currency": "inr"}),
+                        "in-2",
+                    )
+                    .await,
+                )
+                .await;
+                let second_id = second["order"]["id"].as_str().unwrap().to_owned();
+                problem(
+                    confirm(second_id.clone(), rzp_order.clone(), good)
+                        .await
+                        .unwrap(),
+                    400,
+                    "invalid-signature",
+                )
+                .await;
+
+                // Razorpay's payment.captured webhook for the first payment adds nothing more,
+                // even with the second order's id in its notes.
                 let event = json!({
                     "entity": "event", "account_id": "acc_Test", "event": "payment.captured",
                     "contains": ["payment"], "created_at": 1_767_225_600,
                     "payload": {"payment": {"entity": {
                         "id": "pay_Test1", "entity": "payment", "amount": 80_000, "currency": "INR",
-                        "status": "captured", "order_id": "order_Test123", "method": "upi",
-                        "notes": {"order_id": order["id"], "org_id": "x"}
+                        "status": "captured", "order_id": rzp_order, "method": "upi",
+                        "notes": {"order_id": second_id, "org_id": "x"}
                     }}}
                 });
                 let raw = serde_json::to_vec(&event).unwrap();
                 let send = |raw: Vec<u8>, secret: &str| {
                     app.plain()
                         .post(app.url("/v1/payments/razorpay/webhook"))
-                        .header("x-razorpay-signature", pixeld_payments::testing::razorpay_signature(secret, &raw))
+                        .header(
+                            "x-razorpay-signature",
+                            pixeld_payments::testing::razorpay_signature(secret, &raw),
+                        )
                         .header("x-razorpay-event-id", "evt_rzp_1")
                         .body(raw)
                         .send()
@@ -428,6 +550,16 @@ async fn a_pack_bought_in_rupees_goes_through_razorpay_and_its_credits_arrive_on
                 let r = send(raw.clone(), RAZORPAY_WEBHOOK_SECRET).await.unwrap();
                 assert_eq!(r.status(), 200);
                 assert_eq!(available(&app, &token).await, 1100);
+                let o2 = body(
+                    app.plain()
+                        .get(app.url(&format!("/v1/billing/orders/{second_id}")))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await;
+                assert_eq!(o2["status"], "open", "one payment pays one order");
                 problem(send(raw, "wrong").await.unwrap(), 400, "invalid-signature").await;
                 app.stop().await;
             }
@@ -549,11 +681,16 @@ async fn paid_orders_get_gapless_invoices_and_a_pdf_receipt_by_email() {
             }
             let list = body(app.plain().get(app.url("/v1/billing/invoices")).bearer_auth(&token).send().await.unwrap()).await;
             let items = list["items"].as_array().unwrap();
+            let numbers: Vec<&str> = items.iter().map(|i| i["number"].as_str().unwrap()).collect();
+            // INV-{the organisation's series}-{gapless number}.
+            let series = &numbers[0][4..12];
+            assert!(series.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()), "{numbers:?}");
             assert_eq!(
-                items.iter().map(|i| i["number"].as_str().unwrap()).collect::<Vec<_>>(),
-                vec!["INV-000001", "INV-000002"],
+                numbers,
+                vec![format!("INV-{series}-000001"), format!("INV-{series}-000002")],
                 "numbered without gaps"
             );
+            let first = numbers[0].to_string();
             let inv = &items[0];
             assert_eq!((inv["subtotal"].as_i64(), inv["tax"].as_i64(), inv["total"].as_i64()), (Some(833), Some(167), Some(1000)));
             assert_eq!(inv["buyer"]["name"], "Acme Ltd");
@@ -576,7 +713,7 @@ async fn paid_orders_get_gapless_invoices_and_a_pdf_receipt_by_email() {
             let out = std::process::Command::new("pdftotext").arg(&path).arg("-").output().expect("pdftotext (poppler-utils)");
             let _ = std::fs::remove_file(&path);
             let text = String::from_utf8_lossy(&out.stdout);
-            for want in ["INV-000001", "Pixel Works GmbH", "DE123456789", "Acme Ltd", "GB999999973",
+            for want in [first.as_str(), "Pixel Works GmbH", "DE123456789", "Acme Ltd", "GB999999973",
                          "USD 10.00", "USD 8.33", "USD 1.67", "VAT 20% (included)", "1000 credits"] {
                 assert!(text.contains(want), "{want} missing from the PDF text:\n{text}");
             }
@@ -588,9 +725,9 @@ async fn paid_orders_get_gapless_invoices_and_a_pdf_receipt_by_email() {
                 .filter(|m| m.contains("Subject: Receipt"))
                 .collect();
             assert_eq!(mails.len(), 2, "one receipt per order");
-            assert!(mails[0].contains("Receipt INV-000001"), "{}", &mails[0][..400.min(mails[0].len())]);
+            assert!(mails[0].contains(&format!("Receipt {first}")), "{}", &mails[0][..400.min(mails[0].len())]);
             assert!(mails[0].contains("application/pdf"));
-            assert!(mails[0].contains("INV-000001.pdf"));
+            assert!(mails[0].contains(&format!("{first}.pdf")));
 
             // Provider events are remembered 30 days, orders and invoices 7 years.
             app.clock.advance(time::Duration::days(31));
@@ -797,6 +934,8 @@ async fn a_paid_plan_grants_its_credits_each_paid_period_until_it_is_cancelled()
                 };
                 let s = body(sub(&app).await.unwrap()).await;
                 assert_eq!((s["plan"].as_str(), s["status"].as_str()), (Some("pro"), Some("active")));
+                // One paid plan at a time: changes go through the customer portal.
+                problem(checkout(&app, &token, json!({"plan": "pro"}), "sub-3").await, 409, "state-conflict").await;
                 let updated = json!({
                     "id": "evt_sub_upd", "object": "event", "type": "customer.subscription.updated", "created": 1_767_225_700,
                     "data": {"object": {"id": "sub_Pro1", "object": "subscription", "customer": "cus_Pro",
@@ -812,6 +951,14 @@ async fn a_paid_plan_grants_its_credits_each_paid_period_until_it_is_cancelled()
                     "data": {"object": {"id": "sub_Pro1", "object": "subscription", "customer": "cus_Pro", "status": "canceled"}}
                 });
                 assert_eq!(stripe_event(&app, &deleted, 0, STRIPE_WEBHOOK_SECRET).await.status(), 200);
+                assert_eq!(body(sub(&app).await.unwrap()).await["plan"], "free");
+                // An older update delivered late does not bring the plan back.
+                let mut late = updated.clone();
+                late["id"] = json!("evt_sub_late");
+                late["created"] = json!(1_767_225_650);
+                late["data"]["object"]["cancel_at_period_end"] = json!(false);
+                let r = stripe_event(&app, &late, 0, STRIPE_WEBHOOK_SECRET).await;
+                assert!(body(r).await["outcome"].as_str().unwrap().starts_with("ignored"));
                 assert_eq!(body(sub(&app).await.unwrap()).await["plan"], "free");
                 app.stop().await;
             }

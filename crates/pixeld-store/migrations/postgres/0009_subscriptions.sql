@@ -10,6 +10,7 @@ CREATE TABLE subscriptions (
     provider_ref          TEXT NOT NULL,
     customer_ref          TEXT,
     current_period_end    TIMESTAMPTZ,
+    last_event_at         BIGINT NOT NULL,
     cancel_at_period_end  BOOLEAN NOT NULL,
     created_at            TIMESTAMPTZ NOT NULL,
     updated_at            TIMESTAMPTZ NOT NULL

@@ -10,6 +10,7 @@ CREATE TABLE subscriptions (
     provider_ref          TEXT NOT NULL,
     customer_ref          TEXT,
     current_period_end    INTEGER,
+    last_event_at         INTEGER NOT NULL,
     cancel_at_period_end  INTEGER NOT NULL,
     created_at            INTEGER NOT NULL,
     updated_at            INTEGER NOT NULL
