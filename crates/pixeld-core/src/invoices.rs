@@ -228,6 +228,29 @@ impl Pixeld {
         Ok(party)
     }
 
+    /// Keeps the organisation's financial records for their 7 years but anonymises them: invoices
+    /// then name the buyer "Deleted account" (their country stays, as tax records need it), and
+    /// no order, entry or reservation points at a member, token or provider customer any more.
+    /// Called when an account is erased.
+    pub async fn anonymise_financial_records(&self, org_id: Uuid) -> Result<u64> {
+        let country = self
+            .store
+            .billing_profile(org_id)
+            .await?
+            .and_then(|b| b.party.country);
+        let buyer = Party {
+            name: "Deleted account".into(),
+            country,
+            ..Party::default()
+        };
+        let n = self
+            .store
+            .anonymise_financial_records(org_id, &buyer)
+            .await?;
+        tracing::info!(org = %org_id, rows = n, "financial records anonymised");
+        Ok(n)
+    }
+
     /// The organisation's invoices, oldest first.
     pub async fn invoices(&self, p: &Principal, page: PageRequest) -> Result<Page<Invoice>> {
         p.require(Scope::BillingRead, Permission::BillingRead)?;

@@ -1029,6 +1029,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<String>>;
     /// The outcome recorded for a provider event, if it was handled before.
     async fn payment_event(&self, provider: &str, event_id: &str) -> StoreResult<Option<String>>;
+    /// Keeps an organisation's financial records but removes who they were about: the billing
+    /// profile, the buyer printed on invoices (replaced by `buyer`), the member and token behind
+    /// orders, entries and reservations, and the provider customer ids. Returns rows changed.
+    async fn anonymise_financial_records(
+        &self,
+        org_id: Uuid,
+        buyer: &crate::invoices::Party,
+    ) -> StoreResult<u64>;
     /// Deletes provider events received before `before` (they only serve de-duplication).
     async fn purge_payment_events(&self, before: OffsetDateTime) -> StoreResult<u64>;
     /// Deletes orders and invoices made before `before` (past the 7 years financial records

@@ -1471,6 +1471,29 @@ macro_rules! store_impl {
                 row.map(|r| r.try_get::<String, _>("outcome")).transpose().map_err(crate::backend_error)
             }
 
+            async fn anonymise_financial_records(&self, org_id: uuid::Uuid, buyer: &pixeld_core::invoices::Party) -> pixeld_core::store::StoreResult<u64> {
+                let buyer = serde_json::to_string(buyer).map_err(|e| pixeld_core::store::StoreError::Backend(e.to_string()))?;
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                let mut n = 0;
+                n += sqlx::query("UPDATE invoices SET buyer = $1 WHERE org_id = $2").bind(&buyer).bind(org_id)
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?.rows_affected();
+                n += sqlx::query("DELETE FROM billing_profiles WHERE org_id = $1").bind(org_id)
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?.rows_affected();
+                n += sqlx::query("UPDATE payment_orders SET created_by = NULL, customer_ref = NULL WHERE org_id = $1").bind(org_id)
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?.rows_affected();
+                // Operators' own entries keep who made them; the customer's side loses its people.
+                n += sqlx::query("UPDATE credit_entries SET token_id = NULL, \
+                                  actor_id = CASE WHEN source = 'admin' THEN actor_id ELSE NULL END WHERE org_id = $1")
+                    .bind(org_id)
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?.rows_affected();
+                n += sqlx::query("UPDATE credit_reservations SET token_id = NULL WHERE org_id = $1").bind(org_id)
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?.rows_affected();
+                n += sqlx::query("UPDATE subscriptions SET customer_ref = NULL WHERE org_id = $1").bind(org_id)
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?.rows_affected();
+                tx.commit().await.map_err(crate::backend_error)?;
+                Ok(n)
+            }
+
             async fn purge_payment_events(&self, before: time::OffsetDateTime) -> pixeld_core::store::StoreResult<u64> {
                 let r = sqlx::query("DELETE FROM payment_events WHERE received_at < $1").bind(ts(before))
                     .execute(&self.pool).await.map_err(crate::backend_error)?;

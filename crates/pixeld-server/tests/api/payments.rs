@@ -729,6 +729,26 @@ async fn paid_orders_get_gapless_invoices_and_a_pdf_receipt_by_email() {
             assert!(mails[0].contains("application/pdf"));
             assert!(mails[0].contains(&format!("{first}.pdf")));
 
+            // An erased account's financial records stay, anonymised: no name, address, tax id or
+            // email of the buyer, no member or token behind them; the amounts and numbers remain.
+            let org = app.app.store.user_by_email("ledger@example.com").await.unwrap().unwrap().personal_org_id;
+            app.app.anonymise_financial_records(org).await.unwrap();
+            let list = body(app.plain().get(app.url("/v1/billing/invoices")).bearer_auth(&token).send().await.unwrap()).await;
+            let inv = &list["items"][0];
+            assert_eq!(inv["buyer"]["name"], "Deleted account");
+            assert_eq!(inv["buyer"]["country"], "GB", "kept for tax records");
+            assert!(inv["buyer"]["tax_id"].is_null() && inv["buyer"]["address"].as_array().unwrap().is_empty());
+            assert_eq!((inv["number"].as_str(), inv["total"].as_i64()), (Some(first.as_str()), Some(1000)));
+            let listed = list.to_string();
+            for gone in ["Acme Ltd", "Long Road", "GB999999973"] {
+                assert!(!listed.contains(gone), "{gone} is still in {listed}");
+            }
+            let profile = body(app.plain().get(app.url("/v1/billing/profile")).bearer_auth(&token).send().await.unwrap()).await;
+            assert_eq!(profile["name"], "");
+            let entries = body(app.plain().get(app.url("/v1/credits/entries?kind=grant")).bearer_auth(&token).send().await.unwrap()).await;
+            assert!(entries["items"].as_array().unwrap().iter().all(|e| e["token_id"].is_null()));
+            let totals = app.app.credit_totals(org).await.unwrap();
+            assert!(totals.consistent(), "{totals:?}");
             // Provider events are remembered 30 days, orders and invoices 7 years.
             app.clock.advance(time::Duration::days(31));
             let report = app.app.sweep().await.unwrap();
