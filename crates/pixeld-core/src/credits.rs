@@ -233,6 +233,20 @@ impl Hold {
         }
     }
 
+    /// Settles when the work succeeded and releases when it failed, passing its result on.
+    pub async fn conclude<T>(self, work: Result<T>) -> Result<T> {
+        match work {
+            Ok(v) => {
+                self.settle().await?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.release().await?;
+                Err(e)
+            }
+        }
+    }
+
     /// Hands the reservation to someone else (a queued job) to finish; this hold forgets it.
     pub fn detach(mut self) -> Option<Uuid> {
         self.app = None;

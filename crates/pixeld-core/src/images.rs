@@ -147,16 +147,7 @@ impl Pixeld {
         let hold = self
             .reserve(p.org_id, p.token_id(), Metered::Analyze, None)
             .await?;
-        match self.store_upload(p, up).await {
-            Ok(img) => {
-                hold.settle().await?;
-                Ok(img)
-            }
-            Err(e) => {
-                hold.release().await?;
-                Err(e)
-            }
-        }
+        hold.conclude(self.store_upload(p, up).await).await
     }
 
     /// Checks, analyses and stores an upload (the caller holds its credits).
@@ -237,16 +228,7 @@ impl Pixeld {
         let hold = self
             .reserve(p.org_id, p.token_id(), Metered::Analyze, None)
             .await?;
-        match self.fetch_and_store(p, url).await {
-            Ok(img) => {
-                hold.settle().await?;
-                Ok(img)
-            }
-            Err(e) => {
-                hold.release().await?;
-                Err(e)
-            }
-        }
+        hold.conclude(self.fetch_and_store(p, url).await).await
     }
 
     async fn fetch_and_store(&self, p: &Principal, url: &str) -> Result<ImageRecord> {
@@ -365,16 +347,8 @@ impl Pixeld {
         let hold = self
             .reserve(p.org_id, p.token_id(), Metered::Optimize, None)
             .await?;
-        match self.make_variant(p, &img, opts, op, key, started).await {
-            Ok(r) => {
-                hold.settle().await?;
-                Ok(r)
-            }
-            Err(e) => {
-                hold.release().await?;
-                Err(e)
-            }
-        }
+        hold.conclude(self.make_variant(p, &img, opts, op, key, started).await)
+            .await
     }
 
     /// Makes, stores and logs an output that was not in the cache.
