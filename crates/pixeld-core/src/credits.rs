@@ -329,8 +329,14 @@ impl Pixeld {
         {
             return Ok(());
         }
-        // A paid plan's periods bring its own credits instead.
+        // A paid plan's periods bring its own credits instead (for the rest of this month, as
+        // remembered below, so metered requests do not ask again each time).
         if self.store.live_subscription(org_id).await?.is_some() {
+            self.credits
+                .granted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(period);
             return Ok(());
         }
         let mut e = LedgerEntry::new(
