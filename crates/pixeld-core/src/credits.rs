@@ -203,7 +203,10 @@ impl Hold {
             .finish_reservation(self.org_id, id, Finish::Settle { cost })
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                crate::usage::note_charge(cost);
+                Ok(())
+            }
             // Released by the sweeper meanwhile (the work outlived the reservation timeout):
             // the work is done and stays free rather than failing now.
             Err(Error::State(why)) => {
@@ -249,7 +252,10 @@ impl Hold {
 
     /// Hands the reservation to someone else (a queued job) to finish; this hold forgets it.
     pub fn detach(mut self) -> Option<Uuid> {
-        self.app = None;
+        if self.app.take().is_some() {
+            // Held for queued work: the request that queued it is what spent the credits.
+            crate::usage::note_charge(self.amount);
+        }
         self.reservation
     }
 }
@@ -676,7 +682,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
 
 /// A CSV field, quoted when needed; a leading `=`, `+`, `-` or `@` is prefixed with `'` so a
 /// spreadsheet does not run it as a formula.
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@']) {
         format!("'{s}")
     } else {

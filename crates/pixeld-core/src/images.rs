@@ -4,7 +4,6 @@
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use time::Duration;
 use uuid::Uuid;
 
 use crate::credits::Metered;
@@ -16,25 +15,12 @@ use crate::store::{ImageRecord, ImageVariant, ProcessingLog};
 use crate::tokens::Scope;
 use crate::{Error, Pixeld, Result};
 
-/// The retention and limits of the image feature.
-#[derive(Debug, Clone)]
+/// The limits of the image feature (how long uploads are kept is the `uploads` retention
+/// class).
+#[derive(Debug, Clone, Default)]
 pub struct ImageSettings {
-    /// Uploads and their outputs are deleted this long after upload.
-    pub retention: Duration,
-    /// Processing log rows are deleted this long after they were written.
-    pub log_retention: Duration,
     /// Decoding limits (bytes, pixels, dimensions).
     pub limits: pixeld_imaging::Limits,
-}
-
-impl Default for ImageSettings {
-    fn default() -> Self {
-        Self {
-            retention: Duration::hours(24),
-            log_retention: Duration::days(90),
-            limits: pixeld_imaging::Limits::default(),
-        }
-    }
 }
 
 /// An image to upload.
@@ -57,35 +43,6 @@ pub struct Rendition {
     pub bytes: Vec<u8>,
     /// Served from an earlier identical request.
     pub cached: bool,
-}
-
-/// What one sweep removed (counts, never content).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct SweepReport {
-    /// Expired uploads removed (rows and objects).
-    pub images: u64,
-    /// Their derived outputs removed.
-    pub variants: u64,
-    /// Processing log rows past their retention.
-    pub processing_logs: u64,
-    /// Idempotency keys past their 24 h.
-    pub idempotency_keys: u64,
-    /// Cached renders past their age bound.
-    pub cached_renders: u64,
-    /// Asynchronous render records past their 30 days.
-    pub render_jobs: u64,
-    /// Webhook deliveries (with their attempts) past their 30 days.
-    pub webhook_deliveries: u64,
-    /// Finished background jobs past their 7 days.
-    pub jobs: u64,
-    /// Credit lots that reached their expiry.
-    pub expired_credit_lots: u64,
-    /// Reservations abandoned by a process that died, released.
-    pub released_reservations: u64,
-    /// Payment provider events past their 30 days (kept only to recognise redeliveries).
-    pub payment_events: u64,
-    /// Orders and invoices past the 7 years financial records are kept.
-    pub financial_records: u64,
 }
 
 /// One processing log entry, before it gets its id and time.
@@ -198,7 +155,11 @@ impl Pixeld {
                 .map_err(|e| Error::Internal(e.to_string()))?,
             object_key: upload_key(p.org_id, id),
             created_at: now,
-            expires_at: now + self.settings.images.retention,
+            expires_at: now
+                + self
+                    .settings
+                    .retention
+                    .window(crate::privacy::DataClass::Uploads),
         };
         self.blobs.put(&record.object_key, bytes).await?;
         if let Err(e) = self.store.create_image(&record).await {
@@ -435,92 +396,6 @@ impl Pixeld {
         p.require(Scope::ImagesRead, Permission::ContentRead)?;
         let rows = self.store.list_processing_logs(p.org_id, page).await?;
         Ok(page.finish(rows, |l| l.id))
-    }
-
-    /// Enforces retention: expired uploads and outputs (rows and objects), old processing logs
-    /// and idempotency keys. Idempotent, and safe on several nodes at once (a second node finds
-    /// nothing left to do, and deleting an absent object is not an error).
-    pub async fn sweep(&self) -> Result<SweepReport> {
-        let now = self.now();
-        let mut report = SweepReport::default();
-        loop {
-            let batch = self.store.expired_images(now, 200).await?;
-            if batch.is_empty() {
-                break;
-            }
-            for (img, variants) in batch {
-                for v in &variants {
-                    self.blobs.delete(&v.object_key).await?;
-                }
-                self.blobs.delete(&img.object_key).await?;
-                if self.store.delete_image(img.org_id, img.id).await?.is_some() {
-                    report.images += 1;
-                    report.variants += variants.len() as u64;
-                }
-            }
-        }
-        report.processing_logs = self
-            .store
-            .purge_processing_logs(now - self.settings.images.log_retention)
-            .await?;
-        report.idempotency_keys = self
-            .store
-            .idempotency_purge(now - crate::idempotency::KEEP_FOR)
-            .await?;
-        loop {
-            let stale = self
-                .store
-                .stale_render_cache(now - crate::templates::RENDER_CACHE_MAX_AGE, 200)
-                .await?;
-            if stale.is_empty() {
-                break;
-            }
-            for e in &stale {
-                self.blobs.delete(&e.object_key).await?;
-            }
-            let keys: Vec<String> = stale.into_iter().map(|e| e.cache_key).collect();
-            report.cached_renders += self.store.delete_render_cache(&keys).await?;
-            self.renders.forget(&keys);
-        }
-        report.render_jobs = self
-            .store
-            .purge_render_jobs(now - crate::render_jobs::KEEP_RENDER_JOBS)
-            .await?;
-        report.webhook_deliveries = self
-            .store
-            .purge_webhook_deliveries(now - crate::webhooks::KEEP_DELIVERIES)
-            .await?;
-        report.jobs = self
-            .store
-            .purge_jobs(now - crate::jobs::KEEP_FINISHED)
-            .await?;
-        (report.expired_credit_lots, report.released_reservations) = self.sweep_credits().await?;
-        report.payment_events = self
-            .store
-            .purge_payment_events(now - crate::billing::KEEP_PAYMENT_EVENTS)
-            .await?;
-        report.financial_records = self
-            .store
-            .purge_financial_records(now - crate::billing::KEEP_FINANCIAL_RECORDS)
-            .await?;
-        if report != SweepReport::default() {
-            tracing::info!(
-                images = report.images,
-                variants = report.variants,
-                processing_logs = report.processing_logs,
-                idempotency_keys = report.idempotency_keys,
-                cached_renders = report.cached_renders,
-                render_jobs = report.render_jobs,
-                webhook_deliveries = report.webhook_deliveries,
-                jobs = report.jobs,
-                expired_credit_lots = report.expired_credit_lots,
-                released_reservations = report.released_reservations,
-                payment_events = report.payment_events,
-                financial_records = report.financial_records,
-                "retention sweep"
-            );
-        }
-        Ok(report)
     }
 }
 

@@ -23,7 +23,10 @@ pub mod page;
 pub mod password;
 pub mod plans;
 pub mod principal;
+pub mod privacy;
 pub mod render_jobs;
+pub mod retention;
+pub mod rights;
 pub mod roles;
 pub mod secret;
 pub mod sessions;
@@ -31,6 +34,7 @@ pub mod store;
 pub mod templates;
 pub mod tokens;
 pub mod twofactor;
+pub mod usage;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -70,6 +74,8 @@ pub struct Settings {
     pub redirect_hosts: Vec<String>,
     /// The seller and tax printed on invoices.
     pub invoices: invoices::InvoiceSettings,
+    /// The retention classes (from `privacy.toml`).
+    pub retention: privacy::Retention,
 }
 
 impl Default for Settings {
@@ -97,6 +103,7 @@ impl Default for Settings {
                 tax_name: String::new(),
                 tax_rate_bps: 0,
             },
+            retention: privacy::Retention::default(),
         }
     }
 }
@@ -140,6 +147,8 @@ pub struct Pixeld {
     pub credits: Arc<credits::CreditState>,
     /// Signalled when this process queues a job, so an idle worker starts at once.
     pub jobs_ready: Arc<tokio::sync::Notify>,
+    /// Request-log rows waiting for the usage writer.
+    pub usage: Arc<usage::UsageBuffer>,
 }
 
 impl Pixeld {
@@ -163,6 +172,7 @@ impl Pixeld {
             credits: Arc::default(),
             payments: Arc::default(),
             jobs_ready: Arc::default(),
+            usage: Arc::default(),
             settings: Arc::new(settings),
         }
     }

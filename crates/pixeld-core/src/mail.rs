@@ -31,4 +31,11 @@ pub struct Attachment {
 pub trait Mailer: Send + Sync {
     /// Sends one message.
     async fn send(&self, message: Message) -> crate::Result<()>;
+
+    /// Deletes local copies of messages written before `before` (an outbox folder); returns
+    /// how many. Mailers that keep no copies have nothing to do.
+    async fn purge_copies(&self, before: time::OffsetDateTime) -> crate::Result<u64> {
+        let _ = before;
+        Ok(0)
+    }
 }

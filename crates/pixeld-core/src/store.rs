@@ -175,6 +175,8 @@ pub enum Purpose {
     ChangeEmail,
     /// Second step of a sign-in with 2FA on.
     SignIn2fa,
+    /// Cancels a requested account deletion during its grace period.
+    CancelDeletion,
 }
 
 impl Purpose {
@@ -185,6 +187,7 @@ impl Purpose {
             Purpose::ResetPassword => "reset_password",
             Purpose::ChangeEmail => "change_email",
             Purpose::SignIn2fa => "sign_in_2fa",
+            Purpose::CancelDeletion => "cancel_deletion",
         }
     }
 }
@@ -561,7 +564,7 @@ pub struct FontRecord {
 /// Everything pixeld keeps in its database (for the foundation: accounts, sessions, tokens,
 /// organisations, idempotency).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: PrivacyStore + Send + Sync + 'static {
     /// Which backend this is (`sqlite` or `postgres`), for logs and health output.
     fn backend(&self) -> &'static str;
     /// Checks the connection (used by `/readyz`).
@@ -1099,4 +1102,100 @@ pub trait Store: Send + Sync + 'static {
     async fn idempotency_release(&self, caller: &str, key: &str) -> StoreResult<()>;
     /// Deletes keys created before `before`; returns how many.
     async fn idempotency_purge(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}
+
+/// The request log, retention and the data-subject rights (`pixeld-store`'s `privacy.rs`).
+#[async_trait]
+pub trait PrivacyStore: Send + Sync + 'static {
+    /// Writes a batch of request-log rows and adds their totals, in one transaction.
+    async fn insert_usage(
+        &self,
+        rows: &[crate::usage::UsageEvent],
+        daily: &[crate::usage::DailyDelta],
+        latency: &[crate::usage::LatencyCount],
+    ) -> StoreResult<()>;
+    /// An organisation's request-log rows by id, filtered.
+    async fn usage_events(
+        &self,
+        org_id: Uuid,
+        filter: &crate::usage::UsageFilter,
+        page: PageRequest,
+    ) -> StoreResult<Vec<crate::usage::UsageEvent>>;
+    /// An organisation's daily totals, `from` to `to` inclusive, by day then route.
+    async fn usage_daily(
+        &self,
+        org_id: Uuid,
+        from: time::Date,
+        to: time::Date,
+    ) -> StoreResult<Vec<crate::usage::DailyUsage>>;
+    /// Latency histogram counts of every route, `from` to `to` inclusive.
+    async fn route_latency(
+        &self,
+        from: time::Date,
+        to: time::Date,
+    ) -> StoreResult<Vec<crate::usage::LatencyCount>>;
+    /// Clears the full IP address of rows older than `before` (the network stays).
+    async fn truncate_usage_ips(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// Deletes request-log rows older than `before`.
+    async fn purge_usage(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// Deletes sessions that have ended: past `now`, or unused since `idle_before`.
+    async fn purge_ended_sessions(
+        &self,
+        now: OffsetDateTime,
+        idle_before: OffsetDateTime,
+    ) -> StoreResult<u64>;
+    /// Deletes emailed-link tokens that expired before `before`.
+    async fn purge_one_time_tokens(&self, before: OffsetDateTime) -> StoreResult<u64>;
+
+    /// Records a requested deletion and its erasure request; `Conflict` while one is pending.
+    async fn create_account_deletion(
+        &self,
+        d: &crate::rights::AccountDeletion,
+        r: &crate::rights::DataRequest,
+    ) -> StoreResult<()>;
+    /// The user's latest deletion request.
+    async fn account_deletion(
+        &self,
+        user_id: Uuid,
+    ) -> StoreResult<Option<crate::rights::AccountDeletion>>;
+    /// Cancels a pending deletion (and its request); `false` when none was pending.
+    async fn cancel_account_deletion(&self, user_id: Uuid, at: OffsetDateTime)
+    -> StoreResult<bool>;
+    /// Pending deletions whose grace period ended by `now`.
+    async fn due_account_deletions(
+        &self,
+        now: OffsetDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::rights::AccountDeletion>>;
+    /// Revokes every live API token of the user, in every organisation.
+    async fn revoke_user_tokens(&self, user_id: Uuid, at: OffsetDateTime) -> StoreResult<u64>;
+    /// Organisations (other than personal ones) where the user is the only owner and others
+    /// are members.
+    async fn orgs_blocking_deletion(&self, user_id: Uuid) -> StoreResult<Vec<Org>>;
+    /// Organisations the user is the only member of (their personal one included).
+    async fn sole_member_orgs(&self, user_id: Uuid) -> StoreResult<Vec<Uuid>>;
+    /// Object-store keys of everything an organisation holds (uploads, outputs, renders, fonts).
+    async fn org_object_keys(&self, org_id: Uuid) -> StoreResult<Vec<String>>;
+    /// In one transaction: deletes the user (sessions, tokens, memberships, codes and links go
+    /// with them), the invitations they sent or received, their request-log rows, and the
+    /// organisations `orgs` with all their rows; marks the deletion purged and its request done.
+    /// Returns the rows removed.
+    async fn erase_account(
+        &self,
+        user_id: Uuid,
+        orgs: &[Uuid],
+        at: OffsetDateTime,
+    ) -> StoreResult<u64>;
+    /// Records a data-subject request.
+    async fn create_data_request(&self, r: &crate::rights::DataRequest) -> StoreResult<()>;
+    /// Marks an open request completed.
+    async fn complete_data_request(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool>;
+    /// A user's requests, oldest first.
+    async fn data_requests_of(&self, user_id: Uuid)
+    -> StoreResult<Vec<crate::rights::DataRequest>>;
+    /// Open requests of everyone, by id (requested first, due first).
+    async fn open_data_requests(
+        &self,
+        page: PageRequest,
+    ) -> StoreResult<Vec<crate::rights::DataRequest>>;
 }

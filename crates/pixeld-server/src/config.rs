@@ -45,6 +45,10 @@ pub struct Config {
     pub fetch: FetchConfig,
     /// The retention sweeper.
     pub retention: RetentionConfig,
+    /// The API request log.
+    pub usage: UsageConfig,
+    /// Who runs this instance, for the privacy page.
+    pub privacy: PrivacyConfig,
     /// Background workers (asynchronous renders, webhook deliveries).
     pub jobs: JobsConfig,
     /// Credits: prices of metered work and the free plan.
@@ -232,11 +236,6 @@ impl Default for JobsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImagesConfig {
-    /// Uploads and their outputs are deleted this many hours after upload (1 to 24: the privacy
-    /// policy promises deletion within 24 hours).
-    pub retention_hours: i64,
-    /// Processing log rows are deleted after this many days.
-    pub processing_log_retention_days: i64,
     /// Largest upload, in bytes.
     pub max_upload_bytes: u64,
     /// Largest image, in pixels (width × height).
@@ -248,8 +247,6 @@ pub struct ImagesConfig {
 impl Default for ImagesConfig {
     fn default() -> Self {
         Self {
-            retention_hours: 24,
-            processing_log_retention_days: 90,
             max_upload_bytes: 32 * 1024 * 1024,
             max_pixels: 50_000_000,
             max_dimension: 16_384,
@@ -318,19 +315,64 @@ impl Default for FetchConfig {
     }
 }
 
-/// The retention sweeper inside `serve`.
+/// The retention sweeper inside `serve`, and the retention classes it enforces.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// Seconds between sweeps (0 turns the in-server sweeper off; run `pixeld retention run`
     /// from cron instead).
     pub sweep_interval_secs: u64,
+    /// An operator's `privacy.toml`: the classes it declares replace the compiled-in ones (the
+    /// rest stay). `/privacy` prints whatever is in force.
+    pub privacy_file: Option<PathBuf>,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
         Self {
             sweep_interval_secs: 300,
+            privacy_file: None,
+        }
+    }
+}
+
+/// Who is responsible for the data on this instance (printed on `/privacy`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// The organisation or person running the instance (the controller).
+    pub controller: Option<String>,
+    /// Where privacy questions and requests go (an email address or URL).
+    pub contact: Option<String>,
+    /// The minimum age of users.
+    pub minimum_age: u8,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            controller: None,
+            contact: None,
+            minimum_age: 16,
+        }
+    }
+}
+
+/// The API request (usage) log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsageConfig {
+    /// Log every API request (what users see under `/v1/usage`).
+    pub enabled: bool,
+    /// Milliseconds between batched writes of the log.
+    pub flush_ms: u64,
+}
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            flush_ms: 1000,
         }
     }
 }
@@ -386,6 +428,8 @@ impl Default for Config {
             objects: ObjectsConfig::default(),
             fetch: FetchConfig::default(),
             retention: RetentionConfig::default(),
+            usage: UsageConfig::default(),
+            privacy: PrivacyConfig::default(),
             jobs: JobsConfig::default(),
             credits: CreditsConfig::default(),
             payments: PaymentsConfig::default(),
@@ -526,11 +570,14 @@ impl Config {
         if self.request_timeout_secs == 0 {
             errors.push("request_timeout_secs must be at least 1".into());
         }
-        if !(1..=24).contains(&self.images.retention_hours) {
-            errors.push("images.retention_hours must be between 1 and 24 (uploads are deleted within 24 hours)".into());
+        if let Err(e) = self.retention_classes() {
+            errors.push(e);
         }
-        if self.images.processing_log_retention_days < 1 {
-            errors.push("images.processing_log_retention_days must be at least 1".into());
+        if !(13..=21).contains(&self.privacy.minimum_age) {
+            errors.push("privacy.minimum_age must be between 13 and 21".into());
+        }
+        if self.usage.flush_ms == 0 || self.usage.flush_ms > 60_000 {
+            errors.push("usage.flush_ms must be between 1 and 60000".into());
         }
         if self.images.max_upload_bytes < 1024 {
             errors.push("images.max_upload_bytes must be at least 1024".into());
@@ -760,6 +807,20 @@ impl Config {
     /// Where `.eml` files go when no SMTP server is configured.
     pub fn outbox_dir(&self) -> PathBuf {
         self.data.join("outbox")
+    }
+
+    /// The retention classes in force: the compiled-in `privacy.toml`, with the operator's
+    /// `retention.privacy_file` replacing the classes it declares.
+    pub fn retention_classes(&self) -> Result<pixeld_core::privacy::Retention, String> {
+        match &self.retention.privacy_file {
+            None => Ok(pixeld_core::privacy::Retention::default()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("retention.privacy_file {}: {e}", path.display()))?;
+                pixeld_core::privacy::Retention::with_overrides(&text)
+                    .map_err(|e| format!("retention.privacy_file {}: {e}", path.display()))
+            }
+        }
     }
 }
 

@@ -119,6 +119,7 @@ where
                 .await?
                 .principal
         };
+        crate::middleware::UsageSlot::fill(parts, &principal);
         let auth = Auth(principal);
         parts.extensions.insert(auth.clone());
         Ok(auth)
@@ -182,6 +183,7 @@ where
             },
             None => return Err(pixeld_core::Error::NotFound.into()),
         };
+        crate::middleware::UsageSlot::fill(parts, &principal);
         let s = SessionAuth {
             session,
             secret,

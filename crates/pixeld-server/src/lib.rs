@@ -72,14 +72,18 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// The core settings implied by the configuration.
 pub fn settings(config: &Config) -> Settings {
+    // `state` refuses an invalid file before this runs; a caller that skipped that check gets
+    // the compiled-in classes.
+    let retention = config.retention_classes().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "using the compiled-in retention classes");
+        pixeld_core::privacy::Retention::default()
+    });
     Settings {
         public_url: config.public_url(),
         session_idle: time::Duration::minutes(config.session.idle_minutes),
         session_absolute: time::Duration::hours(config.session.absolute_hours),
         auth_cache_ttl: Duration::from_millis(config.auth_cache_ms),
         images: pixeld_core::images::ImageSettings {
-            retention: time::Duration::hours(config.images.retention_hours),
-            log_retention: time::Duration::days(config.images.processing_log_retention_days),
             limits: pixeld_imaging::Limits {
                 max_input_bytes: config.images.max_upload_bytes,
                 max_pixels: config.images.max_pixels,
@@ -100,6 +104,7 @@ pub fn settings(config: &Config) -> Settings {
         default_currency: config.credits.default_currency.clone(),
         redirect_hosts: config.payments.redirect_hosts.clone(),
         invoices: config.invoice_settings(),
+        retention,
         ..Settings::default()
     }
 }
@@ -130,6 +135,7 @@ pub fn payment_providers(config: &Config) -> anyhow::Result<pixeld_core::billing
 pub async fn state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     // One TLS crypto provider for every client (SMTP, URL fetches, S3).
     let _ = rustls::crypto::ring::default_provider().install_default();
+    config.retention_classes().map_err(|e| anyhow::anyhow!(e))?;
     std::fs::create_dir_all(&config.data).map_err(|e| {
         anyhow::anyhow!(
             "cannot create the data folder {}: {e}",
@@ -179,6 +185,9 @@ pub fn router(st: AppState) -> Router {
         .merge(routes::webhooks::router())
         .merge(routes::fonts::router())
         .merge(routes::billing::router())
+        .merge(routes::usage::router())
+        .merge(routes::rights::router())
+        .merge(routes::privacy::router())
         .merge(routes::pages::router())
         .route_layer(axum::middleware::from_fn(middleware::record_route))
         .fallback(|| async { ApiError::new("not-found", "no such route") })
@@ -211,6 +220,10 @@ pub fn router(st: AppState) -> Router {
             "the server hit a bug; quote the request_id",
         ))
     }))
+    .layer(axum::middleware::from_fn_with_state(
+        st.clone(),
+        middleware::usage,
+    ))
     .layer(axum::middleware::from_fn(middleware::edge))
     .with_state(st)
 }
@@ -250,6 +263,12 @@ pub async fn serve_on(
         })
     });
     let (stop_workers, workers) = spawn_workers(&st);
+    let usage_writer = {
+        let app = st.app.clone();
+        let every = Duration::from_millis(st.config.usage.flush_ms);
+        let stop = stop_workers.subscribe();
+        tokio::spawn(async move { app.run_usage_writer(every, stop).await })
+    };
     let app = router(st).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -259,6 +278,8 @@ pub async fn serve_on(
     for w in workers {
         let _ = w.await;
     }
+    // The last requests' usage rows are written before the process ends.
+    let _ = usage_writer.await;
     pruner.abort();
     if let Some(s) = sweeper {
         s.abort();

@@ -18,6 +18,7 @@ enum Transport {
 pub struct LettreMailer {
     from: Mailbox,
     transport: Transport,
+    outbox: Option<PathBuf>,
 }
 
 impl LettreMailer {
@@ -37,10 +38,15 @@ impl LettreMailer {
                 std::fs::create_dir_all(&outbox).map_err(|e| {
                     anyhow::anyhow!("cannot create the outbox {}: {e}", outbox.display())
                 })?;
-                Transport::Outbox(AsyncFileTransport::new(outbox))
+                Transport::Outbox(AsyncFileTransport::new(outbox.clone()))
             }
         };
-        Ok(Self { from, transport })
+        let outbox = matches!(transport, Transport::Outbox(_)).then_some(outbox);
+        Ok(Self {
+            from,
+            transport,
+            outbox,
+        })
     }
 }
 
@@ -83,6 +89,44 @@ impl Mailer for LettreMailer {
         };
         sent.map_err(|e| pixeld_core::Error::Internal(format!("sending email: {e}")))
     }
+
+    async fn purge_copies(&self, before: time::OffsetDateTime) -> pixeld_core::Result<u64> {
+        let Some(dir) = self.outbox.clone() else {
+            return Ok(0);
+        };
+        let before = std::time::SystemTime::from(before);
+        tokio::task::spawn_blocking(move || purge_outbox(&dir, before))
+            .await
+            .map_err(|e| pixeld_core::Error::Internal(format!("outbox purge: {e}")))?
+    }
+}
+
+/// Deletes `.eml` files last written before `before`.
+fn purge_outbox(dir: &std::path::Path, before: std::time::SystemTime) -> pixeld_core::Result<u64> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => {
+            return Err(pixeld_core::Error::Internal(format!(
+                "reading the outbox: {e}"
+            )));
+        }
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "eml") {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t < before);
+        if old && std::fs::remove_file(&path).is_ok() {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// The text as an 8bit body (CRLF line ends), so links and tokens stay intact and copyable in

@@ -174,8 +174,10 @@ fn is_sensitive(path: &str) -> bool {
             | "/v1/auth/password-reset/confirm"
             | "/v1/auth/verify-email"
             | "/v1/auth/verify-email/resend"
+            | "/v1/account/deletion/cancel"
             | "/verify-email"
             | "/reset-password"
+            | "/cancel-deletion"
     )
 }
 
@@ -414,6 +416,92 @@ pub async fn idempotency(State(st): State<AppState>, req: Request, next: Next) -
             Response::from_parts(parts, Body::from(body))
         }
     }
+}
+
+/// Who made a request: organisation, user and (for tokens) the token's id.
+pub type Caller = (uuid::Uuid, uuid::Uuid, Option<uuid::Uuid>);
+
+/// Who a request turned out to be, filled in by the auth extractors, for the usage log.
+#[derive(Debug, Clone, Default)]
+pub struct UsageSlot(pub Arc<std::sync::Mutex<Option<Caller>>>);
+
+impl UsageSlot {
+    /// Notes the authenticated caller of the request these parts belong to.
+    pub fn fill(parts: &axum::http::request::Parts, p: &pixeld_core::principal::Principal) {
+        if let Some(slot) = parts.extensions.get::<UsageSlot>() {
+            let token = match &p.credential {
+                pixeld_core::principal::Credential::Token { token_id, .. } => Some(*token_id),
+                pixeld_core::principal::Credential::Session { .. } => None,
+            };
+            *slot.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((p.org_id, p.user.id, token));
+        }
+    }
+}
+
+fn body_len(headers: &axum::http::HeaderMap, exact: Option<u64>) -> i64 {
+    exact
+        .or_else(|| {
+            headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+        })
+        .map_or(0, |n: u64| i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// Writes a usage row for every API request (`/v1/…` and signed render URLs): who, which route,
+/// status, latency, bytes, credits, address, country and user agent.
+pub async fn usage(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if !st.config.usage.enabled || !(path.starts_with("/v1/") || path.starts_with("/r/")) {
+        return next.run(req).await;
+    }
+    let started = Instant::now();
+    let at = st.app.now();
+    let (mut parts, body) = req.into_parts();
+    let ip = ClientIp::from_parts(&parts, st.config.trust_proxy_headers).0;
+    let user_agent = crate::extract::user_agent(&parts.headers);
+    let method = parts.method.to_string();
+    let bytes_in = body_len(
+        &parts.headers,
+        axum::body::HttpBody::size_hint(&body).exact(),
+    );
+    let slot = UsageSlot::default();
+    parts.extensions.insert(slot.clone());
+    let (resp, credits) =
+        pixeld_core::usage::metered(next.run(Request::from_parts(parts, body))).await;
+    let route = resp
+        .extensions()
+        .get::<Route>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| "unmatched".into());
+    let bytes_out = body_len(
+        resp.headers(),
+        axum::body::HttpBody::size_hint(resp.body()).exact(),
+    );
+    let who = slot.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let ip_text = ip.map(|i| i.to_string());
+    st.app.record_usage(pixeld_core::usage::UsageEvent {
+        id: uuid::Uuid::now_v7(),
+        at,
+        org_id: who.map(|w| w.0),
+        user_id: who.map(|w| w.1),
+        token_id: who.and_then(|w| w.2),
+        method,
+        route,
+        status: resp.status().as_u16(),
+        latency_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
+        bytes_in,
+        bytes_out,
+        credits,
+        ip_network: ip_text
+            .as_deref()
+            .and_then(pixeld_core::privacy::truncate_ip),
+        ip: ip_text,
+        country: ip.and_then(|i| st.geo.country(i)),
+        user_agent,
+    });
+    resp
 }
 
 /// Shared handle to the limiters.

@@ -11,7 +11,8 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
 use crate::routes::{
-    account, auth, billing, fonts, images, orgs, system, templates, tokens, webhooks,
+    account, auth, billing, fonts, images, orgs, privacy, rights, system, templates, tokens, usage,
+    webhooks,
 };
 
 #[derive(OpenApi)]
@@ -51,6 +52,8 @@ use crate::routes::{
         billing::confirm_razorpay, billing::portal, billing::webhook,
         billing::get_profile, billing::put_profile, billing::list_invoices, billing::get_invoice,
         billing::invoice_pdf,
+        usage::list_usage, usage::export_usage, usage::daily_usage, usage::route_metrics,
+        rights::delete_account, rights::cancel_deletion, rights::my_requests, rights::open_requests, rights::operator_delete, privacy::policy,
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField)),
     tags(
@@ -62,6 +65,8 @@ use crate::routes::{
         (name = "templates", description = "Templates with versions, renders, signed render URLs"),
         (name = "webhooks", description = "Webhook secrets and the delivery log"),
         (name = "credits", description = "The credit balance, prices and the ledger"),
+        (name = "privacy", description = "Your data rights: deleting your account, your requests; open requests for operators"),
+        (name = "usage", description = "Your API request log and daily totals; route latency for operators"),
         (name = "system", description = "Health, readiness, metrics, this document"),
     )
 )]
@@ -81,6 +86,8 @@ const PUBLIC: &[&str] = &[
     "/v1/auth/password-reset",
     "/v1/auth/password-reset/confirm",
     "/v1/account/email/confirm",
+    "/v1/account/deletion/cancel",
+    "/v1/privacy",
     "/r/{file}",
     "/schemas/template-v1.json",
     "/v1/billing/packs",

@@ -12,6 +12,8 @@ use pixeld_core::store::{Store, StoreError};
 #[macro_use]
 mod ledger;
 #[macro_use]
+mod privacy;
+#[macro_use]
 mod queries;
 pub mod postgres;
 pub mod sqlite;

@@ -61,3 +61,4 @@ store_impl!(
     " FOR UPDATE SKIP LOCKED"
 );
 ledger_impl!(PgStore, sqlx::Postgres, PgRow);
+privacy_impl!(PgStore, sqlx::Postgres, PgRow);

@@ -70,3 +70,4 @@ fn read_ts_opt(row: &SqliteRow, col: &str) -> Result<Option<OffsetDateTime>, sql
 
 store_impl!(SqliteStore, sqlx::Sqlite, SqliteRow, "sqlite", "");
 ledger_impl!(SqliteStore, sqlx::Sqlite, SqliteRow);
+privacy_impl!(SqliteStore, sqlx::Sqlite, SqliteRow);

@@ -44,6 +44,75 @@ fn in_ci() -> bool {
 }
 
 impl TestDb {
+    /// Every value in every table as text, one per line (binary columns as their bytes read as
+    /// text), for tests that prove something is stored nowhere.
+    pub async fn all_text(&self) -> String {
+        use sqlx::AssertSqlSafe;
+        let mut out = String::new();
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("open the test database");
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                )
+                .fetch_all(&mut c)
+                .await
+                .expect("list tables");
+                for t in tables {
+                    let cols: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+                        "SELECT name FROM pragma_table_info('{t}')"
+                    )))
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("list columns");
+                    for col in cols {
+                        let vals: Vec<Option<Vec<u8>>> = sqlx::query_scalar(AssertSqlSafe(
+                            format!("SELECT CAST(\"{col}\" AS BLOB) FROM \"{t}\""),
+                        ))
+                        .fetch_all(&mut c)
+                        .await
+                        .expect("read a column");
+                        for v in vals.into_iter().flatten() {
+                            out.push_str(&String::from_utf8_lossy(&v));
+                            out.push('\n');
+                        }
+                    }
+                }
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("open the test database");
+                let cols: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns \
+                     WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position",
+                )
+                .fetch_all(&mut c)
+                .await
+                .expect("list columns");
+                for (t, col, ty) in cols {
+                    let expr = if ty == "bytea" {
+                        format!("encode(\"{col}\", 'escape')")
+                    } else {
+                        format!("\"{col}\"::text")
+                    };
+                    let vals: Vec<Option<String>> =
+                        sqlx::query_scalar(AssertSqlSafe(format!("SELECT {expr} FROM \"{t}\"")))
+                            .fetch_all(&mut c)
+                            .await
+                            .expect("read a column");
+                    for v in vals.into_iter().flatten() {
+                        out.push_str(&v);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Creates an empty database (no migrations). `None` means PostgreSQL is not available and
     /// this is not CI: the caller skips.
     pub async fn create(backend: Backend) -> Option<TestDb> {

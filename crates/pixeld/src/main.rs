@@ -79,6 +79,9 @@ enum RetentionCommand {
     /// Delete everything past its retention window now (uploads, outputs, logs) and print what
     /// was removed. Safe to run on several nodes at once.
     Run,
+    /// Print the retention classes in force (the compiled-in privacy.toml with the operator's
+    /// `retention.privacy_file` applied).
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -222,6 +225,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             let report = st.app.sweep().await?;
             println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retention {
+            command: RetentionCommand::Show,
+        } => {
+            let r = config()?
+                .retention_classes()
+                .map_err(|e| anyhow::anyhow!(e))?;
+            println!("policy version {}", r.policy_version);
+            for c in r.classes() {
+                let keep = c
+                    .keep
+                    .map(|w| w.human())
+                    .unwrap_or_else(|| "while the account exists".into());
+                let ip = c
+                    .truncate_ip_after
+                    .map(|w| format!(" (IP cut to its network after {})", w.human()))
+                    .unwrap_or_default();
+                println!("{:<20} {keep}{ip}", c.id.as_str());
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

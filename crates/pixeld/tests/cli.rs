@@ -634,3 +634,45 @@ async fn a_server_killed_mid_request_charges_nothing_and_its_hold_is_released_af
         assert!(text(&o).contains("ledger consistent"), "{}", text(&o));
     }
 }
+
+#[test]
+fn retention_show_prints_the_windows_in_force_and_refuses_a_broken_privacy_file() {
+    let dir = std::env::temp_dir().join(format!("pixeld-ret-{}", now_nanos()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let privacy = dir.join("privacy.toml");
+    std::fs::write(
+        &privacy,
+        "policy_version = \"acme-1\"\n[[class]]\nid = \"request_logs\"\nname = \"Logs\"\n\
+         what = \"w\"\nwhy = \"y\"\nkeep = \"30d\"\ntruncate_ip_after = \"1d\"\nthen = \"t\"\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_pixeld"))
+        .args(["retention", "show"])
+        .env("PIXELD_RETENTION__PRIVACY_FILE", &privacy)
+        .env("PIXELD_DATA", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("policy version acme-1"), "{t}");
+    assert!(t.contains("uploads              24 hours"), "{t}");
+    assert!(
+        t.contains("request_logs         30 days (IP cut to its network after 1 day)"),
+        "{t}"
+    );
+    std::fs::write(
+        &privacy,
+        "policy_version = \"x\"\n[[class]]\nid = \"uploads\"\nname = \"U\"\nwhat = \"w\"\n\
+         why = \"y\"\nkeep = \"3d\"\nthen = \"t\"\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_pixeld"))
+        .args(["retention", "show"])
+        .env("PIXELD_RETENTION__PRIVACY_FILE", &privacy)
+        .env("PIXELD_DATA", &dir)
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(text(&o).contains("at most 24h"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -8,9 +8,12 @@ pub mod image_options;
 pub mod images;
 pub mod orgs;
 pub mod pages;
+pub mod privacy;
+pub mod rights;
 pub mod system;
 pub mod templates;
 pub mod tokens;
+pub mod usage;
 pub mod webhooks;
 
 use serde::{Deserialize, Serialize};

@@ -20,6 +20,10 @@ pub fn router() -> Router<AppState> {
             "/confirm-email",
             get(confirm_email_form).post(confirm_email_submit),
         )
+        .route(
+            "/cancel-deletion",
+            get(cancel_deletion_form).post(cancel_deletion_submit),
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +136,43 @@ async fn confirm_email_submit(
         Ok(u) => page(
             "Address changed",
             &format!("<p>Your account now uses {}.</p>", escape(&u.email)),
+        ),
+        Err(e) => page(
+            "This link does not work",
+            &format!("<p>{}</p>", escape(&e.to_string())),
+        ),
+    }
+}
+
+async fn cancel_deletion_form(Query(q): Query<TokenParam>) -> Html<String> {
+    page(
+        "Keep your account",
+        &format!(
+            "<p>Your account is scheduled for deletion. Keep it, and everything in it?</p>{}",
+            token_form(
+                "/cancel-deletion",
+                q.token.as_deref().unwrap_or(""),
+                "Keep my account",
+            )
+        ),
+    )
+}
+
+async fn cancel_deletion_submit(
+    State(st): State<AppState>,
+    Form(f): Form<TokenParam>,
+) -> Html<String> {
+    match st
+        .app
+        .cancel_account_deletion(f.token.as_deref().unwrap_or(""))
+        .await
+    {
+        Ok(u) => page(
+            "Your account stays",
+            &format!(
+                "<p>{} will not be deleted. Sign in again; API tokens were revoked, so create new ones.</p>",
+                escape(&u.email)
+            ),
         ),
         Err(e) => page(
             "This link does not work",

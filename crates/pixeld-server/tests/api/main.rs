@@ -9,6 +9,7 @@ mod fonts;
 mod images;
 mod orgs;
 mod payments;
+mod privacy;
 mod sessions;
 mod templates;
 mod tokens;

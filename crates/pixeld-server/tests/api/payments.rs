@@ -986,3 +986,120 @@ async fn a_paid_plan_grants_its_credits_each_paid_period_until_it_is_cancelled()
     )
     .await;
 }
+
+fn png() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(16, 16, |x, y| {
+        image::Rgb([(x * 16) as u8, (y * 16) as u8, 90])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap();
+    out.into_inner()
+}
+
+/// The whole story of one user — sign up, upload, render, pay, delete, grace period — and then
+/// a scan of every table and every stored object (outbox included) for anything that names
+/// them: email, name, company, address, tax id, IP address.
+#[tokio::test]
+async fn deleted_account_is_purged_after_30_days_but_invoices_remain_anonymised() {
+    const EMAIL: &str = "zebulon.quixote@example.com";
+    const NAME: &str = "Zebulon Quixote";
+    let (_providers, api) = Providers::start().await;
+    both_with(
+        move |c| configure(c, &api),
+        |app| async move {
+            let r = app
+                .plain()
+                .post(app.url("/v1/auth/signup"))
+                .json(&json!({"email": EMAIL, "password": crate::support::PASSWORD, "name": NAME}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            let verify = app.link_token(EMAIL, "/verify-email");
+            let r = app.plain().post(app.url("/v1/auth/verify-email")).json(&json!({"token": verify})).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let browser = app.browser();
+            let r = browser
+                .post(app.url("/v1/auth/signin"))
+                .json(&json!({"email": EMAIL, "password": crate::support::PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let token = app
+                .token(&browser, &["images:read", "images:write", "render", "billing:read", "billing:write"])
+                .await;
+            let user = app.app.store.user_by_email(EMAIL).await.unwrap().unwrap();
+            let org = user.personal_org_id;
+
+            // Upload and render: objects in the store.
+            let r = app.plain().post(app.url("/v1/images")).bearer_auth(&token)
+                .header("content-type", "image/png").body(png()).send().await.unwrap();
+            assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+            let t = app.plain().post(app.url("/v1/templates")).bearer_auth(&token)
+                .json(&json!({"name": "Card", "template": {
+                    "page": {"width": 64, "height": 32, "background": "#0f172a"},
+                    "layers": [{"type": "text", "name": "t", "x": 0, "y": 0, "width": 64, "height": 32,
+                                "text": "{{t}}", "size": 12, "color": "#ffffff"}]}}))
+                .send().await.unwrap();
+            let tid = body(t).await["id"].as_str().unwrap().to_owned();
+            let r = app.plain().post(app.url("/v1/renders")).bearer_auth(&token)
+                .json(&json!({"template": tid, "data": {"t": "hi"}})).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+
+            // Pay, with billing details on the invoice.
+            let r = app.plain().put(app.url("/v1/billing/profile")).bearer_auth(&token)
+                .json(&json!({"name": "Quixote Trading", "address": ["7 Windmill Lane", "La Mancha"],
+                              "country": "es", "tax_id": "ESX1234567X"}))
+                .send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let opened = body(checkout(&app, &token, json!({"pack": "credits-1000", "currency": "usd"}), "story-1").await).await;
+            let paid = session_completed("evt_story", &opened["order"], "pi_Story", 1000);
+            assert_eq!(stripe_event(&app, &paid, 0, STRIPE_WEBHOOK_SECRET).await.status(), 200);
+            app.app.flush_usage().await.unwrap();
+            let before = app.database_text().await;
+            for trace in [EMAIL, NAME, "Quixote Trading", "127.0.0.1"] {
+                assert!(before.contains(trace), "the scan must see {trace} before the deletion");
+            }
+            let invoice_number = body(app.plain().get(app.url("/v1/billing/invoices")).bearer_auth(&token).send().await.unwrap())
+                .await["items"][0]["number"].as_str().unwrap().to_owned();
+
+            // Delete, wait out the grace period, sweep.
+            let r = browser.delete(app.url("/v1/account"))
+                .json(&json!({"current_password": crate::support::PASSWORD})).send().await.unwrap();
+            assert_eq!(r.status(), 202);
+            app.clock.advance(time::Duration::days(29));
+            assert_eq!(app.app.sweep().await.unwrap().deleted_accounts, 0, "not during the grace period");
+            assert!(app.app.store.user_by_email(EMAIL).await.unwrap().is_some());
+            app.clock.advance(time::Duration::days(2));
+            assert_eq!(app.app.sweep().await.unwrap().deleted_accounts, 1);
+            assert_eq!(app.app.sweep().await.unwrap().deleted_accounts, 0, "idempotent");
+
+            assert!(app.app.store.user_by_email(EMAIL).await.unwrap().is_none());
+            assert!(app.app.store.org_by_id(org).await.unwrap().is_none());
+            // The invoice stays for its 7 years, anonymised, with its number and amounts.
+            let page = pixeld_core::page::PageRequest::parse(None, None).unwrap();
+            let invoices = app.app.store.list_invoices(org, page).await.unwrap();
+            assert_eq!(invoices.len(), 1);
+            assert_eq!(invoices[0].display_number, invoice_number);
+            assert_eq!(invoices[0].buyer.name, "Deleted account");
+            assert_eq!(invoices[0].total_minor, 1000);
+            let totals = app.app.credit_totals(org).await.unwrap();
+            assert!(totals.consistent(), "{totals:?}");
+            // The erasure request is recorded as done (by account id only).
+            let requests = app.app.store.data_requests_of(user.id).await.unwrap();
+            assert_eq!(requests[0].status, pixeld_core::rights::RequestStatus::Completed);
+
+            let db = app.database_text().await;
+            let objects = app.objects_text();
+            for trace in [EMAIL, NAME, "Quixote Trading", "Windmill Lane", "ESX1234567X", "127.0.0.1"] {
+                assert!(!db.contains(trace), "the database still holds {trace}");
+                assert!(!objects.contains(trace), "the object store or outbox still holds {trace}");
+            }
+            app.stop().await;
+        },
+    )
+    .await;
+}

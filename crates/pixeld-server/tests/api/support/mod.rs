@@ -92,6 +92,31 @@ impl TestApp {
         }
     }
 
+    /// Every value in the database as text (see `TestDb::all_text`).
+    pub async fn database_text(&self) -> String {
+        self._db.all_text().await
+    }
+
+    /// Every object in the object store, as text.
+    pub fn objects_text(&self) -> String {
+        fn walk(dir: &std::path::Path, out: &mut String) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if let Ok(bytes) = std::fs::read(&p) {
+                    out.push_str(&p.display().to_string());
+                    out.push('\n');
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                    out.push('\n');
+                }
+            }
+        }
+        let mut out = String::new();
+        walk(&self._dir.0, &mut out);
+        out
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -1,0 +1,315 @@
+//! `/privacy`: the privacy policy, generated from the retention classes in force and the running
+//! configuration, so it states exactly what this instance does — the windows the sweeper
+//! enforces, the processors that are switched on, the cookies the server sets. `/v1/privacy` is
+//! the same as JSON.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::config::{Config, ObjectsConfig};
+use crate::extract::Json;
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/privacy", get(page))
+        .route("/v1/privacy", get(policy))
+}
+
+/// A cookie pixeld can set.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CookieView {
+    /// Its name.
+    pub name: String,
+    /// What it is for.
+    pub purpose: String,
+    /// When it is set.
+    pub set_when: String,
+    /// How long it lasts.
+    pub lasts: String,
+    /// Always `strictly necessary`: pixeld sets no analytics or advertising cookies.
+    pub category: String,
+}
+
+/// A third party that receives data, when switched on.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProcessorView {
+    /// What it does for this instance.
+    pub role: String,
+    /// Who it is.
+    pub name: String,
+    /// What it receives.
+    pub receives: String,
+}
+
+/// One retention class as the policy states it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClassView {
+    /// Its id (`uploads`, `request_logs`, …).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// What it holds.
+    pub what: String,
+    /// Why it is kept.
+    pub why: String,
+    /// How long, as configured (`24h`, `90d`, `7y`); absent: while the account exists.
+    pub keep: Option<String>,
+    /// The same for people.
+    pub keep_text: String,
+    /// Request logs: when the IP address is cut to its network.
+    pub truncate_ip_after: Option<String>,
+    /// What happens then.
+    pub then: String,
+}
+
+/// The privacy policy of this instance.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PolicyView {
+    /// The policy version (a date), also its last-updated date.
+    pub version: String,
+    /// Who runs the instance.
+    pub controller: Option<String>,
+    /// Where to ask.
+    pub contact: Option<String>,
+    /// Minimum age of users.
+    pub minimum_age: u8,
+    /// What is kept, how long, what then.
+    pub classes: Vec<ClassView>,
+    /// Every cookie the server can set.
+    pub cookies: Vec<CookieView>,
+    /// Third parties that are switched on.
+    pub processors: Vec<ProcessorView>,
+}
+
+fn cookies(config: &Config) -> Vec<CookieView> {
+    vec![
+        CookieView {
+            name: crate::extract::SESSION_COOKIE.into(),
+            purpose: "Keeps you signed in (a random id; the server stores only its hash).".into(),
+            set_when: "When you sign in; removed when you sign out or delete your account.".into(),
+            lasts: format!(
+                "Until you sign out, {} minutes without use, or {} hours after sign-in.",
+                config.session.idle_minutes, config.session.absolute_hours
+            ),
+            category: "strictly necessary".into(),
+        },
+        CookieView {
+            name: super::billing::CURRENCY_COOKIE.into(),
+            purpose: "Remembers the currency you chose for prices.".into(),
+            set_when: "Only when you choose a currency on the pricing page.".into(),
+            lasts: "1 year.".into(),
+            category: "strictly necessary".into(),
+        },
+    ]
+}
+
+fn processors(config: &Config) -> Vec<ProcessorView> {
+    let mut out = Vec::new();
+    if config.payments.stripe.is_some() {
+        out.push(ProcessorView {
+            role: "Payments".into(),
+            name: "Stripe".into(),
+            receives: "Your card details (entered on Stripe's page, never on pixeld), the amount, \
+                       and the order id."
+                .into(),
+        });
+    }
+    if config.payments.razorpay.is_some() {
+        out.push(ProcessorView {
+            role: "Payments".into(),
+            name: "Razorpay".into(),
+            receives: "Your payment details (entered with Razorpay, never on pixeld), the amount, \
+                       and the order id."
+                .into(),
+        });
+    }
+    if let Some(url) = &config.mail.smtp_url {
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "the configured SMTP server".into());
+        out.push(ProcessorView {
+            role: "Email delivery".into(),
+            name: host,
+            receives: "Your email address and the messages sent to you.".into(),
+        });
+    }
+    if let ObjectsConfig::S3 {
+        bucket, endpoint, ..
+    } = &config.objects
+    {
+        let at = endpoint
+            .as_deref()
+            .and_then(|e| url::Url::parse(e).ok())
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "Amazon S3".into());
+        out.push(ProcessorView {
+            role: "Object storage".into(),
+            name: format!("{at} (bucket {bucket})"),
+            receives: "Uploaded images, their outputs, rendered images and fonts.".into(),
+        });
+    }
+    out
+}
+
+/// The policy in force.
+pub fn policy_of(st: &AppState) -> PolicyView {
+    let r = &st.app.settings.retention;
+    let config = &st.config;
+    let idle = st.app.settings.session_idle;
+    let classes = r
+        .classes()
+        .map(|c| ClassView {
+            id: c.id.as_str().into(),
+            name: c.name.clone(),
+            what: c.what.clone(),
+            why: c.why.clone(),
+            keep: c.keep.map(|w| w.to_string()),
+            keep_text: match (c.id, c.keep) {
+                (_, Some(w)) => w.human(),
+                (pixeld_core::privacy::DataClass::Sessions, None) => format!(
+                    "until the session ends (at most {} days without use, {} hours after sign-in)",
+                    idle.whole_days().max(1),
+                    config.session.absolute_hours
+                ),
+                (_, None) => "while your account exists".into(),
+            },
+            truncate_ip_after: c.truncate_ip_after.map(|w| w.to_string()),
+            then: c.then.clone(),
+        })
+        .collect();
+    PolicyView {
+        version: r.policy_version.clone(),
+        controller: config.privacy.controller.clone(),
+        contact: config.privacy.contact.clone(),
+        minimum_age: config.privacy.minimum_age,
+        classes,
+        cookies: cookies(config),
+        processors: processors(config),
+    }
+}
+
+/// This instance's privacy policy as data: retention classes, cookies, processors, contact.
+#[utoipa::path(get, path = "/v1/privacy", tag = "privacy",
+    responses((status = 200, description = "The policy in force", body = PolicyView)))]
+pub async fn policy(State(st): State<AppState>) -> Json<PolicyView> {
+    Json(policy_of(&st))
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+async fn page(State(st): State<AppState>) -> Response {
+    let p = policy_of(&st);
+    let mut h = String::new();
+    let who = p
+        .controller
+        .as_deref()
+        .map(esc)
+        .unwrap_or_else(|| "The operator of this pixeld instance".into());
+    h.push_str(&format!(
+        "<p>Last updated <time data-policy-version=\"{v}\">{v}</time>. {who} runs this service. This page is \
+         generated from the settings the server is running with: every window below is the one its \
+         retention sweeper enforces.</p>",
+        v = esc(&p.version)
+    ));
+    h.push_str(
+        "<h2>What is kept, for how long</h2><table><thead><tr><th scope=\"col\">Data</th>\
+                <th scope=\"col\">What</th><th scope=\"col\">Why</th><th scope=\"col\">Kept</th>\
+                <th scope=\"col\">Then</th></tr></thead><tbody>",
+    );
+    for c in &p.classes {
+        let mut attrs = format!("data-class=\"{}\"", esc(&c.id));
+        if let Some(k) = &c.keep {
+            attrs.push_str(&format!(" data-keep=\"{}\"", esc(k)));
+        }
+        if let Some(t) = &c.truncate_ip_after {
+            attrs.push_str(&format!(" data-truncate-ip-after=\"{}\"", esc(t)));
+        }
+        h.push_str(&format!(
+            "<tr {attrs}><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.name),
+            esc(&c.what),
+            esc(&c.why),
+            esc(&c.keep_text),
+            esc(&c.then)
+        ));
+    }
+    h.push_str("</tbody></table>");
+    h.push_str(
+        "<h2>Cookies</h2><p>Only strictly necessary cookies: none for analytics or advertising, \
+         and none at all for a visitor who does not sign in or choose a currency.</p><ul>",
+    );
+    for c in &p.cookies {
+        h.push_str(&format!(
+            "<li data-cookie=\"{n}\"><code>{n}</code>: {} {} {}</li>",
+            esc(&c.purpose),
+            esc(&c.set_when),
+            esc(&c.lasts),
+            n = esc(&c.name)
+        ));
+    }
+    h.push_str("</ul><h2>Who else receives data</h2>");
+    if p.processors.is_empty() {
+        h.push_str("<p>Nobody: this instance sends your data to no third party.</p>");
+    } else {
+        h.push_str("<ul>");
+        for x in &p.processors {
+            h.push_str(&format!(
+                "<li data-processor=\"{}\"><strong>{}</strong> ({}): {}</li>",
+                esc(&x.name),
+                esc(&x.name),
+                esc(&x.role),
+                esc(&x.receives)
+            ));
+        }
+        h.push_str("</ul>");
+    }
+    h.push_str(
+        "<p>Your approximate country is looked up in a database on this server; your address is \
+         not sent anywhere for it. Your data is never sold, and never used to train AI models.</p>",
+    );
+    h.push_str(&format!(
+        "<h2>Your rights</h2><ul>\
+         <li>See your API requests, credit entries and invoices: <code>GET /v1/usage</code>, \
+         <code>/v1/credits/entries</code>, <code>/v1/billing/invoices</code> (also as CSV).</li>\
+         <li>Correct your email address and billing details in your account settings.</li>\
+         <li>Delete your account: <code>DELETE /v1/account</code>. It is disabled at once and purged \
+         after the grace period; invoices stay, anonymised.</li>\
+         <li>See where your requests stand: <code>GET /v1/account/data-requests</code>. Every \
+         request is answered within 30 days.</li></ul>\
+         <h2>Children</h2><p>pixeld is not for anyone under {age}. If you believe a child has an \
+         account, tell us: we delete it at once.</p>",
+        age = p.minimum_age
+    ));
+    h.push_str(&format!(
+        "<h2>Contact</h2><p>{}</p>",
+        p.contact
+            .as_deref()
+            .map(|c| format!("Questions and requests: {}.", esc(c)))
+            .unwrap_or_else(|| "Contact the operator of this instance.".into())
+    ));
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Privacy · pixeld</title></head><body><main><h1>Privacy</h1>{h}</main></body></html>"
+    );
+    let mut resp = Html(body).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    resp
+}
