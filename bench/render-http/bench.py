@@ -77,7 +77,7 @@ def main():
             return r, r.read()
 
         email = "bench@example.com"
-        call("POST", "/v1/auth/signup", {"email": email, "password": "correct horse battery staple"})
+        call("POST", "/v1/auth/signup", {"email": email, "password": "correct horse battery staple", "age_confirmed": True})
         mail = max((data / "outbox").iterdir(), key=lambda p: p.stat().st_mtime).read_text()
         token = re.search(r"verify-email\?token=([A-Za-z0-9]+)", mail).group(1)
         call("POST", "/v1/auth/verify-email", {"token": token})

@@ -30,6 +30,11 @@ pub struct SignUp {
     pub password: String,
     /// Display name; defaults to the part of the email before `@`.
     pub name: Option<String>,
+    /// The user confirmed they are at least [`crate::Settings::minimum_age`] (required for
+    /// self-service sign-up).
+    pub age_confirmed: bool,
+    /// Opted in to marketing email (off unless ticked).
+    pub marketing_emails: bool,
 }
 
 /// What signing in with a correct password gives.
@@ -72,7 +77,23 @@ fn validate_name(name: Option<&str>, email: &EmailAddress) -> Result<String> {
 impl Pixeld {
     /// Creates an account and its personal organisation, and emails a verification link.
     pub async fn sign_up(&self, input: SignUp) -> Result<User> {
-        let user = self.create_account(&input).await?;
+        let user = self.create_account(&input, true).await?;
+        self.record_consent(
+            user.id,
+            crate::consent::ConsentPurpose::AgeConfirmation,
+            true,
+            "signup",
+        )
+        .await?;
+        if input.marketing_emails {
+            self.record_consent(
+                user.id,
+                crate::consent::ConsentPurpose::MarketingEmail,
+                true,
+                "signup",
+            )
+            .await?;
+        }
         self.send_verification(&user).await?;
         tracing::info!(user_id = %user.id, "account created");
         Ok(user)
@@ -89,15 +110,29 @@ impl Pixeld {
             email: email.into(),
             password: password.into(),
             name: name.map(Into::into),
+            age_confirmed: false,
+            marketing_emails: false,
         };
-        let user = self.create_account(&input).await?;
+        let user = self.create_account(&input, false).await?;
         self.store.set_email_verified(user.id, self.now()).await?;
         self.store.user_by_id(user.id).await?.ok_or(Error::NotFound)
     }
 
-    async fn create_account(&self, input: &SignUp) -> Result<User> {
+    async fn create_account(&self, input: &SignUp, require_age: bool) -> Result<User> {
         // Collect every problem at once, so a form can show them all.
         let mut problems = Vec::new();
+        if require_age && !input.age_confirmed {
+            push(
+                &mut problems,
+                Error::invalid(
+                    "age_confirmed",
+                    format!(
+                        "confirm that you are at least {} years old to use pixeld",
+                        self.settings.minimum_age
+                    ),
+                ),
+            );
+        }
         let email = EmailAddress::parse(&input.email)
             .map_err(|e| push(&mut problems, e))
             .ok();

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod billing;
 pub mod clock;
+pub mod consent;
 pub mod credits;
 pub mod email;
 pub mod error;
@@ -76,6 +77,8 @@ pub struct Settings {
     pub invoices: invoices::InvoiceSettings,
     /// The retention classes (from `privacy.toml`).
     pub retention: privacy::Retention,
+    /// Users must be at least this old (confirmed at sign-up).
+    pub minimum_age: u8,
 }
 
 impl Default for Settings {
@@ -104,6 +107,7 @@ impl Default for Settings {
                 tax_rate_bps: 0,
             },
             retention: privacy::Retention::default(),
+            minimum_age: 16,
         }
     }
 }

@@ -1198,4 +1198,44 @@ pub trait PrivacyStore: Send + Sync + 'static {
         &self,
         page: PageRequest,
     ) -> StoreResult<Vec<crate::rights::DataRequest>>;
+
+    /// Appends a consent decision.
+    async fn insert_consent(&self, c: &crate::consent::ConsentRecord) -> StoreResult<()>;
+    /// A user's consent decisions, oldest first.
+    async fn consents_of(&self, user_id: Uuid) -> StoreResult<Vec<crate::consent::ConsentRecord>>;
+    /// A user's restriction and objections (none recorded: nothing restricted).
+    async fn processing_choices(
+        &self,
+        user_id: Uuid,
+    ) -> StoreResult<crate::consent::ProcessingChoices>;
+    /// Replaces a user's restriction and objections.
+    async fn set_processing_choices(
+        &self,
+        user_id: Uuid,
+        c: &crate::consent::ProcessingChoices,
+    ) -> StoreResult<()>;
+    /// A user's profile, if ever saved.
+    async fn profile(&self, user_id: Uuid) -> StoreResult<Option<crate::consent::Profile>>;
+    /// In one transaction: renames the user (when `name` is given), saves the profile and
+    /// appends the audit row.
+    async fn update_profile(
+        &self,
+        user_id: Uuid,
+        name: Option<&str>,
+        profile: &crate::consent::Profile,
+        change: &crate::consent::ProfileChange,
+    ) -> StoreResult<()>;
+    /// A user's audited profile changes, oldest first.
+    async fn profile_changes(
+        &self,
+        user_id: Uuid,
+    ) -> StoreResult<Vec<crate::consent::ProfileChange>>;
+    /// The instance key called `name`, created from `candidate` if there is none yet (every
+    /// node then agrees on the first one written).
+    async fn instance_key(
+        &self,
+        name: &str,
+        candidate: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<String>;
 }

@@ -105,6 +105,7 @@ pub fn settings(config: &Config) -> Settings {
         redirect_hosts: config.payments.redirect_hosts.clone(),
         invoices: config.invoice_settings(),
         retention,
+        minimum_age: config.privacy.minimum_age,
         ..Settings::default()
     }
 }

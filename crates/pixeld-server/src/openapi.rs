@@ -54,6 +54,8 @@ use crate::routes::{
         billing::invoice_pdf,
         usage::list_usage, usage::export_usage, usage::daily_usage, usage::route_metrics,
         rights::delete_account, rights::cancel_deletion, rights::my_requests, rights::open_requests, rights::operator_delete, privacy::policy,
+        rights::get_profile, rights::patch_profile, rights::profile_changes, rights::get_consents, rights::put_consent,
+        rights::get_processing, rights::put_processing,
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField)),
     tags(

@@ -415,6 +415,130 @@ macro_rules! privacy_impl {
                     .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
                 rows.iter().map(privacy_sql::request).collect::<Result<_, _>>().map_err(crate::backend_error)
             }
+            async fn insert_consent(&self, c: &pixeld_core::consent::ConsentRecord) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query("INSERT INTO consents (id, user_id, purpose, granted, source, policy_version, recorded_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                    .bind(c.id).bind(c.user_id).bind(c.purpose.as_str()).bind(c.granted).bind(&c.source)
+                    .bind(&c.policy_version).bind(ts(c.recorded_at))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn consents_of(&self, user_id: uuid::Uuid) -> pixeld_core::store::StoreResult<Vec<pixeld_core::consent::ConsentRecord>> {
+                let rows = sqlx::query("SELECT id, user_id, purpose, granted, source, policy_version, recorded_at \
+                                        FROM consents WHERE user_id = $1 ORDER BY id")
+                    .bind(user_id)
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter()
+                    .map(|r| {
+                        let purpose: String = r.try_get("purpose")?;
+                        Ok(pixeld_core::consent::ConsentRecord {
+                            id: r.try_get("id")?,
+                            user_id: r.try_get("user_id")?,
+                            purpose: pixeld_core::consent::ConsentPurpose::parse(&purpose)
+                                .ok_or_else(|| sqlx::Error::Decode(format!("unknown purpose `{purpose}`").into()))?,
+                            granted: r.try_get("granted")?,
+                            source: r.try_get("source")?,
+                            policy_version: r.try_get("policy_version")?,
+                            recorded_at: read_ts(r, "recorded_at")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(crate::backend_error)
+            }
+
+            async fn processing_choices(&self, user_id: uuid::Uuid) -> pixeld_core::store::StoreResult<pixeld_core::consent::ProcessingChoices> {
+                let row = sqlx::query("SELECT restricted, objections, updated_at FROM processing_choices WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                let Some(r) = row else { return Ok(Default::default()) };
+                let objections: String = r.try_get("objections").map_err(crate::backend_error)?;
+                Ok(pixeld_core::consent::ProcessingChoices {
+                    restricted: r.try_get("restricted").map_err(crate::backend_error)?,
+                    objections: objections.split(',').filter_map(pixeld_core::consent::Objection::parse).collect(),
+                    updated_at: Some(read_ts(&r, "updated_at").map_err(crate::backend_error)?),
+                })
+            }
+
+            async fn set_processing_choices(&self, user_id: uuid::Uuid, c: &pixeld_core::consent::ProcessingChoices) -> pixeld_core::store::StoreResult<()> {
+                let objections: Vec<&str> = c.objections.iter().map(|o| o.as_str()).collect();
+                sqlx::query("INSERT INTO processing_choices (user_id, restricted, objections, updated_at) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (user_id) DO UPDATE SET restricted = excluded.restricted, \
+                             objections = excluded.objections, updated_at = excluded.updated_at")
+                    .bind(user_id).bind(c.restricted).bind(objections.join(","))
+                    .bind(ts(c.updated_at.unwrap_or(time::OffsetDateTime::UNIX_EPOCH)))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn profile(&self, user_id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::consent::Profile>> {
+                let row = sqlx::query("SELECT phone, company, address, tax_id FROM user_profiles WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.map(|r| {
+                    let address: String = r.try_get("address")?;
+                    Ok(pixeld_core::consent::Profile {
+                        phone: r.try_get("phone")?,
+                        company: r.try_get("company")?,
+                        address: serde_json::from_str(&address).unwrap_or_default(),
+                        tax_id: r.try_get("tax_id")?,
+                    })
+                })
+                .transpose()
+                .map_err(|e: sqlx::Error| crate::backend_error(e))
+            }
+
+            async fn update_profile(
+                &self,
+                user_id: uuid::Uuid,
+                name: Option<&str>,
+                p: &pixeld_core::consent::Profile,
+                change: &pixeld_core::consent::ProfileChange,
+            ) -> pixeld_core::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
+                if let Some(n) = name {
+                    sqlx::query("UPDATE users SET name = $1 WHERE id = $2").bind(n).bind(user_id)
+                        .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                }
+                let address = serde_json::to_string(&p.address).unwrap_or_else(|_| "[]".into());
+                sqlx::query("INSERT INTO user_profiles (user_id, phone, company, address, tax_id, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone, \
+                             company = excluded.company, address = excluded.address, tax_id = excluded.tax_id, \
+                             updated_at = excluded.updated_at")
+                    .bind(user_id).bind(&p.phone).bind(&p.company).bind(address).bind(&p.tax_id).bind(ts(change.changed_at))
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                sqlx::query("INSERT INTO profile_changes (id, user_id, fields, changed_at) VALUES ($1, $2, $3, $4)")
+                    .bind(change.id).bind(user_id).bind(change.fields.join(",")).bind(ts(change.changed_at))
+                    .execute(&mut *tx).await.map_err(crate::backend_error)?;
+                tx.commit().await.map_err(crate::backend_error)
+            }
+
+            async fn profile_changes(&self, user_id: uuid::Uuid) -> pixeld_core::store::StoreResult<Vec<pixeld_core::consent::ProfileChange>> {
+                let rows = sqlx::query("SELECT id, user_id, fields, changed_at FROM profile_changes WHERE user_id = $1 ORDER BY id")
+                    .bind(user_id)
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter()
+                    .map(|r| {
+                        let fields: String = r.try_get("fields")?;
+                        Ok(pixeld_core::consent::ProfileChange {
+                            id: r.try_get("id")?,
+                            user_id: r.try_get("user_id")?,
+                            fields: fields.split(',').map(str::to_string).collect(),
+                            changed_at: read_ts(r, "changed_at")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(crate::backend_error)
+            }
+
+            async fn instance_key(&self, name: &str, candidate: &str, now: time::OffsetDateTime) -> pixeld_core::store::StoreResult<String> {
+                sqlx::query("INSERT INTO instance_keys (name, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+                    .bind(name).bind(candidate).bind(ts(now))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                let row = sqlx::query("SELECT secret FROM instance_keys WHERE name = $1").bind(name)
+                    .fetch_one(&self.pool).await.map_err(crate::backend_error)?;
+                row.try_get("secret").map_err(crate::backend_error)
+            }
         }
     };
 }

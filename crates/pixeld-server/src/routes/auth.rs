@@ -49,6 +49,14 @@ pub struct SignUpRequest {
     /// Display name (defaults to the part of the email before `@`), at most 100 characters.
     #[schema(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub name: Option<String>,
+    /// Confirms the user is at least the minimum age (16 by default; see `/privacy`). Must be
+    /// `true`.
+    #[serde(default)]
+    #[schema(example = true)]
+    pub age_confirmed: bool,
+    /// Opt in to news and offers by email (off unless sent as `true`; withdraw any time).
+    #[serde(default)]
+    pub marketing_emails: bool,
 }
 
 /// Sign-up result.
@@ -73,6 +81,8 @@ pub async fn sign_up(
             email: req.email,
             password: req.password,
             name: req.name,
+            age_confirmed: req.age_confirmed,
+            marketing_emails: req.marketing_emails,
         })
         .await?;
     Ok((

@@ -24,6 +24,10 @@ pub fn router() -> Router<AppState> {
             "/cancel-deletion",
             get(cancel_deletion_form).post(cancel_deletion_submit),
         )
+        .route(
+            "/unsubscribe",
+            get(unsubscribe_form).post(unsubscribe_submit),
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,6 +177,47 @@ async fn cancel_deletion_submit(
                 "<p>{} will not be deleted. Sign in again; API tokens were revoked, so create new ones.</p>",
                 escape(&u.email)
             ),
+        ),
+        Err(e) => page(
+            "This link does not work",
+            &format!("<p>{}</p>", escape(&e.to_string())),
+        ),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct UnsubscribeParams {
+    u: Option<String>,
+    sig: Option<String>,
+}
+
+async fn unsubscribe_form(Query(q): Query<UnsubscribeParams>) -> Html<String> {
+    page(
+        "Unsubscribe",
+        &format!(
+            "<p>Stop news and offers by email? Service emails (sign-in links, receipts) still come.</p>\
+             <form method=\"post\" action=\"/unsubscribe?u={}&amp;sig={}\">\
+             <button type=\"submit\">Unsubscribe</button></form>",
+            escape(q.u.as_deref().unwrap_or("")),
+            escape(q.sig.as_deref().unwrap_or(""))
+        ),
+    )
+}
+
+/// One click (RFC 8058 `List-Unsubscribe-Post` sends the same POST): no sign-in needed.
+async fn unsubscribe_submit(
+    State(st): State<AppState>,
+    Query(q): Query<UnsubscribeParams>,
+) -> Html<String> {
+    let user = q.u.as_deref().and_then(|u| uuid::Uuid::parse_str(u).ok());
+    let result = match (user, q.sig.as_deref()) {
+        (Some(u), Some(sig)) => st.app.unsubscribe(u, sig).await,
+        _ => Err(pixeld_core::Error::InvalidToken),
+    };
+    match result {
+        Ok(()) => page(
+            "You are unsubscribed",
+            "<p>You will get no more news or offers by email. You can opt in again in your account settings.</p>",
         ),
         Err(e) => page(
             "This link does not work",

@@ -6,7 +6,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
+use pixeld_core::consent::{ConsentPurpose, ConsentRecord, Objection, Profile, ProfileUpdate};
 use pixeld_core::rights::{AccountDeletion, DataRequest};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -26,6 +27,14 @@ pub fn router() -> Router<AppState> {
         .route("/v1/account/data-requests", get(my_requests))
         .route("/v1/admin/data-requests", get(open_requests))
         .route("/v1/admin/users/{id}", delete(operator_delete))
+        .route("/v1/account/profile", get(get_profile).patch(patch_profile))
+        .route("/v1/account/profile/changes", get(profile_changes))
+        .route("/v1/account/consents", get(get_consents))
+        .route("/v1/account/consents/{purpose}", put(put_consent))
+        .route(
+            "/v1/account/processing",
+            get(get_processing).put(put_processing),
+        )
 }
 
 /// Re-authentication for deleting the account.
@@ -214,4 +223,287 @@ pub async fn operator_delete(
         .operator_delete_account(&p.user, id, &req.reason)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileView {
+    /// Display name.
+    pub name: String,
+    /// Email address (change it with `POST /v1/account/email`).
+    pub email: String,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Company.
+    pub company: Option<String>,
+    /// Address lines.
+    pub address: Vec<String>,
+    /// Tax id.
+    pub tax_id: Option<String>,
+}
+
+fn profile_view(u: &pixeld_core::store::User, p: &Profile) -> ProfileView {
+    ProfileView {
+        name: u.name.clone(),
+        email: u.email.clone(),
+        phone: p.phone.clone(),
+        company: p.company.clone(),
+        address: p.address.clone(),
+        tax_id: p.tax_id.clone(),
+    }
+}
+
+/// The caller's name, email, phone, company, address and tax id (`account:read`).
+#[utoipa::path(get, path = "/v1/account/profile", tag = "privacy",
+    responses((status = 200, description = "The profile", body = ProfileView)))]
+pub async fn get_profile(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+) -> ApiResult<Json<ProfileView>> {
+    let profile = st.app.profile(&p).await?;
+    Ok(Json(profile_view(&p.user, &profile)))
+}
+
+/// A profile change: omitted fields stay, an empty string (or list) clears one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilePatch {
+    /// Display name (1 to 100 characters).
+    #[schema(max_length = 100)]
+    pub name: Option<String>,
+    /// Phone number: digits, spaces and `+ - ( ) .`, 5 to 15 digits.
+    #[schema(max_length = 32)]
+    pub phone: Option<String>,
+    /// Company.
+    #[schema(max_length = 200)]
+    pub company: Option<String>,
+    /// Address lines (at most 6).
+    #[schema(max_items = 6)]
+    pub address: Option<Vec<String>>,
+    /// Tax id.
+    #[schema(max_length = 64)]
+    pub tax_id: Option<String>,
+}
+
+/// Corrects the caller's profile (`account:write`). Every change is audited by the fields it
+/// touched and recorded as a rectification request.
+#[utoipa::path(patch, path = "/v1/account/profile", tag = "privacy", request_body = ProfilePatch,
+    responses((status = 200, description = "The profile now", body = ProfileView)))]
+pub async fn patch_profile(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Json(req): Json<ProfilePatch>,
+) -> ApiResult<Json<ProfileView>> {
+    let (user, profile) = st
+        .app
+        .update_profile(
+            &p,
+            ProfileUpdate {
+                name: req.name,
+                phone: req.phone,
+                company: req.company,
+                address: req.address,
+                tax_id: req.tax_id,
+            },
+        )
+        .await?;
+    Ok(Json(profile_view(&user, &profile)))
+}
+
+/// One audited profile change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileChangeView {
+    /// The fields changed.
+    pub fields: Vec<String>,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub changed_at: OffsetDateTime,
+}
+
+/// Audited changes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileChangeList {
+    /// Oldest first.
+    pub items: Vec<ProfileChangeView>,
+}
+
+/// The audit of the caller's profile changes: which fields, when (`account:read`).
+#[utoipa::path(get, path = "/v1/account/profile/changes", tag = "privacy",
+    responses((status = 200, description = "Profile changes", body = ProfileChangeList)))]
+pub async fn profile_changes(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+) -> ApiResult<Json<ProfileChangeList>> {
+    let rows = st.app.profile_changes(&p).await?;
+    Ok(Json(ProfileChangeList {
+        items: rows
+            .into_iter()
+            .map(|c| ProfileChangeView {
+                fields: c.fields,
+                changed_at: c.changed_at,
+            })
+            .collect(),
+    }))
+}
+
+/// One consent decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentView {
+    /// `marketing_email`, `ai_training` or `age_confirmation`.
+    pub purpose: String,
+    /// Given or withdrawn.
+    pub granted: bool,
+    /// `signup`, `settings`, `api` or `unsubscribe_link`.
+    pub source: String,
+    /// The privacy policy version then.
+    pub policy_version: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+impl From<&ConsentRecord> for ConsentView {
+    fn from(c: &ConsentRecord) -> Self {
+        Self {
+            purpose: c.purpose.as_str().into(),
+            granted: c.granted,
+            source: c.source.clone(),
+            policy_version: c.policy_version.clone(),
+            recorded_at: c.recorded_at,
+        }
+    }
+}
+
+/// Consents in force and their history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentsView {
+    /// News and offers by email.
+    pub marketing_email: bool,
+    /// Training AI models on your uploads, prompts and outputs (off unless you turn it on).
+    pub ai_training: bool,
+    /// The one-click link that withdraws marketing consent without signing in.
+    pub unsubscribe_url: String,
+    /// Every decision, oldest first.
+    pub history: Vec<ConsentView>,
+}
+
+fn in_force(h: &[ConsentRecord], purpose: ConsentPurpose) -> bool {
+    h.iter()
+        .rev()
+        .find(|c| c.purpose == purpose)
+        .is_some_and(|c| c.granted)
+}
+
+/// The caller's consents (`account:read`).
+#[utoipa::path(get, path = "/v1/account/consents", tag = "privacy",
+    responses((status = 200, description = "Consents", body = ConsentsView)))]
+pub async fn get_consents(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+) -> ApiResult<Json<ConsentsView>> {
+    let history = st.app.consents(&p).await?;
+    Ok(Json(ConsentsView {
+        marketing_email: in_force(&history, ConsentPurpose::MarketingEmail),
+        ai_training: in_force(&history, ConsentPurpose::AiTraining),
+        unsubscribe_url: st.app.unsubscribe_link(p.user.id).await?,
+        history: history.iter().map(ConsentView::from).collect(),
+    }))
+}
+
+/// A consent decision.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRequest {
+    /// Give (`true`) or withdraw (`false`).
+    pub granted: bool,
+}
+
+/// Gives or withdraws `marketing_email` or `ai_training` (`account:write`); recorded with the
+/// time, the source and the policy version.
+#[utoipa::path(put, path = "/v1/account/consents/{purpose}", tag = "privacy", request_body = ConsentRequest,
+    params(("purpose" = String, Path, description = "`marketing_email` or `ai_training`")),
+    responses((status = 200, description = "The decision recorded", body = ConsentView)))]
+pub async fn put_consent(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Path(purpose): Path<String>,
+    Json(req): Json<ConsentRequest>,
+) -> ApiResult<Json<ConsentView>> {
+    let purpose = ConsentPurpose::parse(&purpose)
+        .filter(|c| ConsentPurpose::CHOOSABLE.contains(c))
+        .ok_or_else(|| {
+            pixeld_core::Error::invalid("purpose", "must be marketing_email or ai_training")
+        })?;
+    let r = st.app.set_consent(&p, purpose, req.granted).await?;
+    Ok(Json((&r).into()))
+}
+
+/// Restriction and objections.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessingView {
+    /// Keep my data but stop every non-essential use of it (marketing, analytics, AI providers).
+    pub restricted: bool,
+    /// Purposes objected to: `marketing`, `analytics`, `ai_providers`.
+    #[schema(max_items = 3)]
+    pub objections: Vec<String>,
+}
+
+/// The caller's restriction switch and objections (`account:read`).
+#[utoipa::path(get, path = "/v1/account/processing", tag = "privacy",
+    responses((status = 200, description = "Restriction and objections", body = ProcessingView)))]
+pub async fn get_processing(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+) -> ApiResult<Json<ProcessingView>> {
+    let c = st.app.processing_choices(&p).await?;
+    Ok(Json(ProcessingView {
+        restricted: c.restricted,
+        objections: c
+            .objections
+            .iter()
+            .map(|o| o.as_str().to_string())
+            .collect(),
+    }))
+}
+
+/// Sets the restriction switch and objections (`account:write`); each change is recorded as a
+/// data-subject request.
+#[utoipa::path(put, path = "/v1/account/processing", tag = "privacy", request_body = ProcessingView,
+    responses((status = 200, description = "Restriction and objections now", body = ProcessingView)))]
+pub async fn put_processing(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Json(req): Json<ProcessingView>,
+) -> ApiResult<Json<ProcessingView>> {
+    let mut objections = Vec::new();
+    let mut unknown = Vec::new();
+    for o in &req.objections {
+        match Objection::parse(o) {
+            Some(o) => objections.push(o),
+            None => unknown.push(o.clone()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(pixeld_core::Error::invalid(
+            "objections",
+            format!(
+                "unknown purpose {}; use marketing, analytics or ai_providers",
+                unknown.join(", ")
+            ),
+        )
+        .into());
+    }
+    let c = st
+        .app
+        .set_processing_choices(&p, req.restricted, objections)
+        .await?;
+    Ok(Json(ProcessingView {
+        restricted: c.restricted,
+        objections: c
+            .objections
+            .iter()
+            .map(|o| o.as_str().to_string())
+            .collect(),
+    }))
 }

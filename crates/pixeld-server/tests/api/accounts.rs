@@ -76,7 +76,7 @@ async fn sign_up_lists_every_problem_and_refuses_taken_addresses_and_common_pass
         let c = app.plain();
         let r = c
             .post(app.url("/v1/auth/signup"))
-            .json(&json!({"email": "nope", "password": "short"}))
+            .json(&json!({"email": "nope", "password": "short", "age_confirmed": true}))
             .send()
             .await
             .unwrap();
@@ -89,9 +89,21 @@ async fn sign_up_lists_every_problem_and_refuses_taken_addresses_and_common_pass
             .collect();
         assert_eq!(fields, ["email", "password"]);
 
+        // Sign-up asks for the minimum age; without the confirmation nothing is created.
         let r = c
             .post(app.url("/v1/auth/signup"))
-            .json(&json!({"email": "a@example.com", "password": "password123"}))
+            .json(&json!({"email": "young@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let p = problem(r, 422, "validation").await;
+        assert_eq!(p["errors"][0]["field"], "age_confirmed", "{p}");
+        assert!(p["detail"].as_str().unwrap().contains("at least 16"), "{p}");
+        assert!(app.app.store.user_by_email("young@example.com").await.unwrap().is_none());
+
+        let r = c
+            .post(app.url("/v1/auth/signup"))
+            .json(&json!({"email": "a@example.com", "password": "password123", "age_confirmed": true}))
             .send()
             .await
             .unwrap();

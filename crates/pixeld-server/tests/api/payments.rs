@@ -1012,7 +1012,7 @@ async fn deleted_account_is_purged_after_30_days_but_invoices_remain_anonymised(
             let r = app
                 .plain()
                 .post(app.url("/v1/auth/signup"))
-                .json(&json!({"email": EMAIL, "password": crate::support::PASSWORD, "name": NAME}))
+                .json(&json!({"email": EMAIL, "password": crate::support::PASSWORD, "name": NAME, "age_confirmed": true}))
                 .send()
                 .await
                 .unwrap();
@@ -1055,12 +1055,15 @@ async fn deleted_account_is_purged_after_30_days_but_invoices_remain_anonymised(
                               "country": "es", "tax_id": "ESX1234567X"}))
                 .send().await.unwrap();
             assert_eq!(r.status(), 200);
+            let r = browser.patch(app.url("/v1/account/profile"))
+                .json(&json!({"phone": "+44 7700 900123", "company": "Quixote Trading"})).send().await.unwrap();
+            assert_eq!(r.status(), 200);
             let opened = body(checkout(&app, &token, json!({"pack": "credits-1000", "currency": "usd"}), "story-1").await).await;
             let paid = session_completed("evt_story", &opened["order"], "pi_Story", 1000);
             assert_eq!(stripe_event(&app, &paid, 0, STRIPE_WEBHOOK_SECRET).await.status(), 200);
             app.app.flush_usage().await.unwrap();
             let before = app.database_text().await;
-            for trace in [EMAIL, NAME, "Quixote Trading", "127.0.0.1"] {
+            for trace in [EMAIL, NAME, "Quixote Trading", "+44 7700 900123", "127.0.0.1"] {
                 assert!(before.contains(trace), "the scan must see {trace} before the deletion");
             }
             let invoice_number = body(app.plain().get(app.url("/v1/billing/invoices")).bearer_auth(&token).send().await.unwrap())
@@ -1094,7 +1097,7 @@ async fn deleted_account_is_purged_after_30_days_but_invoices_remain_anonymised(
 
             let db = app.database_text().await;
             let objects = app.objects_text();
-            for trace in [EMAIL, NAME, "Quixote Trading", "Windmill Lane", "ESX1234567X", "127.0.0.1"] {
+            for trace in [EMAIL, NAME, "Quixote Trading", "Windmill Lane", "ESX1234567X", "+44 7700 900123", "127.0.0.1"] {
                 assert!(!db.contains(trace), "the database still holds {trace}");
                 assert!(!objects.contains(trace), "the object store or outbox still holds {trace}");
             }

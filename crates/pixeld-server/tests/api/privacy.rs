@@ -1120,3 +1120,269 @@ async fn every_cookie_the_server_sets_is_listed_on_the_privacy_page() {
     })
     .await;
 }
+
+async fn consents(app: &TestApp, b: &reqwest::Client) -> Value {
+    let r = b.get(app.url("/v1/account/consents")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    body(r).await
+}
+
+#[tokio::test]
+async fn marketing_consent_is_recorded_with_time_source_and_policy_version_and_withdrawn_in_one_click()
+ {
+    both(|app| async move {
+        // Without the box ticked there is no consent.
+        let plain = app.user("quiet@example.com").await;
+        let c = consents(&app, &plain).await;
+        assert_eq!(
+            (c["marketing_email"].as_bool(), c["ai_training"].as_bool()),
+            (Some(false), Some(false))
+        );
+        let quiet = app
+            .app
+            .store
+            .user_by_email("quiet@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!app.app.may_send_marketing(quiet.id).await.unwrap());
+
+        let r = app
+            .plain()
+            .post(app.url("/v1/auth/signup"))
+            .json(
+                &json!({"email": "news@example.com", "password": PASSWORD, "age_confirmed": true,
+                          "marketing_emails": true}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let token = app.link_token("news@example.com", "/verify-email");
+        app.plain()
+            .post(app.url("/v1/auth/verify-email"))
+            .json(&json!({"token": token}))
+            .send()
+            .await
+            .unwrap();
+        let b = app.browser();
+        b.post(app.url("/v1/auth/signin"))
+            .json(&json!({"email": "news@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let c = consents(&app, &b).await;
+        assert_eq!(c["marketing_email"], true);
+        let given = c["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["purpose"] == "marketing_email")
+            .unwrap();
+        assert_eq!(given["source"], "signup");
+        assert_eq!(
+            given["policy_version"],
+            app.app.settings.retention.policy_version.as_str()
+        );
+        assert!(given["recorded_at"].as_str().is_some());
+        let age = c["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["purpose"] == "age_confirmation")
+            .unwrap();
+        assert_eq!(age["granted"], true);
+        let user = app
+            .app
+            .store
+            .user_by_email("news@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(app.app.may_send_marketing(user.id).await.unwrap());
+
+        // One click, no sign-in: the link from the email withdraws it.
+        let link = c["unsubscribe_url"].as_str().unwrap().to_owned();
+        let forged = link.replace("sig=", "sig=00");
+        let page = app
+            .plain()
+            .post(&forged)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("does not work"), "{page}");
+        assert!(
+            app.app.may_send_marketing(user.id).await.unwrap(),
+            "a forged link changes nothing"
+        );
+        let form = app
+            .plain()
+            .get(&link)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(form.contains("<button type=\"submit\">Unsubscribe</button>"));
+        // Even from a signed-in browser (the link carries its own proof, not the cookie).
+        let page = b.post(&link).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("You are unsubscribed"), "{page}");
+        let c = consents(&app, &b).await;
+        assert_eq!(c["marketing_email"], false);
+        assert_eq!(
+            c["history"].as_array().unwrap().last().unwrap()["source"],
+            "unsubscribe_link"
+        );
+        assert!(!app.app.may_send_marketing(user.id).await.unwrap());
+
+        // From settings: given again, then AI training stays off unless turned on.
+        let r = b
+            .put(app.url("/v1/account/consents/marketing_email"))
+            .json(&json!({"granted": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(body(r).await["source"], "settings");
+        problem(
+            b.put(app.url("/v1/account/consents/age_confirmation"))
+                .json(&json!({"granted": false}))
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "validation",
+        )
+        .await;
+        assert_eq!(consents(&app, &b).await["ai_training"], false);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn restricting_processing_keeps_the_data_but_stops_marketing_and_ai_providers() {
+    both(|app| async move {
+        let b = app.user("restrict@example.com").await;
+        let user = app
+            .app
+            .store
+            .user_by_email("restrict@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        b.put(app.url("/v1/account/consents/marketing_email"))
+            .json(&json!({"granted": true}))
+            .send()
+            .await
+            .unwrap();
+        assert!(app.app.may_send_marketing(user.id).await.unwrap());
+        assert!(app.app.may_use_ai_providers(user.id).await.unwrap());
+
+        // One objection stops one purpose.
+        let r = b
+            .put(app.url("/v1/account/processing"))
+            .json(&json!({"restricted": false, "objections": ["ai_providers"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(!app.app.may_use_ai_providers(user.id).await.unwrap());
+        assert!(app.app.may_send_marketing(user.id).await.unwrap());
+
+        // Restriction stops everything non-essential, and the account keeps working.
+        let r = b
+            .put(app.url("/v1/account/processing"))
+            .json(&json!({"restricted": true, "objections": []}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(body(r).await, json!({"restricted": true, "objections": []}));
+        assert!(!app.app.may_send_marketing(user.id).await.unwrap());
+        assert!(!app.app.may_use_ai_providers(user.id).await.unwrap());
+        assert_eq!(
+            b.get(app.url("/v1/account/profile"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            consents(&app, &b).await["marketing_email"],
+            true,
+            "the consent itself is kept"
+        );
+
+        problem(
+            b.put(app.url("/v1/account/processing"))
+                .json(&json!({"restricted": false, "objections": ["tracking"]}))
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "validation",
+        )
+        .await;
+        let kinds: Vec<_> = app
+            .app
+            .store
+            .data_requests_of(user.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.kind)
+            .collect();
+        use pixeld_core::rights::RequestKind::{Objection, Restriction};
+        assert_eq!(kinds, vec![Objection, Restriction, Objection]);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_profile_can_be_corrected_and_every_change_is_audited() {
+    both(|app| async move {
+        let b = app.user("fix@example.com").await;
+        let r = b.patch(app.url("/v1/account/profile"))
+            .json(&json!({"name": "Ada Lovelace", "phone": "+44 20 7946 0000", "company": "Analytical Engines",
+                          "address": ["12 St James's Square", "London"], "tax_id": "GB123"}))
+            .send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let p = body(r).await;
+        assert_eq!(p["name"], "Ada Lovelace");
+        assert_eq!(p["address"], json!(["12 St James's Square", "London"]));
+        let me = body(b.get(app.url("/v1/me")).send().await.unwrap()).await;
+        assert_eq!(me["user"]["name"], "Ada Lovelace");
+
+        let r = b.patch(app.url("/v1/account/profile")).json(&json!({"phone": "", "tax_id": "GB456"})).send().await.unwrap();
+        let p = body(r).await;
+        assert!(p["phone"].is_null());
+        assert_eq!(p["company"], "Analytical Engines", "fields not sent stay");
+
+        let bad = problem(
+            b.patch(app.url("/v1/account/profile")).json(&json!({"phone": "call me", "name": ""})).send().await.unwrap(),
+            422,
+            "validation",
+        )
+        .await;
+        let fields: Vec<&str> = bad["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["name", "phone"], "every problem at once");
+
+        let changes = body(b.get(app.url("/v1/account/profile/changes")).send().await.unwrap()).await;
+        let changed: Vec<Value> = changes["items"].as_array().unwrap().iter().map(|c| c["fields"].clone()).collect();
+        assert_eq!(changed, vec![json!(["name", "phone", "company", "address", "tax_id"]), json!(["phone", "tax_id"])]);
+        // The audit names fields, never their old values.
+        let dump = app.database_text().await;
+        assert!(!dump.contains("+44 20 7946 0000"), "the corrected phone number is gone");
+        let user = app.app.store.user_by_email("fix@example.com").await.unwrap().unwrap();
+        let rect = app.app.store.data_requests_of(user.id).await.unwrap();
+        assert_eq!(rect.len(), 2);
+        assert!(rect.iter().all(|r| r.kind == pixeld_core::rights::RequestKind::Rectification));
+        app.stop().await;
+    })
+    .await;
+}

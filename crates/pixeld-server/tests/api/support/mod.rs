@@ -177,7 +177,7 @@ impl TestApp {
     pub async fn sign_up(&self, email: &str) -> reqwest::Response {
         self.plain()
             .post(self.url("/v1/auth/signup"))
-            .json(&json!({"email": email, "password": PASSWORD}))
+            .json(&json!({"email": email, "password": PASSWORD, "age_confirmed": true}))
             .send()
             .await
             .unwrap()
