@@ -91,6 +91,7 @@ impl Pixeld {
         let outcome = match job.kind.as_str() {
             "render" => self.run_render_job(&job).await,
             "webhook" => self.run_webhook_job(&job).await,
+            "export" => self.run_export_job(&job).await,
             other => Ok(Outcome::Failed(format!("unknown job kind `{other}`"))),
         };
         let outcome = match outcome {

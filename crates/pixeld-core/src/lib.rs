@@ -5,12 +5,14 @@
 //! on [`Pixeld`], and the two storage backends in `pixeld-store` implement [`store::Store`].
 
 pub mod accounts;
+pub mod analytics;
 pub mod billing;
 pub mod clock;
 pub mod consent;
 pub mod credits;
 pub mod email;
 pub mod error;
+pub mod export;
 pub mod fonts;
 pub mod idempotency;
 pub mod images;

@@ -46,11 +46,17 @@ pub enum DataClass {
     PaymentEvents,
     /// Orders, invoices and ledger entries.
     FinancialRecords,
+    /// Data exports made for their owner.
+    Exports,
+    /// Raw cookieless analytics events.
+    AnalyticsEvents,
+    /// The daily salts of the analytics visitor hash.
+    AnalyticsSalts,
 }
 
 impl DataClass {
     /// Every class, in the order `privacy.toml` lists them.
-    pub const ALL: [DataClass; 15] = [
+    pub const ALL: [DataClass; 18] = [
         DataClass::Account,
         DataClass::DeletedAccounts,
         DataClass::Uploads,
@@ -66,6 +72,9 @@ impl DataClass {
         DataClass::IdempotencyKeys,
         DataClass::PaymentEvents,
         DataClass::FinancialRecords,
+        DataClass::Exports,
+        DataClass::AnalyticsEvents,
+        DataClass::AnalyticsSalts,
     ];
 
     /// The id used in `privacy.toml`.
@@ -86,6 +95,9 @@ impl DataClass {
             DataClass::IdempotencyKeys => "idempotency_keys",
             DataClass::PaymentEvents => "payment_events",
             DataClass::FinancialRecords => "financial_records",
+            DataClass::Exports => "exports",
+            DataClass::AnalyticsEvents => "analytics_events",
+            DataClass::AnalyticsSalts => "analytics_salts",
         }
     }
 
@@ -270,6 +282,9 @@ impl Retention {
         }
         if self.window(DataClass::DeletedAccounts) > Duration::days(30) {
             errors.push("class `deleted_accounts`: keep must be at most 30d (accounts are deleted within 30 days of the request)".into());
+        }
+        if self.window(DataClass::AnalyticsSalts) > Duration::hours(48) {
+            errors.push("class `analytics_salts`: keep must be at most 48h (a visitor cannot be followed across days)".into());
         }
         let logs = &self.classes[&DataClass::RequestLogs];
         match logs.truncate_ip_after {

@@ -47,11 +47,20 @@ pub struct SweepReport {
     pub outbox_messages: u64,
     /// Accounts purged at the end of their deletion grace period.
     pub deleted_accounts: u64,
+    /// Data exports past their window (files and records).
+    pub exports: u64,
+    /// Raw analytics events past their window.
+    pub analytics_events: u64,
+    /// Analytics salts past their window.
+    pub analytics_salts: u64,
 }
 
 impl Pixeld {
     /// Enforces every retention class once and reports what it removed.
     pub async fn sweep(&self) -> Result<SweepReport> {
+        // Rows still waiting in this process's request-log buffer are written first, so the
+        // request-log steps below see them.
+        self.flush_usage().await?;
         let now = self.now();
         let r = &self.settings.retention;
         let mut report = SweepReport {
@@ -139,6 +148,17 @@ impl Pixeld {
             .mailer
             .purge_copies(now - r.window(DataClass::EmailOutbox))
             .await?;
+        report.exports = self
+            .purge_exports(now - r.window(DataClass::Exports))
+            .await?;
+        report.analytics_events = self
+            .store
+            .purge_analytics_events(now - r.window(DataClass::AnalyticsEvents))
+            .await?;
+        report.analytics_salts = self
+            .store
+            .purge_analytics_salts(now - r.window(DataClass::AnalyticsSalts))
+            .await?;
         if report != SweepReport::default() {
             tracing::info!(
                 images = report.images,
@@ -159,6 +179,9 @@ impl Pixeld {
                 one_time_tokens = report.one_time_tokens,
                 outbox_messages = report.outbox_messages,
                 deleted_accounts = report.deleted_accounts,
+                exports = report.exports,
+                analytics_events = report.analytics_events,
+                analytics_salts = report.analytics_salts,
                 "retention sweep"
             );
         }

@@ -272,6 +272,11 @@ impl Pixeld {
 
     /// Purges an account now: see the module documentation. Idempotent.
     pub async fn purge_account(&self, user_id: Uuid) -> Result<()> {
+        for e in self.store.exports_of(user_id).await? {
+            if let Some(k) = &e.object_key {
+                self.blobs.delete(k).await?;
+            }
+        }
         let orgs = self.store.sole_member_orgs(user_id).await?;
         for org in &orgs {
             for key in self.store.org_object_keys(*org).await? {

@@ -1238,4 +1238,60 @@ pub trait PrivacyStore: Send + Sync + 'static {
         candidate: &str,
         now: OffsetDateTime,
     ) -> StoreResult<String>;
+
+    /// Records a new export.
+    async fn create_export(&self, e: &crate::export::Export) -> StoreResult<()>;
+    /// One export.
+    async fn export_by_id(&self, id: Uuid) -> StoreResult<Option<crate::export::Export>>;
+    /// A user's exports, oldest first.
+    async fn exports_of(&self, user_id: Uuid) -> StoreResult<Vec<crate::export::Export>>;
+    /// Marks an export built (or failed).
+    async fn finish_export(
+        &self,
+        id: Uuid,
+        status: crate::export::ExportStatus,
+        object_key: Option<&str>,
+        bytes: Option<i64>,
+        error: Option<&str>,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Exports made before `before`.
+    async fn exports_before(
+        &self,
+        before: OffsetDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::export::Export>>;
+    /// Deletes an export's row.
+    async fn delete_export(&self, id: Uuid) -> StoreResult<bool>;
+    /// A user's request-log rows in every organisation, oldest first.
+    async fn usage_of_user(
+        &self,
+        user_id: Uuid,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::usage::UsageEvent>>;
+    /// An organisation's cached renders, oldest first.
+    async fn render_cache_of(&self, org_id: Uuid, limit: i64)
+    -> StoreResult<Vec<RenderCacheEntry>>;
+
+    /// The analytics salt of `day`, created from `candidate` if that day has none yet.
+    async fn analytics_salt(
+        &self,
+        day: &str,
+        candidate: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<String>;
+    /// Deletes salts created before `before`.
+    async fn purge_analytics_salts(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// Stores one analytics event.
+    async fn insert_analytics_event(&self, e: &crate::analytics::AnalyticsEvent)
+    -> StoreResult<()>;
+    /// The raw events of `site` on days `from` to `to` (inclusive, `YYYY-MM-DD`).
+    async fn analytics_events(
+        &self,
+        site: &str,
+        from: &str,
+        to: &str,
+    ) -> StoreResult<Vec<crate::analytics::AnalyticsEvent>>;
+    /// Deletes raw events older than `before`.
+    async fn purge_analytics_events(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }

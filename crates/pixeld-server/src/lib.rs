@@ -189,6 +189,7 @@ pub fn router(st: AppState) -> Router {
         .merge(routes::usage::router())
         .merge(routes::rights::router())
         .merge(routes::privacy::router())
+        .merge(routes::analytics::router())
         .merge(routes::pages::router())
         .route_layer(axum::middleware::from_fn(middleware::record_route))
         .fallback(|| async { ApiError::new("not-found", "no such route") })

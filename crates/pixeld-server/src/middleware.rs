@@ -456,7 +456,12 @@ fn body_len(headers: &axum::http::HeaderMap, exact: Option<u64>) -> i64 {
 /// status, latency, bytes, credits, address, country and user agent.
 pub async fn usage(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if !st.config.usage.enabled || !(path.starts_with("/v1/") || path.starts_with("/r/")) {
+    // Analytics hits are the website's own telemetry, not API use: logging their address and
+    // user agent would undo the cookieless counting.
+    if !st.config.usage.enabled
+        || !(path.starts_with("/v1/") || path.starts_with("/r/"))
+        || path == "/v1/analytics/events"
+    {
         return next.run(req).await;
     }
     let started = Instant::now();

@@ -11,8 +11,8 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
 use crate::routes::{
-    account, auth, billing, fonts, images, orgs, privacy, rights, system, templates, tokens, usage,
-    webhooks,
+    account, analytics, auth, billing, fonts, images, orgs, privacy, rights, system, templates,
+    tokens, usage, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -55,7 +55,8 @@ use crate::routes::{
         usage::list_usage, usage::export_usage, usage::daily_usage, usage::route_metrics,
         rights::delete_account, rights::cancel_deletion, rights::my_requests, rights::open_requests, rights::operator_delete, privacy::policy,
         rights::get_profile, rights::patch_profile, rights::profile_changes, rights::get_consents, rights::put_consent,
-        rights::get_processing, rights::put_processing,
+        rights::get_processing, rights::put_processing, rights::request_export, rights::list_exports,
+        rights::download_export, analytics::collect, analytics::report,
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField)),
     tags(
@@ -90,6 +91,8 @@ const PUBLIC: &[&str] = &[
     "/v1/account/email/confirm",
     "/v1/account/deletion/cancel",
     "/v1/privacy",
+    "/v1/account/exports/{id}/download",
+    "/v1/analytics/events",
     "/r/{file}",
     "/schemas/template-v1.json",
     "/v1/billing/packs",

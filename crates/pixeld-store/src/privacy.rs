@@ -18,6 +18,12 @@ macro_rules! request_cols {
     };
 }
 
+macro_rules! export_cols {
+    () => {
+        "id, user_id, request_id, status, object_key, bytes, error, created_at, finished_at"
+    };
+}
+
 macro_rules! privacy_impl {
     ($store:ty, $db:ty, $row:ty) => {
         mod privacy_sql {
@@ -94,6 +100,22 @@ macro_rules! privacy_impl {
                     .bind(q.id).bind(q.user_id).bind(q.kind.as_str()).bind(q.status.as_str()).bind(&q.detail)
                     .bind(ts(q.requested_at)).bind(ts(q.due_at)).bind(q.completed_at.map(ts))
                     .execute(x).await.map(drop)
+            }
+
+            pub(super) fn export(r: &$row) -> Result<pixeld_core::export::Export, sqlx::Error> {
+                let status: String = r.try_get("status")?;
+                Ok(pixeld_core::export::Export {
+                    id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    request_id: r.try_get("request_id")?,
+                    status: pixeld_core::export::ExportStatus::parse(&status)
+                        .ok_or_else(|| sqlx::Error::Decode(format!("unknown export status `{status}`").into()))?,
+                    object_key: r.try_get("object_key")?,
+                    bytes: r.try_get("bytes")?,
+                    error: r.try_get("error")?,
+                    created_at: read_ts(r, "created_at")?,
+                    finished_at: read_ts_opt(r, "finished_at")?,
+                })
             }
 
             pub(super) fn daily(r: &$row) -> Result<DailyUsage, sqlx::Error> {
@@ -538,6 +560,121 @@ macro_rules! privacy_impl {
                 let row = sqlx::query("SELECT secret FROM instance_keys WHERE name = $1").bind(name)
                     .fetch_one(&self.pool).await.map_err(crate::backend_error)?;
                 row.try_get("secret").map_err(crate::backend_error)
+            }
+            async fn create_export(&self, e: &pixeld_core::export::Export) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query(concat!("INSERT INTO account_exports (", export_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+                    .bind(e.id).bind(e.user_id).bind(e.request_id).bind(e.status.as_str()).bind(&e.object_key)
+                    .bind(e.bytes).bind(&e.error).bind(ts(e.created_at)).bind(e.finished_at.map(ts))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn export_by_id(&self, id: uuid::Uuid) -> pixeld_core::store::StoreResult<Option<pixeld_core::export::Export>> {
+                let row = sqlx::query(concat!("SELECT ", export_cols!(), " FROM account_exports WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
+                row.as_ref().map(privacy_sql::export).transpose().map_err(crate::backend_error)
+            }
+
+            async fn exports_of(&self, user_id: uuid::Uuid) -> pixeld_core::store::StoreResult<Vec<pixeld_core::export::Export>> {
+                let rows = sqlx::query(concat!("SELECT ", export_cols!(), " FROM account_exports WHERE user_id = $1 ORDER BY id"))
+                    .bind(user_id)
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(privacy_sql::export).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn finish_export(
+                &self,
+                id: uuid::Uuid,
+                status: pixeld_core::export::ExportStatus,
+                object_key: Option<&str>,
+                bytes: Option<i64>,
+                error: Option<&str>,
+                at: time::OffsetDateTime,
+            ) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query("UPDATE account_exports SET status = $1, object_key = $2, bytes = $3, error = $4, finished_at = $5 WHERE id = $6")
+                    .bind(status.as_str()).bind(object_key).bind(bytes).bind(error).bind(ts(at)).bind(id)
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn exports_before(&self, before: time::OffsetDateTime, limit: i64) -> pixeld_core::store::StoreResult<Vec<pixeld_core::export::Export>> {
+                let rows = sqlx::query(concat!("SELECT ", export_cols!(), " FROM account_exports WHERE created_at < $1 ORDER BY created_at LIMIT $2"))
+                    .bind(ts(before)).bind(limit)
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(privacy_sql::export).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn delete_export(&self, id: uuid::Uuid) -> pixeld_core::store::StoreResult<bool> {
+                let r = sqlx::query("DELETE FROM account_exports WHERE id = $1").bind(id)
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn usage_of_user(&self, user_id: uuid::Uuid, limit: i64) -> pixeld_core::store::StoreResult<Vec<pixeld_core::usage::UsageEvent>> {
+                let rows = sqlx::query(concat!("SELECT ", usage_cols!(), " FROM usage_events WHERE user_id = $1 ORDER BY id LIMIT $2"))
+                    .bind(user_id).bind(limit)
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(privacy_sql::event).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn render_cache_of(&self, org_id: uuid::Uuid, limit: i64) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::RenderCacheEntry>> {
+                let rows = sqlx::query(concat!("SELECT ", render_cache_cols!(), " FROM render_cache WHERE org_id = $1 ORDER BY created_at LIMIT $2"))
+                    .bind(org_id).bind(limit)
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::render_cache).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+            async fn analytics_salt(&self, day: &str, candidate: &str, now: time::OffsetDateTime) -> pixeld_core::store::StoreResult<String> {
+                sqlx::query("INSERT INTO analytics_salts (day, salt, created_at) VALUES ($1, $2, $3) ON CONFLICT (day) DO NOTHING")
+                    .bind(day).bind(candidate).bind(ts(now))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                let row = sqlx::query("SELECT salt FROM analytics_salts WHERE day = $1").bind(day)
+                    .fetch_one(&self.pool).await.map_err(crate::backend_error)?;
+                row.try_get("salt").map_err(crate::backend_error)
+            }
+
+            async fn purge_analytics_salts(&self, before: time::OffsetDateTime) -> pixeld_core::store::StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM analytics_salts WHERE created_at < $1").bind(ts(before))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected())
+            }
+
+            async fn insert_analytics_event(&self, e: &pixeld_core::analytics::AnalyticsEvent) -> pixeld_core::store::StoreResult<()> {
+                sqlx::query("INSERT INTO analytics_events (id, at, day, site, kind, name, referrer, country, device, visitor) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                    .bind(e.id).bind(ts(e.at)).bind(privacy_sql::day_text(e.at.date())).bind(&e.site).bind(&e.kind)
+                    .bind(&e.name).bind(&e.referrer).bind(&e.country).bind(&e.device).bind(&e.visitor)
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(())
+            }
+
+            async fn analytics_events(&self, site: &str, from: &str, to: &str) -> pixeld_core::store::StoreResult<Vec<pixeld_core::analytics::AnalyticsEvent>> {
+                let rows = sqlx::query("SELECT id, at, site, kind, name, referrer, country, device, visitor FROM analytics_events \
+                                        WHERE site = $1 AND day >= $2 AND day <= $3 ORDER BY id LIMIT 1000000")
+                    .bind(site).bind(from).bind(to)
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(pixeld_core::analytics::AnalyticsEvent {
+                            id: r.try_get("id")?,
+                            at: read_ts(r, "at")?,
+                            site: r.try_get("site")?,
+                            kind: r.try_get("kind")?,
+                            name: r.try_get("name")?,
+                            referrer: r.try_get("referrer")?,
+                            country: r.try_get("country")?,
+                            device: r.try_get("device")?,
+                            visitor: r.try_get("visitor")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(crate::backend_error)
+            }
+
+            async fn purge_analytics_events(&self, before: time::OffsetDateTime) -> pixeld_core::store::StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM analytics_events WHERE at < $1").bind(ts(before))
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected())
             }
         }
     };

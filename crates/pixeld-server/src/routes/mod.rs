@@ -1,6 +1,7 @@
 //! One router module per feature.
 
 pub mod account;
+pub mod analytics;
 pub mod auth;
 pub mod billing;
 pub mod fonts;

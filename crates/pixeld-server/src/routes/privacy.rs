@@ -211,7 +211,26 @@ fn esc(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-async fn page(State(st): State<AppState>) -> Response {
+async fn page(
+    State(st): State<AppState>,
+    parts: axum::http::request::Parts,
+    session: Option<crate::extract::SessionAuth>,
+) -> Response {
+    // Counted like any page of the website: cookieless, and not at all with DNT or GPC.
+    let src = super::analytics::source(&st, &parts, session.map(|s| s.principal.user.id));
+    let hit = pixeld_core::analytics::Hit {
+        site: "website".into(),
+        kind: "pageview".into(),
+        name: "/privacy".into(),
+        referrer: parts
+            .headers
+            .get(header::REFERER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    };
+    if let Err(e) = st.app.record_hit(hit, src).await {
+        tracing::warn!(error = %e, "analytics: could not count a page view");
+    }
     let p = policy_of(&st);
     let mut h = String::new();
     let who = p
@@ -283,9 +302,18 @@ async fn page(State(st): State<AppState>) -> Response {
     );
     h.push_str(&format!(
         "<h2>Your rights</h2><ul>\
+         <li>Get a copy of everything: <code>POST /v1/account/export</code> builds a ZIP (one JSON \
+         file per kind of data, plus your templates, uploads, rendered images, fonts and invoices) \
+         and emails a link that works for 24 hours; the file is deleted after 7 days.</li>\
          <li>See your API requests, credit entries and invoices: <code>GET /v1/usage</code>, \
          <code>/v1/credits/entries</code>, <code>/v1/billing/invoices</code> (also as CSV).</li>\
-         <li>Correct your email address and billing details in your account settings.</li>\
+         <li>Correct your name, phone, company, address and tax id (<code>PATCH /v1/account/profile</code>; \
+         every change is recorded), your email address and your billing details.</li>\
+         <li>Restrict processing (keep your data, stop marketing, analytics and AI providers) or \
+         object to one purpose: <code>PUT /v1/account/processing</code>.</li>\
+         <li>Give or withdraw consent to marketing email and to AI training (off unless you turn \
+         it on): <code>PUT /v1/account/consents/&lt;purpose&gt;</code>; every marketing email has a \
+         one-click unsubscribe link.</li>\
          <li>Delete your account: <code>DELETE /v1/account</code>. It is disabled at once and purged \
          after the grace period; invoices stay, anonymised.</li>\
          <li>See where your requests stand: <code>GET /v1/account/data-requests</code>. Every \

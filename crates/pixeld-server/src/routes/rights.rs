@@ -27,6 +27,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/account/data-requests", get(my_requests))
         .route("/v1/admin/data-requests", get(open_requests))
         .route("/v1/admin/users/{id}", delete(operator_delete))
+        .route("/v1/account/export", post(request_export))
+        .route("/v1/account/exports", get(list_exports))
+        .route("/v1/account/exports/{id}/download", get(download_export))
         .route("/v1/account/profile", get(get_profile).patch(patch_profile))
         .route("/v1/account/profile/changes", get(profile_changes))
         .route("/v1/account/consents", get(get_consents))
@@ -45,6 +48,7 @@ pub struct DeleteAccountRequest {
     #[schema(max_length = 128)]
     pub current_password: String,
     /// A current two-factor code or a recovery code (required when 2FA is on).
+    #[serde(default)]
     #[schema(max_length = 64)]
     pub code: Option<String>,
 }
@@ -269,19 +273,24 @@ pub async fn get_profile(
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     /// Display name (1 to 100 characters).
-    #[schema(max_length = 100)]
+    #[schema(min_length = 1, max_length = 100)]
+    #[serde(default)]
     pub name: Option<String>,
     /// Phone number: digits, spaces and `+ - ( ) .`, 5 to 15 digits.
     #[schema(max_length = 32)]
+    #[serde(default)]
     pub phone: Option<String>,
     /// Company.
     #[schema(max_length = 200)]
+    #[serde(default)]
     pub company: Option<String>,
     /// Address lines (at most 6).
     #[schema(max_items = 6)]
+    #[serde(default)]
     pub address: Option<Vec<String>>,
     /// Tax id.
     #[schema(max_length = 64)]
+    #[serde(default)]
     pub tax_id: Option<String>,
 }
 
@@ -410,6 +419,25 @@ pub async fn get_consents(
     }))
 }
 
+/// A consent a user can give or withdraw.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChoosablePurpose {
+    /// News and offers by email.
+    MarketingEmail,
+    /// Training AI models on your uploads, prompts and outputs.
+    AiTraining,
+}
+
+impl From<ChoosablePurpose> for ConsentPurpose {
+    fn from(p: ChoosablePurpose) -> Self {
+        match p {
+            ChoosablePurpose::MarketingEmail => ConsentPurpose::MarketingEmail,
+            ChoosablePurpose::AiTraining => ConsentPurpose::AiTraining,
+        }
+    }
+}
+
 /// A consent decision.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -421,21 +449,48 @@ pub struct ConsentRequest {
 /// Gives or withdraws `marketing_email` or `ai_training` (`account:write`); recorded with the
 /// time, the source and the policy version.
 #[utoipa::path(put, path = "/v1/account/consents/{purpose}", tag = "privacy", request_body = ConsentRequest,
-    params(("purpose" = String, Path, description = "`marketing_email` or `ai_training`")),
+    params(("purpose" = inline(ChoosablePurpose), Path, description = "`marketing_email` or `ai_training`")),
     responses((status = 200, description = "The decision recorded", body = ConsentView)))]
 pub async fn put_consent(
     State(st): State<AppState>,
     Auth(p): Auth,
-    Path(purpose): Path<String>,
+    Path(purpose): Path<ChoosablePurpose>,
     Json(req): Json<ConsentRequest>,
 ) -> ApiResult<Json<ConsentView>> {
-    let purpose = ConsentPurpose::parse(&purpose)
-        .filter(|c| ConsentPurpose::CHOOSABLE.contains(c))
-        .ok_or_else(|| {
-            pixeld_core::Error::invalid("purpose", "must be marketing_email or ai_training")
-        })?;
-    let r = st.app.set_consent(&p, purpose, req.granted).await?;
+    let r = st.app.set_consent(&p, purpose.into(), req.granted).await?;
     Ok(Json((&r).into()))
+}
+
+/// A purpose one can object to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectionParam {
+    /// Marketing email.
+    Marketing,
+    /// Page-view and feature analytics.
+    Analytics,
+    /// Sending data to AI providers.
+    AiProviders,
+}
+
+impl From<ObjectionParam> for Objection {
+    fn from(o: ObjectionParam) -> Self {
+        match o {
+            ObjectionParam::Marketing => Objection::Marketing,
+            ObjectionParam::Analytics => Objection::Analytics,
+            ObjectionParam::AiProviders => Objection::AiProviders,
+        }
+    }
+}
+
+impl From<Objection> for ObjectionParam {
+    fn from(o: Objection) -> Self {
+        match o {
+            Objection::Marketing => ObjectionParam::Marketing,
+            Objection::Analytics => ObjectionParam::Analytics,
+            Objection::AiProviders => ObjectionParam::AiProviders,
+        }
+    }
 }
 
 /// Restriction and objections.
@@ -444,9 +499,9 @@ pub async fn put_consent(
 pub struct ProcessingView {
     /// Keep my data but stop every non-essential use of it (marketing, analytics, AI providers).
     pub restricted: bool,
-    /// Purposes objected to: `marketing`, `analytics`, `ai_providers`.
+    /// Purposes objected to.
     #[schema(max_items = 3)]
-    pub objections: Vec<String>,
+    pub objections: Vec<ObjectionParam>,
 }
 
 /// The caller's restriction switch and objections (`account:read`).
@@ -459,11 +514,7 @@ pub async fn get_processing(
     let c = st.app.processing_choices(&p).await?;
     Ok(Json(ProcessingView {
         restricted: c.restricted,
-        objections: c
-            .objections
-            .iter()
-            .map(|o| o.as_str().to_string())
-            .collect(),
+        objections: c.objections.iter().map(|o| (*o).into()).collect(),
     }))
 }
 
@@ -476,34 +527,128 @@ pub async fn put_processing(
     Auth(p): Auth,
     Json(req): Json<ProcessingView>,
 ) -> ApiResult<Json<ProcessingView>> {
-    let mut objections = Vec::new();
-    let mut unknown = Vec::new();
-    for o in &req.objections {
-        match Objection::parse(o) {
-            Some(o) => objections.push(o),
-            None => unknown.push(o.clone()),
-        }
-    }
-    if !unknown.is_empty() {
+    if req.objections.len() > 3 {
         return Err(pixeld_core::Error::invalid(
             "objections",
-            format!(
-                "unknown purpose {}; use marketing, analytics or ai_providers",
-                unknown.join(", ")
-            ),
+            "names at most the 3 purposes, each once",
         )
         .into());
     }
+    let objections = req.objections.iter().map(|o| (*o).into()).collect();
     let c = st
         .app
         .set_processing_choices(&p, req.restricted, objections)
         .await?;
     Ok(Json(ProcessingView {
         restricted: c.restricted,
-        objections: c
-            .objections
-            .iter()
-            .map(|o| o.as_str().to_string())
-            .collect(),
+        objections: c.objections.iter().map(|o| (*o).into()).collect(),
     }))
+}
+
+/// A data export.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportView {
+    /// Id.
+    pub id: Uuid,
+    /// `pending`, `ready` or `failed`.
+    pub status: String,
+    /// Size of the ZIP, once ready.
+    pub bytes: Option<i64>,
+    /// When it was asked for.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it was built.
+    #[serde(with = "super::opt_rfc3339")]
+    pub finished_at: Option<OffsetDateTime>,
+    /// When it is deleted (7 days after it was asked for).
+    #[serde(with = "time::serde::rfc3339")]
+    pub deleted_after: OffsetDateTime,
+}
+
+fn export_view(st: &AppState, e: &pixeld_core::export::Export) -> ExportView {
+    ExportView {
+        id: e.id,
+        status: e.status.as_str().into(),
+        bytes: e.bytes,
+        created_at: e.created_at,
+        finished_at: e.finished_at,
+        deleted_after: e.created_at
+            + st.app
+                .settings
+                .retention
+                .window(pixeld_core::privacy::DataClass::Exports),
+    }
+}
+
+/// Exports.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportList {
+    /// Oldest first.
+    pub items: Vec<ExportView>,
+}
+
+/// Builds a ZIP of everything pixeld holds about the caller (one JSON file per data class with a
+/// README and a schema version, plus templates, uploads, rendered images, fonts and invoice
+/// PDFs) in the background, and emails a download link valid 24 hours (`account:read`). One at a
+/// time (409 while one is being built).
+#[utoipa::path(post, path = "/v1/account/export", tag = "privacy",
+    responses((status = 202, description = "Export queued", body = ExportView)))]
+pub async fn request_export(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+) -> ApiResult<(StatusCode, Json<ExportView>)> {
+    let e = st.app.request_export(&p).await?;
+    Ok((StatusCode::ACCEPTED, Json(export_view(&st, &e))))
+}
+
+/// The caller's exports and where they stand (`account:read`).
+#[utoipa::path(get, path = "/v1/account/exports", tag = "privacy",
+    responses((status = 200, description = "Exports", body = ExportList)))]
+pub async fn list_exports(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+) -> ApiResult<Json<ExportList>> {
+    let rows = st.app.exports(&p).await?;
+    Ok(Json(ExportList {
+        items: rows.iter().map(|e| export_view(&st, e)).collect(),
+    }))
+}
+
+/// The signed link's parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadParams {
+    /// Unix time the link stops working.
+    pub expires: i64,
+    /// The link's signature.
+    #[param(max_length = 128)]
+    pub sig: String,
+}
+
+/// Downloads an export with the emailed link (no sign-in; the link is the proof, for 24 hours).
+#[utoipa::path(get, path = "/v1/account/exports/{id}/download", tag = "privacy",
+    params(("id" = Uuid, Path, description = "The export"), DownloadParams),
+    responses((status = 200, description = "The ZIP", content_type = "application/zip", body = Vec<u8>)))]
+pub async fn download_export(
+    State(st): State<AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<DownloadParams>,
+) -> ApiResult<Response> {
+    let zip = st.app.download_export(id, q.expires, &q.sig).await?;
+    let mut resp = zip.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/zip"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        axum::http::HeaderValue::from_static("attachment; filename=\"pixeld-export.zip\""),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("private, no-store"),
+    );
+    Ok(resp)
 }

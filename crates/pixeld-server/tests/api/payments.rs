@@ -1106,3 +1106,124 @@ async fn deleted_account_is_purged_after_30_days_but_invoices_remain_anonymised(
     )
     .await;
 }
+
+fn zip_entry(zip: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> Vec<u8> {
+    use std::io::Read;
+    let mut f = zip
+        .by_name(name)
+        .unwrap_or_else(|_| panic!("{name} is missing from the export"));
+    let mut out = Vec::new();
+    f.read_to_end(&mut out).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn export_contains_every_data_class() {
+    let (_providers, api) = Providers::start().await;
+    both_with(
+        move |c| configure(c, &api),
+        |app| async move {
+            const EMAIL: &str = "export@example.com";
+            let browser = app.user(EMAIL).await;
+            let token = app
+                .token(&browser, &["images:read", "images:write", "render", "billing:read", "billing:write", "account:read"])
+                .await;
+            let r = browser.patch(app.url("/v1/account/profile"))
+                .json(&json!({"phone": "+1 555 0100", "company": "Export Co"})).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            browser.put(app.url("/v1/account/consents/marketing_email")).json(&json!({"granted": true})).send().await.unwrap();
+            let upload = png();
+            let r = app.plain().post(app.url("/v1/images")).bearer_auth(&token)
+                .header("content-type", "image/png").body(upload.clone()).send().await.unwrap();
+            assert_eq!(r.status(), 201);
+            let image_id = body(r).await["id"].as_str().unwrap().to_owned();
+            let t = app.plain().post(app.url("/v1/templates")).bearer_auth(&token)
+                .json(&json!({"name": "Export card", "template": {
+                    "page": {"width": 64, "height": 32, "background": "#0f172a"},
+                    "layers": [{"type": "text", "name": "t", "x": 0, "y": 0, "width": 64, "height": 32,
+                                "text": "{{t}}", "size": 12, "color": "#ffffff"}]}}))
+                .send().await.unwrap();
+            let template_id = body(t).await["id"].as_str().unwrap().to_owned();
+            let r = app.plain().post(app.url("/v1/renders")).bearer_auth(&token)
+                .json(&json!({"template": template_id, "data": {"t": "hi"}})).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let opened = body(checkout(&app, &token, json!({"pack": "credits-1000", "currency": "usd"}), "export-1").await).await;
+            let paid = session_completed("evt_export", &opened["order"], "pi_Export", 1000);
+            assert_eq!(stripe_event(&app, &paid, 0, STRIPE_WEBHOOK_SECRET).await.status(), 200);
+            app.app.flush_usage().await.unwrap();
+
+            let r = app.plain().post(app.url("/v1/account/export")).bearer_auth(&token).send().await.unwrap();
+            assert_eq!(r.status(), 202);
+            let export_id = body(r).await["id"].as_str().unwrap().to_owned();
+            // Built in the background by the job queue; the link arrives by email.
+            let mut link = None;
+            for _ in 0..300 {
+                if let Some(m) = app.mail_to(EMAIL).into_iter().find(|m| m.contains("data export is ready")) {
+                    let i = m.find("http").unwrap();
+                    link = Some(m[i..].split_whitespace().next().unwrap().to_owned());
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            let link = link.expect("the export's email");
+            let list = body(app.plain().get(app.url("/v1/account/exports")).bearer_auth(&token).send().await.unwrap()).await;
+            assert_eq!(list["items"][0]["status"], "ready");
+
+            let r = app.plain().get(&link).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["content-type"], "application/zip");
+            let bytes = r.bytes().await.unwrap().to_vec();
+            let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+            let manifest: Value = serde_json::from_slice(&zip_entry(&mut zip, "manifest.json")).unwrap();
+            assert_eq!(manifest["schema_version"], 1);
+            let readme = String::from_utf8(zip_entry(&mut zip, "README.txt")).unwrap();
+            let classes: Vec<&str> = manifest["files"].as_array().unwrap().iter().map(|f| f["file"].as_str().unwrap()).collect();
+            for file in ["account.json", "consents.json", "processing.json", "data_requests.json", "sessions.json",
+                         "tokens.json", "organisations.json", "usage.json", "credits.json", "orders.json",
+                         "invoices.json", "templates.json", "images.json", "renders.json", "fonts.json"] {
+                assert!(classes.contains(&file), "{file} is not in the manifest");
+                assert!(readme.contains(file), "the README does not explain {file}");
+                let v: Value = serde_json::from_slice(&zip_entry(&mut zip, file)).unwrap();
+                if file != "account.json" && file != "processing.json" && file != "fonts.json" {
+                    assert!(v.as_array().is_some_and(|a| !a.is_empty()), "{file} is empty: {v}");
+                }
+            }
+            let account: Value = serde_json::from_slice(&zip_entry(&mut zip, "account.json")).unwrap();
+            assert_eq!(account["email"], EMAIL);
+            assert_eq!(account["profile"]["phone"], "+1 555 0100");
+            let consents: Value = serde_json::from_slice(&zip_entry(&mut zip, "consents.json")).unwrap();
+            assert!(consents.as_array().unwrap().iter().any(|c| c["purpose"] == "marketing_email" && c["granted"] == true));
+            let usage = String::from_utf8(zip_entry(&mut zip, "usage.json")).unwrap();
+            assert!(usage.contains("/v1/renders"));
+            let tokens = String::from_utf8(zip_entry(&mut zip, "tokens.json")).unwrap();
+            assert!(!tokens.contains(&token), "a token secret in the export");
+            assert_eq!(zip_entry(&mut zip, &format!("images/{image_id}.png")), upload, "the upload itself");
+            let templates: Value = serde_json::from_slice(&zip_entry(&mut zip, "templates.json")).unwrap();
+            let versions: Value = serde_json::from_slice(&zip_entry(&mut zip, templates[0]["versions"].as_str().unwrap())).unwrap();
+            assert_eq!(versions[0]["template"]["page"]["width"], 64);
+            let renders: Value = serde_json::from_slice(&zip_entry(&mut zip, "renders.json")).unwrap();
+            assert!(zip_entry(&mut zip, renders[0]["file"].as_str().unwrap()).starts_with(b"\x89PNG"));
+            let invoices: Value = serde_json::from_slice(&zip_entry(&mut zip, "invoices.json")).unwrap();
+            assert!(zip_entry(&mut zip, invoices[0]["pdf"].as_str().unwrap()).starts_with(b"%PDF-"));
+
+            // The link is the proof: forged or expired, it does nothing.
+            let forged = link.replace("sig=", "sig=0");
+            problem(app.plain().get(&forged).send().await.unwrap(), 400, "invalid-token").await;
+            let user = app.app.store.user_by_email(EMAIL).await.unwrap().unwrap();
+            let access = app.app.store.data_requests_of(user.id).await.unwrap().into_iter()
+                .find(|r| r.kind == pixeld_core::rights::RequestKind::Access).unwrap();
+            assert_eq!(access.status, pixeld_core::rights::RequestStatus::Completed);
+            app.clock.advance(time::Duration::hours(25));
+            problem(app.plain().get(&link).send().await.unwrap(), 400, "invalid-token").await;
+            // Deleted (file and record) 7 days after it was made.
+            app.clock.advance(time::Duration::days(5));
+            assert_eq!(app.app.sweep().await.unwrap().exports, 0);
+            app.clock.advance(time::Duration::days(2));
+            assert_eq!(app.app.sweep().await.unwrap().exports, 1);
+            assert!(app.app.store.export_by_id(export_id.parse().unwrap()).await.unwrap().is_none());
+            assert!(!app.objects_text().contains("exports/"), "the ZIP is gone from the object store");
+            app.stop().await;
+        },
+    )
+    .await;
+}

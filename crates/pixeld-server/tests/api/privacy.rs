@@ -1253,8 +1253,8 @@ async fn marketing_consent_is_recorded_with_time_source_and_policy_version_and_w
                 .send()
                 .await
                 .unwrap(),
-            422,
-            "validation",
+            404,
+            "not-found",
         )
         .await;
         assert_eq!(consents(&app, &b).await["ai_training"], false);
@@ -1382,6 +1382,207 @@ async fn the_profile_can_be_corrected_and_every_change_is_audited() {
         let rect = app.app.store.data_requests_of(user.id).await.unwrap();
         assert_eq!(rect.len(), 2);
         assert!(rect.iter().all(|r| r.kind == pixeld_core::rights::RequestKind::Rectification));
+        app.stop().await;
+    })
+    .await;
+}
+
+async fn hit(
+    app: &TestApp,
+    c: &reqwest::Client,
+    ua: &str,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut r = c
+        .post(app.url("/v1/analytics/events"))
+        .header("user-agent", ua)
+        .json(&json!({"site": "website", "kind": "pageview", "name": name,
+                      "referrer": "https://news.example.org/post/1?utm=x"}));
+    for (k, v) in extra {
+        r = r.header(*k, *v);
+    }
+    r.send().await.unwrap()
+}
+
+async fn admin_token(app: &TestApp, email: &str) -> String {
+    let b = app.user(email).await;
+    let u = app.app.store.user_by_email(email).await.unwrap().unwrap();
+    app.app.store.set_admin(u.id, true).await.unwrap();
+    app.token(&b, &["admin"]).await
+}
+
+const DESKTOP: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0 visitor-a";
+const PHONE: &str =
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Mobile/15E148 visitor-b";
+
+#[tokio::test]
+async fn visitors_are_counted_without_cookies_and_cannot_be_followed_across_days() {
+    both(|app| async move {
+        let admin = admin_token(&app, "analyst@example.com").await;
+        let c = app.plain();
+        for _ in 0..2 {
+            let r = hit(&app, &c, DESKTOP, "/pricing?invite=secret-token", &[]).await;
+            assert_eq!(r.status(), 202);
+            assert!(
+                r.headers().get("set-cookie").is_none(),
+                "analytics never sets a cookie"
+            );
+            assert_eq!(body(r).await["counted"], true);
+        }
+        assert_eq!(hit(&app, &c, PHONE, "/", &[]).await.status(), 202);
+        let day1 = app.app.now().date().to_string();
+        let report = body(
+            get(
+                &app,
+                &admin,
+                &format!("/v1/admin/analytics?since={day1}&until={day1}"),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (report["views"].as_i64(), report["visitors"].as_i64()),
+            (Some(3), Some(2)),
+            "{report}"
+        );
+        assert_eq!(
+            report["top_pages"][0],
+            json!({"key": "/pricing", "views": 2, "visitors": 1})
+        );
+        assert_eq!(report["referrers"][0]["key"], "news.example.org");
+        let devices: Vec<&str> = report["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(devices, ["desktop", "mobile"]);
+        // Only aggregates: no visitor hash in the report.
+        assert!(!report.to_string().contains("visitor\""));
+
+        // Nothing that identifies the visitor is stored: no address, no user agent, no query.
+        let dump = app.database_text().await;
+        assert!(
+            !dump.contains("visitor-a") && !dump.contains("visitor-b"),
+            "a user agent was stored"
+        );
+        assert!(!dump.contains("secret-token"), "a query string was stored");
+
+        // The next day the same person is someone else.
+        app.clock.advance(time::Duration::days(1));
+        assert_eq!(hit(&app, &c, DESKTOP, "/pricing", &[]).await.status(), 202);
+        let day2 = app.app.now().date().to_string();
+        let mut hashes = std::collections::BTreeMap::new();
+        for day in [&day1, &day2] {
+            for e in app
+                .app
+                .store
+                .analytics_events("website", day, day)
+                .await
+                .unwrap()
+            {
+                if e.name == "/pricing" {
+                    hashes
+                        .entry(day.clone())
+                        .or_insert_with(Vec::new)
+                        .push(e.visitor);
+                }
+            }
+        }
+        assert_eq!(
+            hashes[&day1][0], hashes[&day1][1],
+            "one visitor within a day"
+        );
+        assert_ne!(
+            hashes[&day1][0], hashes[&day2][0],
+            "but not the same visitor the next day"
+        );
+        let both_days = body(
+            get(
+                &app,
+                &admin,
+                &format!("/v1/admin/analytics?since={day1}&until={day2}"),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(both_days["visitors"], 3);
+
+        // The salt that could link a day's hashes is deleted after 48 hours.
+        app.clock.advance(time::Duration::hours(23));
+        assert_eq!(app.app.sweep().await.unwrap().analytics_salts, 0);
+        app.clock.advance(time::Duration::hours(2));
+        assert_eq!(
+            app.app.sweep().await.unwrap().analytics_salts,
+            1,
+            "day one's salt"
+        );
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn do_not_track_global_privacy_control_and_an_objection_mean_not_counted() {
+    both(|app| async move {
+        let c = app.plain();
+        for header in [("dnt", "1"), ("sec-gpc", "1")] {
+            let r = hit(&app, &c, DESKTOP, "/", &[header]).await;
+            assert_eq!(r.status(), 202);
+            assert_eq!(body(r).await["counted"], false, "{header:?} is honoured");
+        }
+        // A signed-in user who objected to analytics is not counted either.
+        let b = app.user("private@example.com").await;
+        assert_eq!(
+            body(hit(&app, &b, DESKTOP, "/dashboard", &[]).await).await["counted"],
+            true
+        );
+        let r = b
+            .put(app.url("/v1/account/processing"))
+            .json(&json!({"restricted": false, "objections": ["analytics"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            body(hit(&app, &b, DESKTOP, "/dashboard", &[]).await).await["counted"],
+            false
+        );
+        let day = app.app.now().date().to_string();
+        assert_eq!(
+            app.app
+                .store
+                .analytics_events("website", &day, &day)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let r = c
+            .post(app.url("/v1/analytics/events"))
+            .json(&json!({"site": "elsewhere", "kind": "pageview", "name": "/"}))
+            .send()
+            .await
+            .unwrap();
+        problem(r, 422, "validation").await;
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn raw_analytics_events_are_pruned_after_30_days() {
+    both(|app| async move {
+        assert_eq!(
+            hit(&app, &app.plain(), DESKTOP, "/", &[]).await.status(),
+            202
+        );
+        app.clock.advance(time::Duration::days(29));
+        assert_eq!(app.app.sweep().await.unwrap().analytics_events, 0);
+        app.clock.advance(time::Duration::days(2));
+        assert_eq!(app.app.sweep().await.unwrap().analytics_events, 1);
         app.stop().await;
     })
     .await;
