@@ -164,6 +164,28 @@ fn count_by(
 }
 
 impl Pixeld {
+    /// The salt of `day`: remembered for the day it is (so a hit costs no extra write), agreed
+    /// on by every node through the store; a new day replaces it in memory.
+    async fn salt_of(&self, day: &str, now: OffsetDateTime) -> Result<String> {
+        if let Some((d, salt)) = &*self
+            .analytics_salt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            && d == day
+        {
+            return Ok(salt.clone());
+        }
+        let salt = self
+            .store
+            .analytics_salt(day, &crate::secret::random_base62(43), now)
+            .await?;
+        *self
+            .analytics_salt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((day.to_string(), salt.clone()));
+        Ok(salt)
+    }
+
     /// Counts one hit, unless the visitor asked not to be counted. Returns whether it counted.
     pub async fn record_hit(&self, hit: Hit, src: HitSource) -> Result<bool> {
         if !SITES.contains(&hit.site.as_str()) {
@@ -206,10 +228,7 @@ impl Pixeld {
             .filter(|h| Some(h.as_str()) != src.own_host.as_deref());
         let now = self.now();
         let day = day_text(now.date());
-        let salt = self
-            .store
-            .analytics_salt(&day, &crate::secret::random_base62(43), now)
-            .await?;
+        let salt = self.salt_of(&day, now).await?;
         let ua = src.user_agent.unwrap_or_default();
         let mut h = Sha256::new();
         for part in [

@@ -9,8 +9,6 @@
 //! - **Rectification**: the profile (name, phone, company, address, tax id) is editable, and
 //!   every change is audited by the fields it touched (not their old values).
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -202,8 +200,6 @@ fn phone(v: &str) -> Result<Option<String>> {
     Ok(v)
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
 impl Pixeld {
     /// Records a consent decision now, under the policy version in force.
     pub async fn record_consent(
@@ -283,26 +279,16 @@ impl Pixeld {
             .allows(Objection::AiProviders))
     }
 
-    async fn unsubscribe_key(&self) -> Result<Vec<u8>> {
-        let candidate = crate::secret::random_base62(48);
-        let key = self
-            .store
-            .instance_key("unsubscribe", &candidate, self.now())
-            .await?;
-        Ok(key.into_bytes())
-    }
-
     fn unsubscribe_sig(key: &[u8], user_id: Uuid) -> String {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).expect("any key length");
-        mac.update(b"unsubscribe:marketing_email:");
-        mac.update(user_id.as_bytes());
-        hex::encode(&mac.finalize().into_bytes()[..16])
+        let mac =
+            crate::secret::hmac_sha256(key, &[b"unsubscribe:marketing_email:", user_id.as_bytes()]);
+        hex::encode(&mac[..16])
     }
 
     /// The one-click link that withdraws the user's marketing consent without signing in (put
     /// it in every marketing email and its `List-Unsubscribe` header).
     pub async fn unsubscribe_link(&self, user_id: Uuid) -> Result<String> {
-        let key = self.unsubscribe_key().await?;
+        let key = self.instance_key("unsubscribe").await?;
         Ok(format!(
             "{}/unsubscribe?u={}&sig={}",
             self.settings.public_url,
@@ -313,7 +299,7 @@ impl Pixeld {
 
     /// Withdraws marketing consent for the link's user, if the signature matches.
     pub async fn unsubscribe(&self, user_id: Uuid, sig: &str) -> Result<()> {
-        let key = self.unsubscribe_key().await?;
+        let key = self.instance_key("unsubscribe").await?;
         let expected = Self::unsubscribe_sig(&key, user_id);
         if !crate::secret::constant_time_eq(sig.as_bytes(), expected.as_bytes()) {
             return Err(Error::InvalidToken);

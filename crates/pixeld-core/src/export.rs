@@ -9,9 +9,7 @@
 
 use std::io::Write;
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -86,8 +84,6 @@ pub struct Export {
     /// When it was built.
     pub finished_at: Option<OffsetDateTime>,
 }
-
-type HmacSha256 = Hmac<Sha256>;
 
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
@@ -252,27 +248,17 @@ impl Pixeld {
         Ok(self.store.exports_of(p.user.id).await?)
     }
 
-    async fn export_key(&self) -> Result<Vec<u8>> {
-        let candidate = crate::secret::random_base62(48);
-        Ok(self
-            .store
-            .instance_key("export", &candidate, self.now())
-            .await?
-            .into_bytes())
-    }
-
     fn export_sig(key: &[u8], id: Uuid, expires: i64) -> String {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).expect("any key length");
-        mac.update(b"export:");
-        mac.update(id.as_bytes());
-        mac.update(&expires.to_be_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        hex::encode(crate::secret::hmac_sha256(
+            key,
+            &[b"export:", id.as_bytes(), &expires.to_be_bytes()],
+        ))
     }
 
     /// A download link for a ready export, valid for [`LINK_VALID`] from now.
     pub async fn export_link(&self, id: Uuid) -> Result<String> {
         let expires = (self.now() + LINK_VALID).unix_timestamp();
-        let sig = Self::export_sig(&self.export_key().await?, id, expires);
+        let sig = Self::export_sig(&self.instance_key("export").await?, id, expires);
         Ok(format!(
             "{}/v1/account/exports/{id}/download?expires={expires}&sig={sig}",
             self.settings.public_url
@@ -282,7 +268,7 @@ impl Pixeld {
     /// The ZIP behind a signed link, if the signature holds, the link has not expired and the
     /// export still exists.
     pub async fn download_export(&self, id: Uuid, expires: i64, sig: &str) -> Result<Vec<u8>> {
-        let expected = Self::export_sig(&self.export_key().await?, id, expires);
+        let expected = Self::export_sig(&self.instance_key("export").await?, id, expires);
         if !crate::secret::constant_time_eq(sig.as_bytes(), expected.as_bytes())
             || self.now().unix_timestamp() > expires
         {

@@ -155,6 +155,11 @@ pub struct Pixeld {
     pub jobs_ready: Arc<tokio::sync::Notify>,
     /// Request-log rows waiting for the usage writer.
     pub usage: Arc<usage::UsageBuffer>,
+    /// Instance keys already read from the store (they never change once written).
+    pub(crate) instance_keys:
+        Arc<std::sync::Mutex<std::collections::HashMap<&'static str, Vec<u8>>>>,
+    /// Today's analytics salt (only today's: older salts must not outlive their 48 hours).
+    pub(crate) analytics_salt: Arc<std::sync::Mutex<Option<(String, String)>>>,
 }
 
 impl Pixeld {
@@ -179,6 +184,8 @@ impl Pixeld {
             payments: Arc::default(),
             jobs_ready: Arc::default(),
             usage: Arc::default(),
+            instance_keys: Arc::default(),
+            analytics_salt: Arc::default(),
             settings: Arc::new(settings),
         }
     }
@@ -187,6 +194,30 @@ impl Pixeld {
     pub fn with_payments(mut self, providers: billing::Providers) -> Self {
         self.payments = Arc::new(providers);
         self
+    }
+
+    /// The instance key called `name` (e.g. the one signing unsubscribe links): created on
+    /// first use, agreed on by every node through the store, then remembered by this process.
+    pub(crate) async fn instance_key(&self, name: &'static str) -> Result<Vec<u8>> {
+        if let Some(k) = self
+            .instance_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Ok(k.clone());
+        }
+        let candidate = secret::random_base62(48);
+        let key = self
+            .store
+            .instance_key(name, &candidate, self.now())
+            .await?
+            .into_bytes();
+        self.instance_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, key.clone());
+        Ok(key)
     }
 
     /// The current time, truncated to microseconds so it survives a database round trip.

@@ -159,6 +159,17 @@ impl Pixeld {
             .store
             .purge_analytics_salts(now - r.window(DataClass::AnalyticsSalts))
             .await?;
+        {
+            // A remembered salt of an earlier day goes too, even if no hit came since.
+            let today = now.date().to_string();
+            let mut cached = self
+                .analytics_salt
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if cached.as_ref().is_some_and(|(d, _)| *d != today) {
+                *cached = None;
+            }
+        }
         if report != SweepReport::default() {
             tracing::info!(
                 images = report.images,

@@ -230,12 +230,6 @@ impl From<Report> for ReportView {
     }
 }
 
-fn parse_day(field: &str, s: &str) -> pixeld_core::Result<time::Date> {
-    let f = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(s, f)
-        .map_err(|_| pixeld_core::Error::invalid(field, "must be a date like 2026-12-01"))
-}
-
 /// Views, visitors, top pages and events, referrers, countries and devices of one site, for at
 /// most 31 days. Instance administrators (`admin`).
 #[utoipa::path(get, path = "/v1/admin/analytics", tag = "privacy", params(ReportParams),
@@ -246,11 +240,11 @@ pub async fn report(
     Query(q): Query<ReportParams>,
 ) -> ApiResult<Json<ReportView>> {
     let until = match &q.until {
-        Some(s) => parse_day("until", s)?,
+        Some(s) => super::parse_day("until", s)?,
         None => st.app.now().date(),
     };
     let since = match &q.since {
-        Some(s) => parse_day("since", s)?,
+        Some(s) => super::parse_day("since", s)?,
         None => until - time::Duration::days(29),
     };
     let r = st

@@ -252,21 +252,7 @@ pub async fn export_entries(
     // Checked like the JSON list, so a bad cursor or limit is the same 422 in both.
     pixeld_core::page::PageRequest::parse(q.cursor.as_deref(), q.limit)?;
     let csv = st.app.credit_entries_csv(&p, &q.filter()).await?;
-    let mut resp = csv.into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"pixeld-credits.csv\""),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    Ok(resp)
+    Ok(super::csv_download(csv, "pixeld-credits.csv"))
 }
 
 /// A credit pack on sale.

@@ -40,6 +40,33 @@ impl PageParams {
     }
 }
 
+/// A UTC day given as `YYYY-MM-DD`, or a 422 naming `field`.
+pub fn parse_day(field: &str, s: &str) -> pixeld_core::Result<time::Date> {
+    let f = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, f)
+        .map_err(|_| pixeld_core::Error::invalid(field, "must be a date like 2026-12-01"))
+}
+
+/// A CSV download: `text/csv`, saved as `filename`, never cached.
+pub fn csv_download(csv: String, filename: &'static str) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+    let mut resp = csv.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    resp
+}
+
 /// A user as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {

@@ -3,8 +3,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use pixeld_core::usage::{DailyUsage, RouteMetrics, UsageEvent, UsageFilter};
 use serde::{Deserialize, Serialize};
@@ -173,21 +172,7 @@ pub async fn export_usage(
 ) -> ApiResult<Response> {
     pixeld_core::page::PageRequest::parse(q.cursor.as_deref(), q.limit)?;
     let csv = st.app.usage_csv(&p, &q.filter()?).await?;
-    let mut resp = csv.into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"pixeld-usage.csv\""),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    Ok(resp)
+    Ok(super::csv_download(csv, "pixeld-usage.csv"))
 }
 
 /// A day span, inclusive (UTC days, `YYYY-MM-DD`).
@@ -203,20 +188,14 @@ pub struct DayParams {
     pub until: Option<String>,
 }
 
-fn parse_day(field: &str, s: &str) -> pixeld_core::Result<Date> {
-    let f = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(s, f)
-        .map_err(|_| pixeld_core::Error::invalid(field, "must be a date like 2026-12-01"))
-}
-
 impl DayParams {
     fn span(&self, today: Date) -> pixeld_core::Result<(Date, Date)> {
         let until = match &self.until {
-            Some(s) => parse_day("until", s)?,
+            Some(s) => super::parse_day("until", s)?,
             None => today,
         };
         let since = match &self.since {
-            Some(s) => parse_day("since", s)?,
+            Some(s) => super::parse_day("since", s)?,
             None => until - time::Duration::days(30),
         };
         Ok((since, until))
