@@ -99,6 +99,24 @@ impl Pixeld {
         })
     }
 
+    /// The enrolment started and not yet confirmed, if any (to show the same QR code again after
+    /// a mistyped code).
+    pub async fn pending_totp_enrolment(&self, user_id: Uuid) -> Result<Option<Enrolment>> {
+        let Some(user) = self.store.user_by_id(user_id).await? else {
+            return Ok(None);
+        };
+        let Some(secret_b32) = user.totp_pending_secret else {
+            return Ok(None);
+        };
+        let t = totp(&secret_b32, &self.settings.totp_issuer, &user.email)?;
+        let url = t.to_url().map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(Some(Enrolment {
+            qr_svg_data_uri: qr_svg_data_uri(&url)?,
+            otpauth_url: url,
+            secret: secret_b32,
+        }))
+    }
+
     /// Confirms enrolment with a code from the app; turns 2FA on and returns the recovery codes,
     /// which are shown once.
     pub async fn confirm_totp_enrolment(&self, user: &User, code: &str) -> Result<Vec<String>> {

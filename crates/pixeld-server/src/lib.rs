@@ -14,6 +14,7 @@ pub mod objects;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -191,6 +192,7 @@ pub fn router(st: AppState) -> Router {
         .merge(routes::privacy::router())
         .merge(routes::analytics::router())
         .merge(routes::pages::router())
+        .merge(web::router())
         .route_layer(axum::middleware::from_fn(middleware::record_route))
         .fallback(|| async { ApiError::new("not-found", "no such route") })
         .method_not_allowed_fallback(|| async {

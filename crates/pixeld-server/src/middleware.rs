@@ -52,8 +52,16 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let mut resp = tracing::Instrument::instrument(next.run(req), span.clone()).await;
     let status = resp.status();
-    if status.is_client_error() || status.is_server_error() {
+    // Pages answer errors with their own HTML (a form shown again with what was wrong).
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if (status.is_client_error() || status.is_server_error()) && !is_html {
         resp = ensure_problem(resp, &id).await;
+    }
+    if is_html {
+        crate::web::security_headers(resp.headers_mut());
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);
@@ -219,32 +227,26 @@ pub async fn csrf(State(st): State<AppState>, req: Request, next: Next) -> Respo
         // click from a mail client.
         || req.uri().path() == "/unsubscribe";
     let Some(cookie) = session_cookie(req.headers()) else {
+        // Without a session there is nothing to ride on, except for the site's own forms: a
+        // cross-site post to sign-in would sign the victim into the attacker's account.
+        // Browsers send `Origin` on every cross-site POST, so one that is absent is not one.
+        if !safe
+            && !req.uri().path().starts_with("/v1/")
+            && request_origin(&req).is_some()
+            && !same_origin(&st, &req)
+        {
+            return ApiError::new(
+                "csrf",
+                "cross-site form refused: the Origin header is missing or not this site",
+            )
+            .into_response();
+        }
         return next.run(req).await;
     };
     if safe || bearer(req.headers()).is_some() {
         return next.run(req).await;
     }
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| {
-            let r = req.headers().get(header::REFERER)?.to_str().ok()?;
-            let u = url::Url::parse(r).ok()?;
-            Some(u.origin().ascii_serialization())
-        });
-    let public = st.config.public_url();
-    let same_origin = origin.as_deref().is_some_and(|o| {
-        o == public || o == format!("http://{host}") || o == format!("https://{host}")
-    });
-    if !same_origin {
+    if !same_origin(&st, &req) {
         return ApiError::new(
             "csrf",
             "cross-site request refused: the Origin header is missing or not this site",
@@ -301,6 +303,33 @@ pub async fn csrf(State(st): State<AppState>, req: Request, next: Next) -> Respo
         )
         .into_response(),
     }
+}
+
+/// The request's `Origin`, or else the origin of its `Referer`.
+fn request_origin(req: &Request) -> Option<String> {
+    req.headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| {
+            let r = req.headers().get(header::REFERER)?.to_str().ok()?;
+            let u = url::Url::parse(r).ok()?;
+            Some(u.origin().ascii_serialization())
+        })
+}
+
+/// Whether the request's origin is this site.
+fn same_origin(st: &AppState, req: &Request) -> bool {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let origin = request_origin(req);
+    let public = st.config.public_url();
+    origin.as_deref().is_some_and(|o| {
+        o == public || o == format!("http://{host}") || o == format!("https://{host}")
+    })
 }
 
 /// `Idempotency-Key` on POST: the first request runs; a retry with the same key and request gets

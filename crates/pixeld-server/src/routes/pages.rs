@@ -4,7 +4,7 @@
 use axum::Form;
 use axum::Router;
 use axum::extract::State;
-use axum::response::Html;
+use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 
@@ -49,12 +49,8 @@ fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · pixeld</title></head>\
-         <body><main><h1>{title}</h1>{body}</main></body></html>"
-    ))
+fn page(title: &str, body: &str) -> Response {
+    crate::web::framed(crate::web::Chrome::new(title, "", None), body)
 }
 
 fn token_form(action: &str, token: &str, button: &str) -> String {
@@ -65,7 +61,7 @@ fn token_form(action: &str, token: &str, button: &str) -> String {
     )
 }
 
-async fn verify_form(Query(q): Query<TokenParam>) -> Html<String> {
+async fn verify_form(Query(q): Query<TokenParam>) -> Response {
     page(
         "Confirm your email address",
         &token_form(
@@ -76,7 +72,7 @@ async fn verify_form(Query(q): Query<TokenParam>) -> Html<String> {
     )
 }
 
-async fn verify_submit(State(st): State<AppState>, Form(f): Form<TokenParam>) -> Html<String> {
+async fn verify_submit(State(st): State<AppState>, Form(f): Form<TokenParam>) -> Response {
     match st.app.verify_email(f.token.as_deref().unwrap_or("")).await {
         Ok(u) => page(
             "Address confirmed",
@@ -92,7 +88,7 @@ async fn verify_submit(State(st): State<AppState>, Form(f): Form<TokenParam>) ->
     }
 }
 
-async fn reset_form(Query(q): Query<TokenParam>) -> Html<String> {
+async fn reset_form(Query(q): Query<TokenParam>) -> Response {
     page(
         "Choose a new password",
         &format!(
@@ -104,7 +100,7 @@ async fn reset_form(Query(q): Query<TokenParam>) -> Html<String> {
     )
 }
 
-async fn reset_submit(State(st): State<AppState>, Form(f): Form<ResetForm>) -> Html<String> {
+async fn reset_submit(State(st): State<AppState>, Form(f): Form<ResetForm>) -> Response {
     match st.app.reset_password(&f.token, &f.password).await {
         Ok(()) => page(
             "Password changed",
@@ -117,7 +113,7 @@ async fn reset_submit(State(st): State<AppState>, Form(f): Form<ResetForm>) -> H
     }
 }
 
-async fn confirm_email_form(Query(q): Query<TokenParam>) -> Html<String> {
+async fn confirm_email_form(Query(q): Query<TokenParam>) -> Response {
     page(
         "Confirm your new address",
         &token_form(
@@ -128,10 +124,7 @@ async fn confirm_email_form(Query(q): Query<TokenParam>) -> Html<String> {
     )
 }
 
-async fn confirm_email_submit(
-    State(st): State<AppState>,
-    Form(f): Form<TokenParam>,
-) -> Html<String> {
+async fn confirm_email_submit(State(st): State<AppState>, Form(f): Form<TokenParam>) -> Response {
     match st
         .app
         .confirm_email_change(f.token.as_deref().unwrap_or(""))
@@ -148,7 +141,7 @@ async fn confirm_email_submit(
     }
 }
 
-async fn cancel_deletion_form(Query(q): Query<TokenParam>) -> Html<String> {
+async fn cancel_deletion_form(Query(q): Query<TokenParam>) -> Response {
     page(
         "Keep your account",
         &format!(
@@ -162,10 +155,7 @@ async fn cancel_deletion_form(Query(q): Query<TokenParam>) -> Html<String> {
     )
 }
 
-async fn cancel_deletion_submit(
-    State(st): State<AppState>,
-    Form(f): Form<TokenParam>,
-) -> Html<String> {
+async fn cancel_deletion_submit(State(st): State<AppState>, Form(f): Form<TokenParam>) -> Response {
     match st
         .app
         .cancel_account_deletion(f.token.as_deref().unwrap_or(""))
@@ -191,7 +181,7 @@ struct UnsubscribeParams {
     sig: Option<String>,
 }
 
-async fn unsubscribe_form(Query(q): Query<UnsubscribeParams>) -> Html<String> {
+async fn unsubscribe_form(Query(q): Query<UnsubscribeParams>) -> Response {
     page(
         "Unsubscribe",
         &format!(
@@ -208,7 +198,7 @@ async fn unsubscribe_form(Query(q): Query<UnsubscribeParams>) -> Html<String> {
 async fn unsubscribe_submit(
     State(st): State<AppState>,
     Query(q): Query<UnsubscribeParams>,
-) -> Html<String> {
+) -> Response {
     let user = q.u.as_deref().and_then(|u| uuid::Uuid::parse_str(u).ok());
     let result = match (user, q.sig.as_deref()) {
         (Some(u), Some(sig)) => st.app.unsubscribe(u, sig).await,

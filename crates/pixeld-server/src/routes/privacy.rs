@@ -5,8 +5,8 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::header;
+use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -217,7 +217,7 @@ async fn page(
     session: Option<crate::extract::SessionAuth>,
 ) -> Response {
     // Counted like any page of the website: cookieless, and not at all with DNT or GPC.
-    let src = super::analytics::source(&st, &parts, session.map(|s| s.principal.user.id));
+    let src = super::analytics::source(&st, &parts, session.as_ref().map(|s| s.principal.user.id));
     let hit = pixeld_core::analytics::Hit {
         site: "website".into(),
         kind: "pageview".into(),
@@ -245,7 +245,7 @@ async fn page(
         v = esc(&p.version)
     ));
     h.push_str(
-        "<h2>What is kept, for how long</h2><table><thead><tr><th scope=\"col\">Data</th>\
+        "<h2>What is kept, for how long</h2><div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Retention by kind of data\"><table><thead><tr><th scope=\"col\">Data</th>\
                 <th scope=\"col\">What</th><th scope=\"col\">Why</th><th scope=\"col\">Kept</th>\
                 <th scope=\"col\">Then</th></tr></thead><tbody>",
     );
@@ -266,7 +266,7 @@ async fn page(
             esc(&c.then)
         ));
     }
-    h.push_str("</tbody></table>");
+    h.push_str("</tbody></table></div>");
     h.push_str(
         "<h2>Cookies</h2><p>Only strictly necessary cookies: none for analytics or advertising, \
          and none at all for a visitor who does not sign in or choose a currency.</p><ul>",
@@ -301,7 +301,8 @@ async fn page(
          not sent anywhere for it. Your data is never sold, and never used to train AI models.</p>",
     );
     h.push_str(&format!(
-        "<h2>Your rights</h2><ul>\
+        "<h2>Your rights</h2><p>Everything below is in your <a href=\"/account/privacy\">privacy \
+         center</a> once you sign in, and in the API.</p><ul>\
          <li>Get a copy of everything: <code>POST /v1/account/export</code> builds a ZIP (one JSON \
          file per kind of data, plus your templates, uploads, rendered images, fonts and invoices) \
          and emails a link that works for 24 hours; the file is deleted after 7 days.</li>\
@@ -329,15 +330,8 @@ async fn page(
             .map(|c| format!("Questions and requests: {}.", esc(c)))
             .unwrap_or_else(|| "Contact the operator of this instance.".into())
     ));
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Privacy · pixeld</title></head><body><main><h1>Privacy</h1>{h}</main></body></html>"
-    );
-    let mut resp = Html(body).into_response();
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    resp
+    crate::web::framed(
+        crate::web::Chrome::new("Privacy", "privacy", session.as_ref()),
+        &h,
+    )
 }

@@ -93,13 +93,25 @@ pub async fn openapi() -> Response {
     r
 }
 
-async fn docs() -> Html<&'static str> {
-    Html(
+async fn docs() -> Response {
+    let mut r = Html(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>pixeld API reference</title></head>
 <body><redoc spec-url="/openapi.json"></redoc><script src="/assets/redoc.standalone.js"></script></body></html>"#,
     )
+    .into_response();
+    // ReDoc styles itself with injected <style> elements and searches in a blob worker; its
+    // scripts still come only from this site.
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data:; font-src 'self' data:; worker-src blob:; object-src 'none'; \
+             base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    r
 }
 
 async fn redoc_js() -> Response {

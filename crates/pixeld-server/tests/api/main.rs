@@ -14,4 +14,5 @@ mod sessions;
 mod templates;
 mod tokens;
 mod two_factor;
+mod web;
 mod webhooks;

@@ -1,0 +1,336 @@
+//! The website and dashboard over HTTP: what a browser is sent and what its forms may do. The
+//! journeys through the pages in a real browser are in `web/e2e`.
+
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::Value;
+
+use crate::support::{PASSWORD, TestApp, body, both, problem};
+
+/// A client that shows redirects instead of following them.
+fn no_redirects(origin: Option<&str>) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    if let Some(o) = origin {
+        h.insert("origin", o.parse().unwrap());
+    }
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .default_headers(h)
+        .build()
+        .unwrap()
+}
+
+async fn csrf_of(app: &TestApp, browser: &reqwest::Client) -> String {
+    let s: Value = body(
+        browser
+            .get(app.url("/v1/auth/session"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    s["csrf_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn pages_allow_no_inline_script_and_no_framing() {
+    both(|app| async move {
+        for path in ["/", "/pricing", "/sign-in", "/sign-up", "/privacy"] {
+            let r = app.plain().get(app.url(path)).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            let h = r.headers();
+            assert!(h[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+            let csp = h["content-security-policy"].to_str().unwrap();
+            let script_src = csp
+                .split(';')
+                .map(str::trim)
+                .find(|d| d.starts_with("script-src"))
+                .expect("a script-src directive");
+            assert_eq!(script_src, "script-src 'self'", "{path}: {csp}");
+            assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+            assert_eq!(h["x-frame-options"], "DENY");
+            assert_eq!(h["referrer-policy"], "same-origin");
+            assert_eq!(h["x-content-type-options"], "nosniff");
+            let html = r.text().await.unwrap();
+            assert!(
+                !html.contains("<script>") && !html.contains(" onclick="),
+                "{path} has inline script"
+            );
+        }
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn assets_are_cached_for_a_year_and_account_pages_never() {
+    both(|app| async move {
+        let css = app
+            .plain()
+            .get(app.url("/static/app.css"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(css.status(), 200);
+        assert!(
+            css.headers()[CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/css")
+        );
+        assert!(
+            css.headers()[CACHE_CONTROL]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+        let missing = app
+            .plain()
+            .get(app.url("/static/nope.js"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+        let browser = app.user("ada@example.com").await;
+        let page = browser
+            .get(app.url("/account/tokens"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(page.headers()[CACHE_CONTROL], "no-store");
+        // The page links the assets under their current version, so a release is fetched anew.
+        let html = page.text().await.unwrap();
+        assert!(html.contains("/static/app.css?v="), "{html}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_signed_out_visitor_is_sent_to_sign_in_and_back_but_never_off_site() {
+    both(|app| async move {
+        let c = no_redirects(None);
+        let r = c
+            .get(app.url("/account/tokens?done=x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(
+            r.headers()[LOCATION],
+            "/sign-in?next=%2Faccount%2Ftokens%3Fdone%3Dx"
+        );
+        app.user("ada@example.com").await;
+        for (next, expected) in [
+            ("/account/privacy", "/account/privacy"),
+            ("//evil.example/x", "/dashboard"),
+            ("https://evil.example/", "/dashboard"),
+            ("/\\evil.example", "/dashboard"),
+        ] {
+            let c = no_redirects(Some(&app.base));
+            let r = c
+                .post(app.url("/sign-in"))
+                .form(&[
+                    ("email", "ada@example.com"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 303, "{next}");
+            assert_eq!(r.headers()[LOCATION], expected, "{next}");
+            let cookie = r.headers()[SET_COOKIE].to_str().unwrap();
+            assert!(cookie.starts_with("pixeld_session=") && cookie.contains("HttpOnly"));
+        }
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_shows_the_form_again_with_the_reason() {
+    both(|app| async move {
+        app.user("ada@example.com").await;
+        let r = no_redirects(Some(&app.base))
+            .post(app.url("/sign-in"))
+            .form(&[
+                ("email", "ada@example.com"),
+                ("password", "not the password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(!r.headers().contains_key(SET_COOKIE));
+        assert!(
+            r.headers()[CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let html = r.text().await.unwrap();
+        assert!(html.contains("role=\"alert\""), "{html}");
+        assert!(html.contains("The credentials are not valid."), "{html}");
+        // The address typed is kept, the password is not.
+        assert!(html.contains("value=\"ada@example.com\""));
+        assert!(!html.contains("not the password"));
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_cross_site_form_cannot_sign_anyone_in() {
+    both(|app| async move {
+        app.user("ada@example.com").await;
+        let r = no_redirects(Some("https://evil.example"))
+            .post(app.url("/sign-in"))
+            .form(&[("email", "ada@example.com"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert!(!r.headers().contains_key(SET_COOKIE));
+        problem(r, 403, "csrf").await;
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dashboard_form_without_the_csrf_token_changes_nothing() {
+    both(|app| async move {
+        let browser = app.user("ada@example.com").await;
+        let form = [("name", "ci"), ("scopes", "render"), ("expiry", "30")];
+        let r = browser
+            .post(app.url("/account/tokens"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        problem(r, 403, "csrf").await;
+        let tokens: Value = body(browser.get(app.url("/v1/tokens")).send().await.unwrap()).await;
+        assert_eq!(tokens["items"].as_array().unwrap().len(), 0);
+
+        // With the session's token the same form creates it, and shows the secret this once.
+        let csrf = csrf_of(&app, &browser).await;
+        let r = browser
+            .post(app.url("/account/tokens"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("name", "ci"),
+                ("scopes", "render"),
+                ("scopes", "images:read"),
+                ("expiry", "30"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("id=\"token-secret\">pxd_"), "{html}");
+        let tokens: Value = body(browser.get(app.url("/v1/tokens")).send().await.unwrap()).await;
+        let items = tokens["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            items[0]["scopes"],
+            serde_json::json!(["render", "images:read"])
+        );
+        assert!(items[0]["expires_at"].is_string());
+        // The list page afterwards shows its prefix and never the secret.
+        let list = browser
+            .get(app.url("/account/tokens"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!list.contains("token-secret"));
+        assert!(list.contains(items[0]["prefix"].as_str().unwrap()));
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sign_up_from_the_page_needs_the_age_confirmation_and_leaves_marketing_off() {
+    both(|app| async move {
+        let c = no_redirects(Some(&app.base));
+        let r = c
+            .post(app.url("/sign-up"))
+            .form(&[("email", "kid@example.com"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("at least 16"), "{html}");
+        assert!(app.mail_to("kid@example.com").is_empty());
+        // The form as shown: age box required, marketing box not ticked.
+        let form = c
+            .get(app.url("/sign-up"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(form.contains("name=\"age_confirmed\" value=\"true\" required"));
+        assert!(form.contains("name=\"marketing_emails\" value=\"true\">"));
+
+        let r = c
+            .post(app.url("/sign-up"))
+            .form(&[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("age_confirmed", "true"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().contains("Check your inbox"));
+        assert_eq!(app.mail_to("ada@example.com").len(), 1);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn consents_from_the_privacy_center_are_recorded_only_when_they_change() {
+    both(|app| async move {
+        let browser = app.user("ada@example.com").await;
+        let csrf = csrf_of(&app, &browser).await;
+        for _ in 0..2 {
+            let r = browser
+                .post(app.url("/account/privacy/consents"))
+                .form(&[("csrf_token", csrf.as_str()), ("marketing_email", "true")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert!(r.text().await.unwrap().contains("Your choices are saved."));
+        }
+        let consents: Value = body(
+            browser
+                .get(app.url("/v1/account/consents"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let marketing: Vec<&Value> = consents["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["purpose"] == "marketing_email" && c["source"] == "settings")
+            .collect();
+        assert_eq!(marketing.len(), 1, "{consents}");
+        assert_eq!(marketing[0]["granted"], true);
+        app.stop().await;
+    })
+    .await;
+}

@@ -1,0 +1,185 @@
+// A new user's first visit, in a real browser: sign up, confirm the address from the email,
+// turn on two-factor sign-in, sign in again with it, create an API token and use it with the
+// curl command the page offers, export their data and delete the account. Every page is
+// scanned by axe-core and saved as a screenshot; a script error or CSP violation fails the test.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import {
+  assertClean, assertFitsWidth, axe, backends, freshCode, launch, mailedLink, newPage,
+  screenshot, startServer,
+} from "./support.mjs";
+
+const PASSWORD = "correct horse battery staple";
+
+for (const backend of backends()) {
+  test(`a new user goes from sign-up to account deletion in the browser (${backend})`, async () => {
+    const server = await startServer(backend);
+    const browser = await launch();
+    try {
+      const page = await newPage(browser);
+      const email = `ada-${backend}@example.com`;
+      const shot = async (name) => {
+        await axe(page, name);
+        assertClean(page);
+        if (backend === "sqlite") await screenshot(page, name);
+      };
+
+      // The landing page and pricing, as a visitor.
+      await page.goto(server.url("/"));
+      await assert.doesNotReject(page.getByRole("heading", { level: 1 }).waitFor());
+      await shot("01-landing");
+      await page.getByRole("link", { name: "Pricing" }).first().click();
+      await page.getByRole("heading", { name: "Pricing" }).waitFor();
+      assert.match(await page.textContent("main"), /free credits/);
+      await shot("02-pricing");
+
+      // Sign up: the age box is required, the marketing box starts unticked.
+      await page.goto(server.url("/sign-up"));
+      await shot("03-sign-up");
+      assert.equal(await page.getByLabel(/news and offers/).isChecked(), false);
+      await page.getByLabel("Email address").fill(email);
+      await page.getByLabel("Name").fill("Ada");
+      await page.getByLabel("Password").fill(PASSWORD);
+      await page.getByLabel(/years old/).check();
+      await page.getByRole("button", { name: "Create account" }).click();
+      await page.getByRole("heading", { name: "Check your inbox" }).waitFor();
+
+      // Signing in before confirming the address is refused with a reason.
+      await page.goto(server.url("/sign-in"));
+      await page.getByLabel("Email address").fill(email);
+      await page.getByLabel("Password").fill(PASSWORD);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("alert").waitFor();
+      assert.match(await page.getByRole("alert").textContent(), /verify your email/i);
+      await shot("04-sign-in-unverified");
+
+      // The link from the email confirms the address.
+      await page.goto(mailedLink(server, email, "/verify-email"));
+      await page.getByRole("button", { name: "Confirm my address" }).click();
+      await page.getByText("is confirmed").waitFor();
+
+      // Sign in; a protected page sends a visitor to sign in and back.
+      await page.goto(server.url("/account/security"));
+      assert.match(page.url(), /\/sign-in\?next=%2Faccount%2Fsecurity/);
+      await page.getByLabel("Email address").fill(email);
+      await page.getByLabel("Password").fill(PASSWORD);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForURL(/\/account\/security$/);
+      await shot("05-security");
+
+      // Turn on two-factor sign-in: scan (read the key), confirm with a code, get recovery codes.
+      const used = new Set();
+      await page.getByRole("button", { name: "Set up two-factor sign-in" }).click();
+      await page.getByRole("img", { name: /QR code/ }).waitFor();
+      const secret = (await page.locator("#totp-secret").textContent()).trim();
+      await shot("06-2fa-enrol");
+      await page.getByLabel("Code from the app").fill("000000");
+      await page.getByRole("button", { name: "Turn on" }).click();
+      await page.getByRole("alert").waitFor();
+      // A wrong code keeps the same key on screen for another try.
+      assert.equal((await page.locator("#totp-secret").textContent()).trim(), secret);
+      await page.getByLabel("Code from the app").fill(await freshCode(secret, used));
+      await page.getByRole("button", { name: "Turn on" }).click();
+      await page.getByText("These recovery codes are shown once").waitFor();
+      const codes = (await page.locator("#recovery-codes li").allTextContents()).map((c) => c.trim());
+      assert.equal(codes.length, 10);
+      await shot("07-recovery-codes");
+
+      // Sign out, and back in with the second step (a recovery code works once).
+      await page.getByRole("button", { name: "Sign out" }).first().click();
+      await page.getByText("You are signed out.").waitFor();
+      await page.getByLabel("Email address").fill(email);
+      await page.getByLabel("Password").fill(PASSWORD);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("heading", { name: "Two-factor sign-in" }).waitFor();
+      await shot("08-sign-in-code");
+      await page.getByLabel("Code").fill(codes[0]);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForURL(/\/dashboard$/);
+      assert.match(await page.textContent("main"), /Two-factor sign-in is on/);
+      await shot("09-dashboard");
+
+      // Create a token with one scope; it is shown once, with a curl command that works.
+      await page.getByRole("link", { name: "API tokens" }).first().click();
+      await page.getByLabel("Name").fill("e2e");
+      await page.getByRole("checkbox", { name: /account:read/ }).check();
+      await page.getByRole("button", { name: "Create token" }).click();
+      await page.getByText("Copy it now").waitFor();
+      const token = (await page.locator("#token-secret").textContent()).trim();
+      assert.match(token, /^pxd_[A-Za-z0-9]{38}$/);
+      await shot("10-token-created");
+      const curl = (await page.locator("#try-curl").textContent()).trim();
+      const args = curl.replace(/^curl /, "").match(/"[^"]*"|\S+/g).map((a) => a.replace(/^"|"$/g, ""));
+      const me = JSON.parse(execFileSync("curl", ["-sS", ...args], { encoding: "utf8" }));
+      assert.equal(me.user.email, email);
+      assert.equal(me.credential.kind, "token");
+      // Coming back, the secret is gone for good; the list shows only its prefix.
+      await page.goto(server.url("/account/tokens"));
+      assert.equal(await page.locator("#token-secret").count(), 0);
+      assert.match(await page.textContent("main"), new RegExp(token.slice(0, 10)));
+
+      // Profile: a change is saved and audited.
+      await page.goto(server.url("/account"));
+      await page.getByLabel("Company").fill("Analytical Engines Ltd");
+      await page.getByRole("button", { name: "Save profile" }).click();
+      await page.getByText("Profile saved.").waitFor();
+      assert.equal(await page.getByLabel("Company").inputValue(), "Analytical Engines Ltd");
+      assert.match(await page.textContent("main"), /company/);
+      await shot("11-profile");
+
+      // Privacy center: export, then the download link appears when the export is built.
+      await page.goto(server.url("/account/privacy"));
+      await page.getByRole("button", { name: "Export my data" }).click();
+      await page.getByText("Your export is being built").waitFor();
+      let link;
+      for (let i = 0; i < 100 && !link; i++) {
+        await page.waitForTimeout(200);
+        await page.reload();
+        const a = page.getByRole("link", { name: /Download ZIP/ });
+        if ((await a.count()) > 0) link = await a.first().getAttribute("href");
+      }
+      assert.ok(link, "the export was not ready within 20 s");
+      const zip = await page.request.get(link);
+      assert.equal(zip.status(), 200);
+      assert.equal((await zip.body()).subarray(0, 2).toString(), "PK");
+      await shot("12-privacy");
+
+      // Delete the account (password and a current code); signing in is refused afterwards.
+      page.once("dialog", (d) => d.accept());
+      await page.getByLabel("Password").fill(PASSWORD);
+      await page.getByLabel("Two-factor code").fill(await freshCode(secret, used));
+      await page.getByRole("button", { name: "Delete my account" }).click();
+      await page.getByRole("heading", { name: "Your account is scheduled for deletion" }).waitFor();
+      await shot("13-deleted");
+      await page.goto(server.url("/dashboard"));
+      assert.match(page.url(), /\/sign-in/);
+      await page.getByLabel("Email address").fill(email);
+      await page.getByLabel("Password").fill(PASSWORD);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("alert").waitFor();
+      assertClean(page);
+    } finally {
+      await browser.close();
+      await server.stop();
+    }
+  });
+}
+
+test("pages fit a 360 px phone and pass axe in dark mode", async () => {
+  const server = await startServer("sqlite");
+  const browser = await launch();
+  try {
+    const page = await newPage(browser, { viewport: { width: 360, height: 740 }, colorScheme: "dark" });
+    for (const path of ["/", "/pricing", "/sign-up", "/sign-in", "/forgot-password", "/privacy"]) {
+      await page.goto(server.url(path));
+      await assertFitsWidth(page, path);
+      await axe(page, `${path} (dark, 360 px)`);
+      assertClean(page);
+    }
+    await screenshot(page, "20-phone-dark-privacy");
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
