@@ -236,7 +236,7 @@ async fn a_dashboard_form_without_the_csrf_token_changes_nothing() {
         assert_eq!(items.len(), 1);
         assert_eq!(
             items[0]["scopes"],
-            serde_json::json!(["render", "images:read"])
+            serde_json::json!(["images:read", "render"])
         );
         assert!(items[0]["expires_at"].is_string());
         // The list page afterwards shows its prefix and never the secret.
