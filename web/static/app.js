@@ -31,6 +31,97 @@
     if (msg && !window.confirm(msg)) ev.preventDefault();
   });
 
+  // Image uploads: drop files on the form (or choose them) and each one uploads with its own
+  // progress bar. Without this script the form posts all files at once.
+  document.querySelectorAll("form[data-upload]").forEach(function (form) {
+    var input = form.querySelector("input[type=file]");
+    var list = form.querySelector(".uploads");
+    var csrf = form.getAttribute("data-csrf");
+    ["dragenter", "dragover"].forEach(function (t) {
+      form.addEventListener(t, function (ev) { ev.preventDefault(); form.classList.add("over"); });
+    });
+    ["dragleave", "drop"].forEach(function (t) {
+      form.addEventListener(t, function () { form.classList.remove("over"); });
+    });
+    form.addEventListener("drop", function (ev) {
+      ev.preventDefault();
+      if (ev.dataTransfer && ev.dataTransfer.files.length) send(ev.dataTransfer.files);
+    });
+    form.addEventListener("submit", function (ev) {
+      if (!input.files.length) return;
+      ev.preventDefault();
+      send(input.files);
+    });
+    function send(files) {
+      var pending = files.length;
+      var done = [];
+      Array.prototype.forEach.call(files, function (file) {
+        var li = document.createElement("li");
+        var name = document.createElement("span");
+        name.textContent = file.name + " ";
+        var bar = document.createElement("progress");
+        bar.max = 100;
+        bar.value = 0;
+        bar.setAttribute("aria-label", "Uploading " + file.name);
+        var status = document.createElement("span");
+        status.className = "status";
+        li.appendChild(name);
+        li.appendChild(bar);
+        li.appendChild(status);
+        list.appendChild(li);
+        var body = new FormData();
+        body.append("file", file, file.name);
+        var xhr = new XMLHttpRequest();
+        xhr.open("POST", "/v1/images");
+        xhr.setRequestHeader("X-CSRF-Token", csrf);
+        xhr.setRequestHeader("Accept", "application/json");
+        xhr.upload.addEventListener("progress", function (e) {
+          if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100);
+        });
+        xhr.addEventListener("loadend", function () {
+          var json = null;
+          try { json = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+          if (xhr.status === 201 && json) {
+            bar.value = 100;
+            var a = document.createElement("a");
+            a.href = "/images/" + json.id;
+            a.textContent = "uploaded";
+            status.appendChild(a);
+            done.push(json.id);
+          } else {
+            li.className = "failed";
+            status.textContent = (json && (json.detail || json.title)) || "upload failed";
+          }
+          pending -= 1;
+          if (pending === 0) {
+            if (done.length === 1 && files.length === 1) location.href = "/images/" + done[0];
+            else if (done.length > 0) setTimeout(function () { location.reload(); }, 800);
+          }
+        });
+        xhr.send(body);
+      });
+    }
+  });
+
+  // Before/after: the range input uncovers the optimized image over the original.
+  document.querySelectorAll("[data-compare]").forEach(function (box) {
+    var after = box.querySelector(".after");
+    var range = box.querySelector("[data-compare-range]");
+    var apply = function () { after.style.clipPath = "inset(0 0 0 " + range.value + "%)"; };
+    range.addEventListener("input", apply);
+    apply();
+  });
+
+  // "Deleted in 3 h 12 min", kept current.
+  var countdowns = document.querySelectorAll("time[data-countdown]");
+  var tick = function () {
+    countdowns.forEach(function (t) {
+      var left = Math.max(0, Math.floor((Date.parse(t.getAttribute("datetime")) - Date.now()) / 60000));
+      t.textContent = left === 0 ? "any minute now" : left < 60 ? "in " + left + " min" : "in " + Math.floor(left / 60) + " h " + (left % 60) + " min";
+    });
+  };
+  if (countdowns.length) setInterval(tick, 30000);
+
   // Cookieless page-view count: <body data-count="website|dashboard">. The server hashes a
   // daily salt with the request; nothing is stored in the browser. Skipped when the browser asks not to be tracked.
   var dnt = navigator.doNotTrack === "1" || navigator.globalPrivacyControl === true;

@@ -230,6 +230,44 @@ impl Pixeld {
         Ok(img)
     }
 
+    /// A small WebP preview (at most 480 px wide) for lists and pages. Never charged: it is the
+    /// site showing the user their own upload. Cached like any output.
+    pub async fn image_thumbnail(&self, p: &Principal, id: Uuid) -> Result<Rendition> {
+        let img = self.image(p, id).await?;
+        let mut opts =
+            pixeld_imaging::Options::from_query("w=480&h=480&fit=inside&format=webp&q=70")
+                .map_err(Error::from)?;
+        // A small image is shown at its own size, never enlarged.
+        if img.width <= 480 && img.height <= 480 {
+            opts.width = None;
+            opts.height = None;
+        }
+        let started = Instant::now();
+        let key = cache_key(&img.sha256, &opts);
+        if let Some(v) = self.store.variant(id, &key).await?
+            && let Some(bytes) = self.blobs.get(&v.object_key).await?
+        {
+            return Ok(Rendition {
+                variant: v,
+                bytes,
+                cached: true,
+            });
+        }
+        self.make_variant(p, &img, opts, "thumbnail", key, started)
+            .await
+    }
+
+    /// The upload's bytes, as they were sent.
+    pub async fn image_original(&self, p: &Principal, id: Uuid) -> Result<(ImageRecord, Vec<u8>)> {
+        let img = self.image(p, id).await?;
+        let bytes = self
+            .blobs
+            .get(&img.object_key)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok((img, bytes))
+    }
+
     /// The caller's organisation's images that are still within their window.
     pub async fn images(&self, p: &Principal, page: PageRequest) -> Result<Page<ImageRecord>> {
         p.require(Scope::ImagesRead, Permission::ContentRead)?;

@@ -306,6 +306,19 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes a BlurHash (from [`Analysis::blurhash`]) into a small PNG, at most 64 pixels on a
+/// side, to show while the image loads.
+pub fn blurhash_png(hash: &str, width: u32, height: u32) -> crate::Result<Vec<u8>> {
+    let (width, height) = (width.clamp(1, 64), height.clamp(1, 64));
+    let data = blurhash::decode(hash, width, height, 1.0)
+        .map_err(|e| crate::Error::InvalidOptions(format!("blurhash: {e}")))?;
+    crate::encode_png_fast(crate::Rgba {
+        width,
+        height,
+        data,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -314,5 +327,14 @@ mod tests {
         assert_eq!(super::base64(b"fo"), "Zm8=");
         assert_eq!(super::base64(b"foo"), "Zm9v");
         assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn a_blurhash_decodes_to_a_small_png_placeholder() {
+        let png = super::blurhash_png("LEHV6nWB2yk8pyo0adR*.7kCMdnj", 32, 200).unwrap();
+        let img = image::load_from_memory(&png).unwrap();
+        // At most 64 pixels on a side, whatever is asked.
+        assert_eq!((img.width(), img.height()), (32, 64));
+        assert!(super::blurhash_png("not a hash", 8, 8).is_err());
     }
 }

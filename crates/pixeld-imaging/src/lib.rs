@@ -44,7 +44,7 @@ mod pipeline;
 mod raw;
 mod transform;
 
-pub use analyze::{Analysis, ImageKind, PaletteColor, hamming_distance};
+pub use analyze::{Analysis, ImageKind, PaletteColor, blurhash_png, hamming_distance};
 pub use error::{Error, Result};
 pub use fast_png::encode_png_fast;
 pub use format::SourceFormat;

@@ -192,7 +192,7 @@ pub fn router(st: AppState) -> Router {
         .merge(routes::privacy::router())
         .merge(routes::analytics::router())
         .merge(routes::pages::router())
-        .merge(web::router())
+        .merge(web::router(st.config.images.max_upload_bytes as usize))
         .route_layer(axum::middleware::from_fn(middleware::record_route))
         .fallback(|| async { ApiError::new("not-found", "no such route") })
         .method_not_allowed_fallback(|| async {

@@ -278,8 +278,23 @@ pub async fn csrf(State(st): State<AppState>, req: Request, next: Next) -> Respo
         };
     }
     if content_type.starts_with("multipart/form-data") {
-        return ApiError::new("csrf", "send the CSRF token in the X-CSRF-Token header")
-            .into_response();
+        // A file form without JavaScript cannot set a header, and its body is not read here,
+        // so the token may come in the form's action URL instead.
+        let in_query = req.uri().query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "csrf_token")
+                .map(|(_, v)| v.into_owned())
+        });
+        return match in_query {
+            Some(t) if pixeld_core::secret::constant_time_eq(t.as_bytes(), expected.as_bytes()) => {
+                next.run(req).await
+            }
+            _ => ApiError::new(
+                "csrf",
+                "send the CSRF token in the X-CSRF-Token header or the csrf_token query parameter",
+            )
+            .into_response(),
+        };
     }
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, st.config.max_body_bytes).await {

@@ -8,6 +8,7 @@
 
 mod account;
 mod assets;
+mod images;
 mod public;
 
 use askama::Template;
@@ -23,11 +24,12 @@ use crate::AppState;
 use crate::extract::SessionAuth;
 
 /// The routes of the website and dashboard.
-pub fn router() -> Router<AppState> {
+pub fn router(max_upload: usize) -> Router<AppState> {
     Router::new()
         .merge(assets::router())
         .merge(public::router())
         .merge(account::router())
+        .merge(images::router(max_upload))
 }
 
 /// Content Security Policy for pages: scripts and styles only from this site, no inline script,
@@ -139,7 +141,12 @@ struct Framed<'a> {
 
 /// A page whose content was built (and escaped) by its handler, in the site's frame.
 pub fn framed(c: Chrome, body_html: &str) -> Response {
-    page(&Framed { c, body: body_html })
+    framed_with(StatusCode::OK, c, body_html)
+}
+
+/// [`framed`] with a status.
+pub fn framed_with(status: StatusCode, c: Chrome, body_html: &str) -> Response {
+    page_with(status, &Framed { c, body: body_html })
 }
 
 /// Renders a page as `200 OK`.

@@ -334,3 +334,165 @@ async fn consents_from_the_privacy_center_are_recorded_only_when_they_change() {
     })
     .await;
 }
+
+fn photo() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+async fn available(app: &TestApp, browser: &reqwest::Client) -> i64 {
+    let b: Value = body(browser.get(app.url("/v1/credits")).send().await.unwrap()).await;
+    b["available"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn the_plain_upload_form_stores_each_file_or_says_why_not() {
+    both(|app| async move {
+        let browser = app.user("ada@example.com").await;
+        let csrf = csrf_of(&app, &browser).await;
+        let form = || {
+            reqwest::multipart::Form::new()
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(photo()).file_name("one.jpg"),
+                )
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(b"not an image".to_vec())
+                        .file_name("notes.txt"),
+                )
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(photo()).file_name("two.jpg"),
+                )
+        };
+        // Without the token in the action URL the form is refused and nothing is stored.
+        let r = browser
+            .post(app.url("/images"))
+            .multipart(form())
+            .send()
+            .await
+            .unwrap();
+        problem(r, 403, "csrf").await;
+        let before = available(&app, &browser).await;
+        let r = browser
+            .post(app.url(&format!("/images?csrf_token={csrf}")))
+            .multipart(form())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("2 uploaded."), "{html}");
+        assert!(html.contains("<strong>notes.txt</strong>"), "{html}");
+        let list: Value = body(browser.get(app.url("/v1/images")).send().await.unwrap()).await;
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        // Two analyses charged; the refused file cost nothing.
+        assert_eq!(available(&app, &browser).await, before - 2);
+
+        // The list's thumbnails are free, and an upload is never served as a document.
+        let id = items[0]["id"].as_str().unwrap();
+        let thumb = browser
+            .get(app.url(&format!("/images/{id}/thumbnail")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(thumb.status(), 200);
+        assert_eq!(thumb.headers()[CONTENT_TYPE], "image/webp");
+        let original = browser
+            .get(app.url(&format!("/images/{id}/original")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(original.headers()[CONTENT_TYPE], "image/jpeg");
+        assert!(
+            original.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("sandbox")
+        );
+        assert_eq!(original.bytes().await.unwrap().len(), photo().len());
+        assert_eq!(available(&app, &browser).await, before - 2);
+
+        // Another organisation's visitor sees nothing of it.
+        let eve = app.user("eve@example.com").await;
+        let r = eve
+            .get(app.url(&format!("/images/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        assert!(r.text().await.unwrap().contains("Image not found"));
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn optimizing_from_the_image_page_shows_the_savings_and_bad_options_cost_nothing() {
+    both(|app| async move {
+        let browser = app.user("ada@example.com").await;
+        let csrf = csrf_of(&app, &browser).await;
+        let up: Value = body(
+            browser
+                .post(app.url("/v1/images"))
+                .header("x-csrf-token", &csrf)
+                .header(CONTENT_TYPE, "image/jpeg")
+                .body(photo())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let id = up["id"].as_str().unwrap();
+        let before = available(&app, &browser).await;
+        let r = browser
+            .post(app.url(&format!("/images/{id}/optimize")))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("q", "150"),
+                ("format", "webp"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("role=\"alert\""));
+        assert_eq!(available(&app, &browser).await, before);
+
+        let r = browser
+            .post(app.url(&format!("/images/{id}/optimize")))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("w", "320"),
+                ("fit", "inside"),
+                ("format", "webp"),
+                ("q", "70"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("smaller</p>"), "{html}");
+        assert!(html.contains("320 × 240"), "{html}");
+        let src = format!("/v1/images/{id}/content?w=320&#38;fit=inside&#38;format=webp&#38;q=70");
+        assert!(html.contains(&src), "{html}");
+        assert_eq!(available(&app, &browser).await, before - 1);
+        // The page's image is that same output, from the cache: no second charge.
+        let out = browser
+            .get(app.url(&src.replace("&#38;", "&")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.headers()["x-pixeld-cache"], "hit");
+        assert_eq!(available(&app, &browser).await, before - 1);
+        app.stop().await;
+    })
+    .await;
+}
