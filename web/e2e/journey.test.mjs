@@ -161,6 +161,28 @@ for (const backend of backends()) {
       assert.equal(await page.locator(".gallery li").count(), 1);
       await shot("13-images");
 
+      // The usage page shows the upload in the request log with the credit it cost, and the
+      // billing page the ledger entry and the new balance.
+      await page.getByRole("link", { name: "Usage" }).first().click();
+      await page.getByRole("heading", { name: "Request log" }).waitFor();
+      const upload = page.locator("tr", { hasText: "POST /v1/images" }).first();
+      await upload.waitFor();
+      assert.match(await upload.textContent(), /201/);
+      // The optimize from the images page is there too, with its credit.
+      const optimized = page.locator("tr", { hasText: "POST /images/{id}/optimize" }).first();
+      assert.match(await optimized.textContent(), /200\s*[\d.]+\s*1/);
+      await page.getByLabel("Status").selectOption("4");
+      await page.getByRole("button", { name: "Filter" }).click();
+      await page.waitForURL(/status=4/);
+      assert.equal(await page.locator("tr", { hasText: "POST /v1/images" }).count(), 0);
+      await page.getByLabel("Status").selectOption("");
+      await page.getByRole("button", { name: "Filter" }).click();
+      await shot("14-usage");
+      await page.getByRole("link", { name: "Billing" }).first().click();
+      assert.equal(Number(await page.locator("#balance").textContent()), balanceBefore - 2);
+      assert.match(await page.textContent("main"), /settle/);
+      await shot("15-billing");
+
       // Profile: a change is saved and audited.
       await page.goto(server.url("/account"));
       await page.getByLabel("Company").fill("Analytical Engines Ltd");
@@ -168,7 +190,7 @@ for (const backend of backends()) {
       await page.getByText("Profile saved.").waitFor();
       assert.equal(await page.getByLabel("Company").inputValue(), "Analytical Engines Ltd");
       assert.match(await page.textContent("main"), /company/);
-      await shot("14-profile");
+      await shot("16-profile");
 
       // Privacy center: export, then the download link appears when the export is built.
       await page.goto(server.url("/account/privacy"));
@@ -185,7 +207,7 @@ for (const backend of backends()) {
       const zip = await page.request.get(link);
       assert.equal(zip.status(), 200);
       assert.equal((await zip.body()).subarray(0, 2).toString(), "PK");
-      await shot("15-privacy");
+      await shot("17-privacy");
 
       // Delete the account (password and a current code); signing in is refused afterwards.
       page.once("dialog", (d) => d.accept());
@@ -193,7 +215,7 @@ for (const backend of backends()) {
       await page.getByLabel("Two-factor code").fill(await freshCode(secret, used));
       await page.getByRole("button", { name: "Delete my account" }).click();
       await page.getByRole("heading", { name: "Your account is scheduled for deletion" }).waitFor();
-      await shot("16-deleted");
+      await shot("18-deleted");
       await page.goto(server.url("/dashboard"));
       assert.match(page.url(), /\/sign-in/);
       await page.getByLabel("Email address").fill(email);

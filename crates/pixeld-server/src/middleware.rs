@@ -500,12 +500,13 @@ fn body_len(headers: &axum::http::HeaderMap, exact: Option<u64>) -> i64 {
 /// status, latency, bytes, credits, address, country and user agent.
 pub async fn usage(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
+    let api = path.starts_with("/v1/") || path.starts_with("/r/");
+    // A dashboard form that spends credits (optimizing on the images page) is logged too, so
+    // the log accounts for every credit; other page views are not API use.
+    let page_post = !api && req.method() == Method::POST;
     // Analytics hits are the website's own telemetry, not API use: logging their address and
     // user agent would undo the cookieless counting.
-    if !st.config.usage.enabled
-        || !(path.starts_with("/v1/") || path.starts_with("/r/"))
-        || path == "/v1/analytics/events"
-    {
+    if !st.config.usage.enabled || !(api || page_post) || path == "/v1/analytics/events" {
         return next.run(req).await;
     }
     let started = Instant::now();
@@ -531,6 +532,9 @@ pub async fn usage(State(st): State<AppState>, req: Request, next: Next) -> Resp
         resp.headers(),
         axum::body::HttpBody::size_hint(resp.body()).exact(),
     );
+    if !api && credits == 0 {
+        return resp;
+    }
     let who = slot.0.lock().unwrap_or_else(|e| e.into_inner()).take();
     let ip_text = ip.map(|i| i.to_string());
     st.app.record_usage(pixeld_core::usage::UsageEvent {

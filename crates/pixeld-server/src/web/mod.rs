@@ -8,6 +8,7 @@
 
 mod account;
 mod assets;
+mod billing;
 mod images;
 mod public;
 
@@ -30,6 +31,7 @@ pub fn router(max_upload: usize) -> Router<AppState> {
         .merge(public::router())
         .merge(account::router())
         .merge(images::router(max_upload))
+        .merge(billing::router())
 }
 
 /// Content Security Policy for pages: scripts and styles only from this site, no inline script,

@@ -496,3 +496,97 @@ async fn optimizing_from_the_image_page_shows_the_savings_and_bad_options_cost_n
     })
     .await;
 }
+
+#[tokio::test]
+async fn usage_and_billing_pages_account_for_every_credit_spent_from_the_dashboard() {
+    both(|app| async move {
+        let browser = app.user("ada@example.com").await;
+        let csrf = csrf_of(&app, &browser).await;
+        let up: Value = body(
+            browser
+                .post(app.url("/v1/images"))
+                .header("x-csrf-token", &csrf)
+                .header(CONTENT_TYPE, "image/jpeg")
+                .body(photo())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let id = up["id"].as_str().unwrap();
+        let r = browser
+            .post(app.url(&format!("/images/{id}/optimize")))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("w", "100"),
+                ("format", "png"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // The page view itself is not API use and cost nothing: it is not logged.
+        browser.get(app.url("/images")).send().await.unwrap();
+        app.app.flush_usage().await.unwrap();
+        let log: Value = body(browser.get(app.url("/v1/usage")).send().await.unwrap()).await;
+        let rows = log["items"].as_array().unwrap();
+        let spent: i64 = rows.iter().map(|r| r["credits"].as_i64().unwrap()).sum();
+        assert_eq!(spent, 2, "{log}");
+        assert!(
+            rows.iter()
+                .any(|r| r["route"] == "/images/{id}/optimize" && r["credits"] == 1)
+        );
+        assert!(!rows.iter().any(|r| r["route"] == "/images"));
+
+        let page = browser
+            .get(app.url("/usage?status=4"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("No requests match."), "{page}");
+        let bad = browser
+            .get(app.url("/usage?status=9&since=yesterday"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(bad.contains("Status must be 2xx"), "{bad}");
+
+        // No payment provider here: the page says so, and a checkout posted anyway is refused
+        // with the reason and opens no order.
+        let billing = browser
+            .get(app.url("/billing"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(billing.contains("Payments are not set up"), "{billing}");
+        assert!(billing.contains(">98</p>"), "{billing}");
+        let r = browser
+            .post(app.url("/billing/checkout"))
+            .form(&[("csrf_token", csrf.as_str()), ("pack", "credits-1000")])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error() || r.status().is_server_error());
+        assert!(r.text().await.unwrap().contains("role=\"alert\""));
+        let orders: Value = body(
+            browser
+                .get(app.url("/v1/billing/orders"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(orders["items"].as_array().unwrap().len(), 0);
+        app.stop().await;
+    })
+    .await;
+}
