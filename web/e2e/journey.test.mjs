@@ -5,6 +5,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   assertClean, assertFitsWidth, axe, backends, freshCode, launch, mailedLink, newPage,
   screenshot, startServer,
@@ -113,6 +116,7 @@ for (const backend of backends()) {
       await page.getByRole("link", { name: "API tokens" }).first().click();
       await page.getByLabel("Name").fill("e2e");
       await page.getByRole("checkbox", { name: /account:read/ }).check();
+      await page.getByRole("checkbox", { name: /^render/ }).check();
       await page.getByRole("button", { name: "Create token" }).click();
       await page.getByText("Copy it now").waitFor();
       const token = (await page.locator("#token-secret").textContent()).trim();
@@ -161,6 +165,51 @@ for (const backend of backends()) {
       assert.equal(await page.locator(".gallery li").count(), 1);
       await shot("13-images");
 
+      // A template in the editor: the preview is the server's render of the draft, and it
+      // changes as the sample data does; saving makes version 2.
+      await page.getByRole("link", { name: "Templates" }).first().click();
+      await page.getByRole("button", { name: "New template" }).click();
+      await page.waitForURL(/\/templates\/[0-9a-f-]{36}$/);
+      const preview = page.locator("#preview");
+      await preview.waitFor();
+      const first = await preview.getAttribute("src");
+      assert.match(first, /^data:image\/webp;base64,/);
+      assert.match(await page.getByRole("navigation", { name: "Layers" }).textContent(), /title/);
+      await shot("14-editor");
+      const data = page.getByLabel(/^Sample data/);
+      const sample = JSON.parse(await data.inputValue());
+      sample.title = "Hello from the browser test";
+      await data.fill(JSON.stringify(sample, null, 2));
+      await page.waitForFunction((before) => {
+        const img = document.querySelector("#preview");
+        return img && img.getAttribute("src") !== before;
+      }, first);
+      // A broken draft says why, in the preview box, and keeps the text as typed.
+      const body = page.getByLabel(/^Template \(JSON\)/);
+      const good = await body.inputValue();
+      await body.fill(good.replace('"layers"', '"layerz"'));
+      await page.locator("#preview-box [role=alert]").waitFor();
+      await body.fill(good);
+      await page.locator("#preview").waitFor();
+      assertClean(page);
+      await page.getByRole("button", { name: /Save as version 2/ }).click();
+      await page.getByText("Saved as a new version.").waitFor();
+      assert.match(await page.getByRole("heading", { level: 1 }).textContent(), /version 2/);
+
+      // Render it with the curl command the editor offers, as a user would paste it.
+      const before = await balance(page, server);
+      const cmd = (await page.locator("#curl").textContent()).trim();
+      const dir = mkdtempSync(join(tmpdir(), "pixeld-curl-"));
+      execFileSync("bash", ["-c", cmd], { cwd: dir, env: { ...process.env, PIXELD_TOKEN: token } });
+      const png = readFileSync(join(dir, "card.png"));
+      assert.equal(png.subarray(1, 4).toString(), "PNG");
+      assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [1200, 630]);
+      assert.equal(await balance(page, server), before - 1);
+      await page.goto(server.url("/templates"));
+      await page.locator(".gallery img").first().waitFor();
+      assert.ok(await page.locator(".gallery img").first().evaluate((i) => i.complete && i.naturalWidth > 0));
+      await shot("15-templates");
+
       // The usage page shows the upload in the request log with the credit it cost, and the
       // billing page the ledger entry and the new balance.
       await page.getByRole("link", { name: "Usage" }).first().click();
@@ -171,17 +220,18 @@ for (const backend of backends()) {
       // The optimize from the images page is there too, with its credit.
       const optimized = page.locator("tr", { hasText: "POST /images/{id}/optimize" }).first();
       assert.match(await optimized.textContent(), /200\s*[\d.]+\s*1/);
+      assert.equal(await page.locator("tr", { hasText: "POST /v1/renders" }).count(), 1);
       await page.getByLabel("Status").selectOption("4");
       await page.getByRole("button", { name: "Filter" }).click();
       await page.waitForURL(/status=4/);
       assert.equal(await page.locator("tr", { hasText: "POST /v1/images" }).count(), 0);
       await page.getByLabel("Status").selectOption("");
       await page.getByRole("button", { name: "Filter" }).click();
-      await shot("14-usage");
+      await shot("16-usage");
       await page.getByRole("link", { name: "Billing" }).first().click();
-      assert.equal(Number(await page.locator("#balance").textContent()), balanceBefore - 2);
+      assert.equal(Number(await page.locator("#balance").textContent()), await balance(page, server));
       assert.match(await page.textContent("main"), /settle/);
-      await shot("15-billing");
+      await shot("17-billing");
 
       // Profile: a change is saved and audited.
       await page.goto(server.url("/account"));
@@ -190,7 +240,7 @@ for (const backend of backends()) {
       await page.getByText("Profile saved.").waitFor();
       assert.equal(await page.getByLabel("Company").inputValue(), "Analytical Engines Ltd");
       assert.match(await page.textContent("main"), /company/);
-      await shot("16-profile");
+      await shot("18-profile");
 
       // Privacy center: export, then the download link appears when the export is built.
       await page.goto(server.url("/account/privacy"));
@@ -207,7 +257,7 @@ for (const backend of backends()) {
       const zip = await page.request.get(link);
       assert.equal(zip.status(), 200);
       assert.equal((await zip.body()).subarray(0, 2).toString(), "PK");
-      await shot("17-privacy");
+      await shot("19-privacy");
 
       // Delete the account (password and a current code); signing in is refused afterwards.
       page.once("dialog", (d) => d.accept());
@@ -215,7 +265,7 @@ for (const backend of backends()) {
       await page.getByLabel("Two-factor code").fill(await freshCode(secret, used));
       await page.getByRole("button", { name: "Delete my account" }).click();
       await page.getByRole("heading", { name: "Your account is scheduled for deletion" }).waitFor();
-      await shot("18-deleted");
+      await shot("20-deleted");
       await page.goto(server.url("/dashboard"));
       assert.match(page.url(), /\/sign-in/);
       await page.getByLabel("Email address").fill(email);
@@ -241,7 +291,7 @@ test("pages fit a 360 px phone and pass axe in dark mode", async () => {
       await axe(page, `${path} (dark, 360 px)`);
       assertClean(page);
     }
-    await screenshot(page, "20-phone-dark-privacy");
+    await screenshot(page, "30-phone-dark-privacy");
   } finally {
     await browser.close();
     await server.stop();

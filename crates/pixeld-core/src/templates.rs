@@ -445,6 +445,49 @@ impl Pixeld {
         .await
     }
 
+    /// Renders an unsaved draft of a template in the editor (priced as a preview; the same
+    /// draft and data again is a cache hit). The draft is checked like a save, so the editor
+    /// shows the same errors a save would.
+    pub async fn preview_draft(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        body: &serde_json::Value,
+        data: Data,
+    ) -> Result<RenderResult> {
+        p.require(Scope::Render, Permission::ContentWrite)?;
+        let saved = self.template_in(p.org_id, id, None).await?;
+        let (_, normal) = self.parse_template(body)?;
+        let draft = TemplateWithVersion {
+            version: TemplateVersion {
+                template_id: id,
+                // Version 0 is never stored: it names a draft, told apart by its body's hash.
+                version: 0,
+                body: normal,
+                created_by: p.user.id,
+                created_at: self.now(),
+            },
+            template: saved.template,
+        };
+        let req = RenderRequest {
+            template_id: id,
+            version: Some(0),
+            data,
+            modifications: Vec::new(),
+            format: Some(Format::Webp),
+            quality: Some(80),
+            scale: None,
+        };
+        self.render_version(
+            p.org_id,
+            p.token_id(),
+            &draft,
+            req,
+            Charge::Reserve(Metered::Preview),
+        )
+        .await
+    }
+
     /// Renders the latest version for a verified signed URL (no caller).
     pub async fn render_signed(
         &self,
@@ -608,6 +651,12 @@ impl Pixeld {
                 "quality": out.quality,
                 "scale": out.scale,
             });
+            let mut canonical = canonical;
+            if tv.version.version == 0 {
+                canonical["draft"] = serde_json::Value::String(hex::encode(Sha256::digest(
+                    tv.version.body.as_bytes(),
+                )));
+            }
             hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
         };
         if let Some(hit) = self.cached_render(&key).await? {

@@ -11,6 +11,7 @@ mod assets;
 mod billing;
 mod images;
 mod public;
+mod templates;
 
 use askama::Template;
 use axum::Router;
@@ -32,6 +33,7 @@ pub fn router(max_upload: usize) -> Router<AppState> {
         .merge(account::router())
         .merge(images::router(max_upload))
         .merge(billing::router())
+        .merge(templates::router())
 }
 
 /// Content Security Policy for pages: scripts and styles only from this site, no inline script,

@@ -590,3 +590,126 @@ async fn usage_and_billing_pages_account_for_every_credit_spent_from_the_dashboa
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_template_editor_previews_drafts_saves_versions_and_restores_old_ones() {
+    both(|app| async move {
+        let browser = app.user("ada@example.com").await;
+        let csrf = csrf_of(&app, &browser).await;
+        let created = browser
+            .post(app.url("/templates"))
+            .form(&[("csrf_token", csrf.as_str()), ("name", "Card")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 200);
+        let editor_url = created.url().clone();
+        let id = editor_url
+            .path()
+            .trim_start_matches("/templates/")
+            .to_string();
+        let html = created.text().await.unwrap();
+        assert!(
+            html.contains("id=\"preview\" src=\"data:image/webp;base64,"),
+            "{html}"
+        );
+        let before = available(&app, &browser).await;
+
+        // htmx asks for the preview box alone; a draft that does not parse says why and costs
+        // nothing.
+        let fragment = |body: String, data: &'static str| {
+            browser
+                .post(app.url(&format!("/templates/{id}/preview")))
+                .header("hx-request", "true")
+                .header("x-csrf-token", &csrf)
+                .form(&[("body", body.as_str()), ("data", data)])
+                .send()
+        };
+        let bad = fragment("{\"layers\": [".into(), "{}").await.unwrap();
+        assert_eq!(bad.status(), 200);
+        let text = bad.text().await.unwrap();
+        assert!(text.starts_with("<div id=\"preview-box\""), "{text}");
+        assert!(
+            text.contains("role=\"alert\"") && text.contains("is not JSON"),
+            "{text}"
+        );
+        assert!(!text.contains("<html"));
+        assert_eq!(available(&app, &browser).await, before);
+
+        let v1: Value = body(
+            browser
+                .get(app.url(&format!("/v1/templates/{id}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let template = v1["template"].to_string();
+        let ok = fragment(template.clone(), "{\"title\": \"Draft one\"}")
+            .await
+            .unwrap();
+        let text = ok.text().await.unwrap();
+        assert!(text.contains("data:image/webp;base64,"), "{text}");
+        assert_eq!(available(&app, &browser).await, before - 1);
+        // The same draft again is the cached render: free.
+        let again = fragment(template.clone(), "{\"title\": \"Draft one\"}")
+            .await
+            .unwrap();
+        assert!(again.text().await.unwrap().contains("data-cached=\"true\""));
+        assert_eq!(available(&app, &browser).await, before - 1);
+
+        // Save from a stale base version is refused and loses nothing typed.
+        let stale = browser
+            .post(app.url(&format!("/templates/{id}/save")))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("name", "Card"),
+                ("base_version", "0"),
+                ("body", template.as_str()),
+                ("data", "{}"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), 409);
+        let saved = browser
+            .post(app.url(&format!("/templates/{id}/save")))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("name", "Card v2"),
+                ("base_version", "1"),
+                ("body", template.as_str()),
+                ("data", "{}"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            saved
+                .text()
+                .await
+                .unwrap()
+                .contains("Saved as a new version.")
+        );
+        let restored = browser
+            .post(app.url(&format!("/templates/{id}/restore")))
+            .form(&[("csrf_token", csrf.as_str()), ("version", "1")])
+            .send()
+            .await
+            .unwrap();
+        assert!(restored.text().await.unwrap().contains("Restored"));
+        let latest: Value = body(
+            browser
+                .get(app.url(&format!("/v1/templates/{id}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(latest["version"], 3);
+        assert_eq!(latest["name"], "Card v2");
+        assert_eq!(latest["template"], v1["template"]);
+        app.stop().await;
+    })
+    .await;
+}
