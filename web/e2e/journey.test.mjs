@@ -149,8 +149,11 @@ for (const backend of backends()) {
       await page.getByRole("heading", { name: "Before and after" }).waitFor();
       assert.match(await page.locator(".big").first().textContent(), /\d+% smaller/);
       await page.getByRole("img", { name: /After/ }).waitFor();
-      const after = await page.getByRole("img", { name: /After/ }).evaluate((i) => ({ w: i.naturalWidth, ok: i.complete }));
-      assert.equal(after.w, 800);
+      const after = await page.waitForFunction(() => {
+        const i = document.querySelector(".compare .after");
+        return i && i.complete && i.naturalWidth > 0 && i.naturalWidth;
+      });
+      assert.equal(await after.jsonValue(), 800);
       await page.getByLabel("Compare").fill("20");
       const href = await page.getByRole("link", { name: /Download WEBP/ }).getAttribute("href");
       const out = await page.request.get(server.url(href));
@@ -206,8 +209,11 @@ for (const backend of backends()) {
       assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [1200, 630]);
       assert.equal(await balance(page, server), before - 1);
       await page.goto(server.url("/templates"));
-      await page.locator(".gallery img").first().waitFor();
-      assert.ok(await page.locator(".gallery img").first().evaluate((i) => i.complete && i.naturalWidth > 0));
+      // The thumbnail is rendered on first view; wait until it has loaded.
+      await page.waitForFunction(() => {
+        const i = document.querySelector(".gallery img");
+        return i && i.complete && i.naturalWidth > 0;
+      });
       await shot("15-templates");
 
       // The usage page shows the upload in the request log with the credit it cost, and the
@@ -258,6 +264,12 @@ for (const backend of backends()) {
       assert.equal(zip.status(), 200);
       assert.equal((await zip.body()).subarray(0, 2).toString(), "PK");
       await shot("19-privacy");
+
+      // Page views were counted without cookies, by route: never which image or template.
+      const names = page.hits.map((h) => h.name);
+      assert.ok(names.includes("/images/{id}") && names.includes("/templates/{id}"), names.join(" "));
+      assert.ok(!names.some((n) => /[0-9a-f]{8}-[0-9a-f]{4}-/.test(n)), names.join(" "));
+      assert.ok(page.hits.every((h) => h.site === "dashboard" || h.site === "website"));
 
       // Delete the account (password and a current code); signing in is refused afterwards.
       page.once("dialog", (d) => d.accept());

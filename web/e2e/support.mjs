@@ -130,6 +130,10 @@ export async function newPage(browser, options = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
   const page = await context.newPage();
   page.problems = [];
+  page.hits = [];
+  page.on("request", (r) => {
+    if (r.url().endsWith("/v1/analytics/events") && r.method() === "POST") page.hits.push(JSON.parse(r.postData()));
+  });
   page.on("pageerror", (e) => page.problems.push(`script error: ${e.message}`));
   page.on("console", (m) => {
     if (m.type() === "error" && /Content Security Policy|Refused to/i.test(m.text())) {

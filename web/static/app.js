@@ -129,7 +129,8 @@
     var body = JSON.stringify({
       site: document.body.getAttribute("data-count"),
       kind: "pageview",
-      name: location.pathname,
+      // Pages are counted by route, not by which image or template was open.
+      name: location.pathname.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, "{id}"),
       referrer: document.referrer || null
     });
     try {
