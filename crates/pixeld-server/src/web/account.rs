@@ -657,14 +657,6 @@ struct PrivacyPage {
     grace_days: i64,
 }
 
-fn size(bytes: i64) -> String {
-    match bytes {
-        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / (1 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.1} kB", b as f64 / (1 << 10) as f64),
-        b => format!("{b} bytes"),
-    }
-}
-
 async fn privacy_view(st: &AppState, w: &Web, c: Chrome) -> PrivacyPage {
     let p = w.principal();
     let keep = st
@@ -687,7 +679,7 @@ async fn privacy_view(st: &AppState, w: &Web, c: Chrome) -> PrivacyPage {
                 ExportStatus::Ready => "ready",
                 ExportStatus::Failed => "failed",
             },
-            size: e.bytes.map(size).unwrap_or_default(),
+            size: e.bytes.map(super::images::size).unwrap_or_default(),
             link,
             deleted_after: when(e.created_at + keep),
         });

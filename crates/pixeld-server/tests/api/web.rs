@@ -344,6 +344,22 @@ fn photo() -> Vec<u8> {
     out.into_inner()
 }
 
+/// Uploads [`photo`] as the signed-in browser would; returns the image id.
+async fn upload(app: &TestApp, browser: &reqwest::Client, csrf: &str) -> String {
+    let up: Value = body(
+        browser
+            .post(app.url("/v1/images"))
+            .header("x-csrf-token", csrf)
+            .header(CONTENT_TYPE, "image/jpeg")
+            .body(photo())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    up["id"].as_str().unwrap().to_string()
+}
+
 async fn available(app: &TestApp, browser: &reqwest::Client) -> i64 {
     let b: Value = body(browser.get(app.url("/v1/credits")).send().await.unwrap()).await;
     b["available"].as_i64().unwrap()
@@ -438,18 +454,8 @@ async fn optimizing_from_the_image_page_shows_the_savings_and_bad_options_cost_n
     both(|app| async move {
         let browser = app.user("ada@example.com").await;
         let csrf = csrf_of(&app, &browser).await;
-        let up: Value = body(
-            browser
-                .post(app.url("/v1/images"))
-                .header("x-csrf-token", &csrf)
-                .header(CONTENT_TYPE, "image/jpeg")
-                .body(photo())
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        let id = up["id"].as_str().unwrap();
+        let id = upload(&app, &browser, &csrf).await;
+        let id = id.as_str();
         let before = available(&app, &browser).await;
         let r = browser
             .post(app.url(&format!("/images/{id}/optimize")))
@@ -502,18 +508,8 @@ async fn usage_and_billing_pages_account_for_every_credit_spent_from_the_dashboa
     both(|app| async move {
         let browser = app.user("ada@example.com").await;
         let csrf = csrf_of(&app, &browser).await;
-        let up: Value = body(
-            browser
-                .post(app.url("/v1/images"))
-                .header("x-csrf-token", &csrf)
-                .header(CONTENT_TYPE, "image/jpeg")
-                .body(photo())
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        let id = up["id"].as_str().unwrap();
+        let id = upload(&app, &browser, &csrf).await;
+        let id = id.as_str();
         let r = browser
             .post(app.url(&format!("/images/{id}/optimize")))
             .form(&[
