@@ -244,13 +244,18 @@ pub fn session_cookie_header(st: &AppState, value: &str, max_age: i64) -> Header
     .expect("cookie is ascii")
 }
 
-async fn signed_in(st: &AppState, headers: &HeaderMap, new: NewSession) -> ApiResult<Response> {
-    // Rotate: whatever session the browser had before is ended.
+/// Rotation at sign-in: whatever session the browser had before is ended, so a session id
+/// planted before sign-in is worthless after it.
+pub async fn end_previous_session(st: &AppState, headers: &HeaderMap) {
     if let Some(old) = session_cookie(headers)
         && let Ok((s, _)) = st.app.authenticate_session(&old).await
     {
         let _ = st.app.end_session(s.user_id, s.id).await;
     }
+}
+
+async fn signed_in(st: &AppState, headers: &HeaderMap, new: NewSession) -> ApiResult<Response> {
+    end_previous_session(st, headers).await;
     let user = st
         .app
         .store

@@ -41,7 +41,8 @@ struct ResetForm {
     password: String,
 }
 
-fn escape(s: &str) -> String {
+/// Escapes text for HTML content and attribute values.
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -11,6 +11,7 @@ use axum::routing::get;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::pages::escape as esc;
 use crate::AppState;
 use crate::config::{Config, ObjectsConfig};
 use crate::extract::Json;
@@ -201,14 +202,6 @@ pub fn policy_of(st: &AppState) -> PolicyView {
     responses((status = 200, description = "The policy in force", body = PolicyView)))]
 pub async fn policy(State(st): State<AppState>) -> Json<PolicyView> {
     Json(policy_of(&st))
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 async fn page(

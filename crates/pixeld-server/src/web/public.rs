@@ -12,7 +12,7 @@ use pixeld_core::sessions::{ClientInfo, NewSession};
 
 use super::{Chrome, FormData, Web, message_of, page, page_with, safe_next, see_other, status_of};
 use crate::AppState;
-use crate::extract::{ClientIp, Query, SessionAuth, session_cookie, user_agent};
+use crate::extract::{ClientIp, Query, SessionAuth, user_agent};
 use crate::routes::auth::session_cookie_header;
 
 /// The routes of this module.
@@ -219,11 +219,7 @@ fn client(ip: ClientIp, headers: &HeaderMap) -> ClientInfo {
 
 /// Sets the session cookie (ending whatever session the browser had) and goes on to `next`.
 async fn signed_in(st: &AppState, headers: &HeaderMap, new: NewSession, next: &str) -> Response {
-    if let Some(old) = session_cookie(headers)
-        && let Ok((s, _)) = st.app.authenticate_session(&old).await
-    {
-        let _ = st.app.end_session(s.user_id, s.id).await;
-    }
+    crate::routes::auth::end_previous_session(st, headers).await;
     let max_age = (new.session.expires_at - st.app.now()).whole_seconds();
     let mut r = see_other(safe_next(next));
     r.headers_mut().insert(
