@@ -64,8 +64,7 @@ export async function startServer(backend = "sqlite", env = {}) {
     u.pathname = `/${dbName}`;
     database = u.toString();
   }
-  const child = spawn(bin, ["serve"], {
-    env: {
+  const serverEnv = {
       // pixeld reads every PIXELD_* variable as configuration; the server gets only ours.
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("PIXELD_"))),
       PIXELD_DATA: data,
@@ -78,9 +77,8 @@ export async function startServer(backend = "sqlite", env = {}) {
       PIXELD_RATE_LIMIT__SIGN_IN_PER_MINUTE: "1000",
       ...(database ? { PIXELD_DATABASE_URL: database } : {}),
       ...env,
-    },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
+  };
+  const child = spawn(bin, ["serve"], { env: serverEnv, stdio: ["ignore", "inherit", "inherit"] });
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`pixeld exited with ${child.exitCode} before it was ready`);
@@ -98,6 +96,8 @@ export async function startServer(backend = "sqlite", env = {}) {
     data,
     backend,
     url: (path) => base + path,
+    /** Runs `pixeld admin …` against this server's database, as an operator would. */
+    admin: (...args) => execFileSync(bin, ["admin", ...args], { env: serverEnv, encoding: "utf8" }),
     async stop() {
       child.kill("SIGTERM");
       await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));

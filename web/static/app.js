@@ -75,6 +75,8 @@
         xhr.open("POST", "/v1/images");
         xhr.setRequestHeader("X-CSRF-Token", csrf);
         xhr.setRequestHeader("Accept", "application/json");
+        // The page acts in the organisation chosen with the switcher; the API needs telling.
+        if (form.dataset.org) xhr.setRequestHeader("X-Pixeld-Org", form.dataset.org);
         xhr.upload.addEventListener("progress", function (e) {
           if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100);
         });
@@ -110,6 +112,29 @@
     var apply = function () { after.style.clipPath = "inset(0 0 0 " + range.value + "%)"; };
     range.addEventListener("input", apply);
     apply();
+  });
+
+  // The landing page's demo: re-render the card as the visitor types (debounced; the server
+  // caches each text). Without JavaScript the form submits and the page comes back rendered.
+  document.querySelectorAll("form[data-demo]").forEach(function (form) {
+    var img = document.getElementById("demo-img");
+    var timer;
+    var update = function () {
+      var q = new URLSearchParams();
+      q.set("title", form.elements.title.value.trim() || "Render images from templates, fast");
+      q.set("subtitle", form.elements.subtitle.value.trim() || "pixeld.example");
+      var next = "/demo.webp?" + q.toString();
+      if (img.getAttribute("src") !== next) {
+        img.setAttribute("aria-busy", "true");
+        img.src = next;
+      }
+    };
+    img.addEventListener("load", function () { img.removeAttribute("aria-busy"); });
+    form.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(update, 400);
+    });
+    form.addEventListener("submit", function (ev) { ev.preventDefault(); update(); });
   });
 
   // "Deleted in 3 h 12 min", kept current.

@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod mail;
 pub mod objects;
+pub mod operators;
 pub mod orgs;
 pub mod page;
 pub mod password;

@@ -314,4 +314,27 @@ impl Pixeld {
             .map_or(invite.role, |m| m.role);
         Ok(OrgWithRole { org, role })
     }
+
+    /// The invitation behind an emailed link and its organisation, while it can still be
+    /// accepted (so the page can say what joining means before anyone presses the button).
+    /// Looking does not spend the link.
+    pub async fn invite_by_token(&self, token: &str) -> Result<(Invite, Org)> {
+        let invite = self
+            .store
+            .invite_by_digest(&secret::digest(token))
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        if invite.accepted_at.is_some()
+            || invite.revoked_at.is_some()
+            || self.now() >= invite.expires_at
+        {
+            return Err(Error::InvalidToken);
+        }
+        let org = self
+            .store
+            .org_by_id(invite.org_id)
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        Ok((invite, org))
+    }
 }

@@ -35,6 +35,19 @@ pub enum StoreError {
 /// Result of a storage call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How many jobs of one kind are in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobCount {
+    /// `render`, `webhook`…
+    pub kind: String,
+    /// `queued`, `running`, `done`, `failed`.
+    pub state: String,
+    /// How many.
+    pub count: i64,
+    /// Of those, queued and due for a while already.
+    pub overdue: i64,
+}
+
 /// A user account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -580,6 +593,8 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// Lists users by id.
     async fn list_users(&self, page: PageRequest) -> StoreResult<Vec<User>>;
+    /// How many accounts there are, and how many of them are disabled.
+    async fn count_users(&self) -> StoreResult<(i64, i64)>;
     /// Marks the email verified.
     async fn set_email_verified(&self, user_id: Uuid, at: OffsetDateTime) -> StoreResult<()>;
     /// Replaces the password hash.
@@ -863,6 +878,9 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
     async fn job(&self, id: Uuid) -> StoreResult<Option<Job>>;
     /// Deletes finished (done or failed) jobs last changed before `before`; returns how many.
     async fn purge_jobs(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// Jobs per kind and state, with how many queued ones were due before `overdue_before`
+    /// (a backlog the workers are not keeping up with), by kind then state.
+    async fn job_counts(&self, overdue_before: OffsetDateTime) -> StoreResult<Vec<JobCount>>;
 
     // asynchronous renders
     /// Records an accepted render and queues its job, atomically.

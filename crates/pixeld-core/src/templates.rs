@@ -243,6 +243,44 @@ impl Pixeld {
             .map_err(|e| Error::Internal(e.to_string()))?
     }
 
+    /// Renders a template for the public demo on the landing page: no caller, no credits,
+    /// nothing stored. The template must not load images (nothing is fetched for visitors);
+    /// callers bound the data and the rate.
+    pub async fn render_demo(
+        &self,
+        template: Arc<Template>,
+        data: Data,
+        format: Format,
+        scale: f32,
+    ) -> Result<Vec<u8>> {
+        self.warm_renderer().await?;
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let renderer = me.renderer()?;
+            if !renderer.image_sources(&template, &data, &[])?.is_empty() {
+                return Err(Error::invalid(
+                    "template",
+                    "a demo template loads no images",
+                ));
+            }
+            let out = OutputOptions {
+                format,
+                quality: Some(80),
+                scale,
+            };
+            let input = Input {
+                data: &data,
+                modifications: &[],
+                images: &Images::new(),
+            };
+            Ok(renderer
+                .render_with(renderer.fonts(), &template, input, &out)?
+                .bytes)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+    }
+
     fn parse_template(&self, body: &serde_json::Value) -> Result<(Template, String)> {
         // Checking a template needs only the limits, not the fonts: saving never waits for them.
         let text = serde_json::to_string(body).map_err(|e| Error::Internal(e.to_string()))?;

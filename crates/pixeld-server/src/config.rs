@@ -397,6 +397,8 @@ pub struct RateLimitConfig {
     pub per_credential_per_minute: u32,
     /// Per client IP on sign-in, sign-up, verification and password reset.
     pub sign_in_per_minute: u32,
+    /// Per client IP on the landing page's live demo render (no account, no credits).
+    pub demo_per_minute: u32,
 }
 
 /// Where email goes.
@@ -454,6 +456,7 @@ impl Default for RateLimitConfig {
             per_ip_per_minute: 1200,
             per_credential_per_minute: 600,
             sign_in_per_minute: 10,
+            demo_per_minute: 30,
         }
     }
 }
@@ -553,6 +556,10 @@ impl Config {
             (
                 "rate_limit.sign_in_per_minute",
                 self.rate_limit.sign_in_per_minute,
+            ),
+            (
+                "rate_limit.demo_per_minute",
+                self.rate_limit.demo_per_minute,
             ),
         ] {
             if v == 0 {

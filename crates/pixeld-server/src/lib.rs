@@ -44,6 +44,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Country of a client address (pricing currency).
     pub geo: Arc<geo::GeoIp>,
+    /// The landing page's recent demo renders.
+    pub demo: Arc<web::DemoCache>,
 }
 
 impl FromRef<AppState> for () {
@@ -169,6 +171,7 @@ pub async fn state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
         limiters: Arc::new(middleware::Limiters::new(&config.rate_limit)),
         config: Arc::new(config),
         metrics: metrics_handle(),
+        demo: Arc::default(),
     })
 }
 

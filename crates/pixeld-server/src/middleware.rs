@@ -139,6 +139,8 @@ pub struct Limiters {
     per_ip: DefaultKeyedRateLimiter<String>,
     per_credential: DefaultKeyedRateLimiter<String>,
     sign_in: DefaultKeyedRateLimiter<String>,
+    /// The landing page's demo render, per IP.
+    pub demo: DefaultKeyedRateLimiter<String>,
 }
 
 fn quota(per_minute: u32) -> Quota {
@@ -153,6 +155,7 @@ impl Limiters {
             per_ip: RateLimiter::keyed(quota(c.per_ip_per_minute)),
             per_credential: RateLimiter::keyed(quota(c.per_credential_per_minute)),
             sign_in: RateLimiter::keyed(quota(c.sign_in_per_minute)),
+            demo: RateLimiter::keyed(quota(c.demo_per_minute)),
         }
     }
 
@@ -161,10 +164,11 @@ impl Limiters {
         self.per_ip.retain_recent();
         self.per_credential.retain_recent();
         self.sign_in.retain_recent();
+        self.demo.retain_recent();
     }
 }
 
-fn check(l: &DefaultKeyedRateLimiter<String>, key: &String) -> Result<(), ApiError> {
+pub(crate) fn check(l: &DefaultKeyedRateLimiter<String>, key: &String) -> Result<(), ApiError> {
     l.check_key(key).map_err(|not_until| {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         ApiError::rate_limited(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))

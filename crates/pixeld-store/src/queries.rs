@@ -846,6 +846,16 @@ macro_rules! store_impl {
                 Ok(r.rows_affected() == 1)
             }
 
+            async fn count_users(&self) -> pixeld_core::store::StoreResult<(i64, i64)> {
+                let row = sqlx::query("SELECT COUNT(*) AS n, \
+                        SUM(CASE WHEN disabled_at IS NULL THEN 0 ELSE 1 END) AS disabled FROM users")
+                    .fetch_one(&self.pool).await.map_err(crate::backend_error)?;
+                Ok((
+                    row.try_get::<i64, _>("n").map_err(crate::backend_error)?,
+                    row.try_get::<Option<i64>, _>("disabled").map_err(crate::backend_error)?.unwrap_or(0),
+                ))
+            }
+
             async fn count_owners(&self, org_id: uuid::Uuid) -> pixeld_core::store::StoreResult<i64> {
                 let row = sqlx::query("SELECT COUNT(*) AS n FROM memberships WHERE org_id = $1 AND role = 'owner'")
                     .bind(org_id).fetch_one(&self.pool).await.map_err(crate::backend_error)?;
@@ -1187,6 +1197,19 @@ macro_rules! store_impl {
                 let r = sqlx::query("DELETE FROM jobs WHERE state IN ('done', 'failed') AND updated_at < $1")
                     .bind(ts(before)).execute(&self.pool).await.map_err(crate::backend_error)?;
                 Ok(r.rows_affected())
+            }
+
+            async fn job_counts(&self, overdue_before: time::OffsetDateTime) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::JobCount>> {
+                let rows = sqlx::query("SELECT kind, state, COUNT(*) AS n, \
+                        SUM(CASE WHEN state = 'queued' AND run_at < $1 THEN 1 ELSE 0 END) AS overdue \
+                        FROM jobs GROUP BY kind, state ORDER BY kind, state")
+                    .bind(ts(overdue_before)).fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(|r| Ok(pixeld_core::store::JobCount {
+                    kind: r.try_get("kind")?,
+                    state: r.try_get("state")?,
+                    count: r.try_get("n")?,
+                    overdue: r.try_get::<Option<i64>, _>("overdue")?.unwrap_or(0),
+                })).collect::<Result<_, sqlx::Error>>().map_err(crate::backend_error)
             }
 
             async fn create_render_job(&self, r: &pixeld_core::store::RenderJob, j: &pixeld_core::store::Job) -> pixeld_core::store::StoreResult<()> {

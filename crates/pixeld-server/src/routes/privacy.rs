@@ -108,6 +108,13 @@ fn cookies(config: &Config) -> Vec<CookieView> {
             lasts: "1 year.".into(),
             category: "strictly necessary".into(),
         },
+        CookieView {
+            name: crate::web::ORG_COOKIE.into(),
+            purpose: "Remembers which of your organisations the dashboard acts in.".into(),
+            set_when: "Only when you switch organisation in the dashboard.".into(),
+            lasts: "1 year, or until you switch back to your personal organisation.".into(),
+            category: "strictly necessary".into(),
+        },
     ]
 }
 

@@ -51,6 +51,7 @@ struct Done {
 fn notice_for(done: Option<&str>) -> Option<&'static str> {
     Some(match done? {
         "profile" => "Profile saved.",
+        "switched" => "Switched organisation. The dashboard now acts in it.",
         "email" => "Open the link we sent to the new address to finish the change.",
         "2fa-off" => "Two-factor sign-in is off.",
         "session" => "That session is signed out.",
@@ -64,7 +65,7 @@ fn notice_for(done: Option<&str>) -> Option<&'static str> {
 }
 
 fn chrome(title: &str, nav: &'static str, w: &Web, done: Option<&str>) -> Chrome {
-    let c = Chrome::new(title, nav, Some(&w.0));
+    let c = w.chrome(title, nav);
     match notice_for(done) {
         Some(n) => c.notice(n),
         None => c,
@@ -87,7 +88,7 @@ struct Dashboard {
     tokens: usize,
 }
 
-async fn dashboard(State(st): State<AppState>, w: Web) -> Response {
+async fn dashboard(State(st): State<AppState>, w: Web, Query(q): Query<Done>) -> Response {
     let p = w.principal();
     let balance = st.app.credit_balance(p).await;
     let plan = st.app.current_plan(p).await;
@@ -108,7 +109,7 @@ async fn dashboard(State(st): State<AppState>, w: Web) -> Response {
         .map(|k| (k.plan_id, k.monthly_credits))
         .unwrap_or_else(|_| ("free".into(), 0));
     page(&Dashboard {
-        c: chrome("Dashboard", "dashboard", &w, None),
+        c: chrome("Dashboard", "dashboard", &w, q.done.as_deref()),
         name: p.user.name.clone(),
         available,
         held,
@@ -267,7 +268,7 @@ async fn security_view(
         },
         None => TwoFactorPanel::Off,
     };
-    let current = w.0.session.id;
+    let current = w.auth.session.id;
     let sessions = st
         .app
         .sessions_of(user.id)
@@ -347,7 +348,7 @@ async fn change_password(State(st): State<AppState>, w: Web, f: FormData) -> Res
             &p.user,
             f.get("current_password"),
             f.get("new_password"),
-            Some(w.0.session.id),
+            Some(w.auth.session.id),
         )
         .await
     {
@@ -434,7 +435,7 @@ async fn new_codes(State(st): State<AppState>, w: Web, f: FormData) -> Response 
 
 async fn revoke_session(State(st): State<AppState>, w: Web, Path(id): Path<Uuid>) -> Response {
     match st.app.end_session(w.principal().user.id, id).await {
-        Ok(()) if id == w.0.session.id => {
+        Ok(()) if id == w.auth.session.id => {
             let mut r = see_other("/sign-in?done=signed-out");
             r.headers_mut()
                 .insert(header::SET_COOKIE, session_cookie_header(&st, "", 0));
@@ -448,7 +449,7 @@ async fn revoke_session(State(st): State<AppState>, w: Web, Path(id): Path<Uuid>
 async fn revoke_others(State(st): State<AppState>, w: Web) -> Response {
     match st
         .app
-        .end_other_sessions(w.principal().user.id, w.0.session.id)
+        .end_other_sessions(w.principal().user.id, w.auth.session.id)
         .await
     {
         Ok(_) => see_other("/account/security?done=sessions"),

@@ -114,7 +114,7 @@ fn day_start(d: &str) -> Option<OffsetDateTime> {
 
 async fn usage(State(st): State<AppState>, w: Web, Query(q): Query<UsageQuery>) -> Response {
     let p = w.principal();
-    let mut c = Chrome::new("Usage", "usage", Some(&w.0));
+    let mut c = w.chrome("Usage", "usage");
     let today = st.app.now().date();
     let from = today - Duration::days(29);
     let days = st.app.usage_daily(p, from, today).await.unwrap_or_default();
@@ -331,7 +331,7 @@ async fn billing(
     headers: HeaderMap,
     Query(q): Query<BillingQuery>,
 ) -> Response {
-    let mut c = Chrome::new("Billing", "billing", Some(&w.0));
+    let mut c = w.chrome("Billing", "billing");
     match q.done.as_deref() {
         Some("paid") => {
             c = c.notice("Thank you. Your credits arrive as soon as the payment is confirmed.")
@@ -371,7 +371,8 @@ async fn checkout(
     match result {
         Ok((_, c)) if c.url.is_some() => super::see_other(c.url.as_deref().unwrap_or("/billing")),
         Ok(_) => {
-            let c = Chrome::new("Billing", "billing", Some(&w.0))
+            let c = w
+                .chrome("Billing", "billing")
                 .error("This payment method needs the provider's own page; use the API.");
             page_with(
                 axum::http::StatusCode::CONFLICT,
@@ -379,7 +380,7 @@ async fn checkout(
             )
         }
         Err(e) => {
-            let c = Chrome::new("Billing", "billing", Some(&w.0)).error(message_of(&e));
+            let c = w.chrome("Billing", "billing").error(message_of(&e));
             page_with(status_of(&e), &billing_view(&st, &w, c, ip, &headers).await)
         }
     }

@@ -125,7 +125,7 @@ async fn list_view(st: &AppState, w: &Web, c: Chrome, cursor: Option<&str>) -> L
 }
 
 async fn list(State(st): State<AppState>, w: Web, Query(q): Query<ListQuery>) -> Response {
-    let mut c = Chrome::new("Images", "images", Some(&w.0));
+    let mut c = w.chrome("Images", "images");
     if q.done.as_deref() == Some("deleted") {
         c = c.notice("Image deleted, with every output made from it.");
     }
@@ -137,7 +137,7 @@ async fn upload(State(st): State<AppState>, w: Web, req: Request) -> Response {
     let mut mp = match Multipart::from_request(req, &st).await {
         Ok(m) => m,
         Err(e) => {
-            let c = Chrome::new("Images", "images", Some(&w.0)).error(e.body_text());
+            let c = w.chrome("Images", "images").error(e.body_text());
             return page_with(StatusCode::BAD_REQUEST, &list_view(&st, &w, c, None).await);
         }
     };
@@ -175,7 +175,7 @@ async fn upload(State(st): State<AppState>, w: Web, req: Request) -> Response {
     if uploaded.len() == 1 && failed.is_empty() {
         return see_other(&format!("/images/{}", uploaded[0].0));
     }
-    let mut c = Chrome::new("Images", "images", Some(&w.0));
+    let mut c = w.chrome("Images", "images");
     if uploaded.is_empty() && failed.is_empty() {
         c = c.error("Choose at least one image.");
     } else if !uploaded.is_empty() {
@@ -354,7 +354,7 @@ async fn detail_view(st: &AppState, c: Chrome, img: &ImageRecord, choice: Choice
 async fn detail(State(st): State<AppState>, w: Web, Path(id): Path<Uuid>) -> Response {
     match st.app.image(w.principal(), id).await {
         Ok(img) => {
-            let c = Chrome::new(image_title(&img), "images", Some(&w.0));
+            let c = w.chrome(image_title(&img), "images");
             let choice = Choice {
                 format: "webp".into(),
                 fit: "inside".into(),
@@ -373,7 +373,7 @@ fn image_title(img: &ImageRecord) -> String {
 fn not_found(w: &Web, e: &pixeld_core::Error) -> Response {
     super::framed_with(
         status_of(e),
-        Chrome::new("Image not found", "images", Some(&w.0)),
+        w.chrome("Image not found", "images"),
         "<p>It may have been deleted: uploads are kept at most 24 hours. <a href=\"/images\">Back to your images</a>.</p>",
     )
 }
@@ -394,7 +394,7 @@ async fn optimize(
         Ok(o) => o,
         Err(e) => {
             let e = pixeld_core::Error::from(e);
-            let c = Chrome::new(image_title(&img), "images", Some(&w.0)).error(message_of(&e));
+            let c = w.chrome(image_title(&img), "images").error(message_of(&e));
             return page_with(status_of(&e), &detail_view(&st, c, &img, choice).await);
         }
     };
@@ -414,7 +414,7 @@ async fn optimize(
                 .as_deref()
                 .and_then(|n| n.rsplit_once('.').map(|(s, _)| s).or(Some(n)))
                 .unwrap_or("image");
-            let c = Chrome::new(image_title(&img), "images", Some(&w.0));
+            let c = w.chrome(image_title(&img), "images");
             let mut v = detail_view(&st, c, &img, choice).await;
             v.result = Some(Result_ {
                 url: format!("/v1/images/{id}/content?{query}"),
@@ -428,7 +428,7 @@ async fn optimize(
             page(&v)
         }
         Err(e) => {
-            let c = Chrome::new(image_title(&img), "images", Some(&w.0)).error(message_of(&e));
+            let c = w.chrome(image_title(&img), "images").error(message_of(&e));
             page_with(status_of(&e), &detail_view(&st, c, &img, choice).await)
         }
     }

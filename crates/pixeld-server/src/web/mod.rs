@@ -7,9 +7,12 @@
 //! shown once (tokens, recovery codes) are rendered into the POST's response and never stored.
 
 mod account;
+mod admin;
 mod assets;
 mod billing;
+mod demo;
 mod images;
+mod orgs;
 mod public;
 mod templates;
 
@@ -20,7 +23,11 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use pixeld_core::principal::Principal;
+use pixeld_core::roles::Role;
 use pixeld_core::sessions::csrf_token;
+use uuid::Uuid;
+
+pub use demo::DemoCache;
 
 use crate::AppState;
 use crate::extract::SessionAuth;
@@ -34,6 +41,9 @@ pub fn router(max_upload: usize) -> Router<AppState> {
         .merge(images::router(max_upload))
         .merge(billing::router())
         .merge(templates::router())
+        .merge(orgs::router())
+        .merge(admin::router())
+        .merge(demo::router())
 }
 
 /// Content Security Policy for pages: scripts and styles only from this site, no inline script,
@@ -102,6 +112,8 @@ pub struct Chrome {
     pub asset_version: &'static str,
     /// The server version.
     pub version: &'static str,
+    /// The organisation the dashboard acts in (signed-in pages).
+    pub org: Option<OrgChip>,
 }
 
 impl Chrome {
@@ -120,6 +132,7 @@ impl Chrome {
             error: None,
             asset_version: assets::version(),
             version: env!("CARGO_PKG_VERSION"),
+            org: None,
         }
     }
 
@@ -222,22 +235,56 @@ pub fn message_of(e: &pixeld_core::Error) -> String {
     .replace("..", ".")
 }
 
-/// A signed-in visitor (session cookie). Anyone else is sent to the sign-in page, and comes
-/// back to where they were going after signing in.
-pub struct Web(pub SessionAuth);
+/// The cookie holding the organisation the dashboard acts in (strictly necessary: without it
+/// every page would act in the personal organisation).
+pub const ORG_COOKIE: &str = "pixeld_org";
+
+/// The organisation a page acts in, as the header shows it.
+#[derive(Debug, Clone)]
+pub struct OrgChip {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// The user's personal organisation.
+    pub personal: bool,
+    /// The user's role there.
+    pub role: Role,
+}
+
+/// A signed-in visitor (session cookie), acting in the organisation chosen with the switcher
+/// (the `pixeld_org` cookie; personal by default). Anyone else is sent to the sign-in page, and
+/// comes back to where they were going after signing in.
+pub struct Web {
+    /// The session, with the principal in the chosen organisation.
+    pub auth: SessionAuth,
+    /// That organisation.
+    pub org: OrgChip,
+}
 
 impl Web {
-    /// The caller, in their personal organisation.
+    /// The caller, in the organisation the dashboard acts in.
     pub fn principal(&self) -> &Principal {
-        &self.0.principal
+        &self.auth.principal
+    }
+
+    /// The frame of a page for this visitor.
+    pub fn chrome(&self, title: impl Into<String>, nav: &'static str) -> Chrome {
+        let mut c = Chrome::new(title, nav, Some(&self.auth));
+        c.org = Some(self.org.clone());
+        c
     }
 }
 
 impl FromRequestParts<AppState> for Web {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
-        match <SessionAuth as FromRequestParts<AppState>>::from_request_parts(parts, st).await {
-            Ok(s) => Ok(Web(s)),
+        let mut auth = match <SessionAuth as FromRequestParts<AppState>>::from_request_parts(
+            parts, st,
+        )
+        .await
+        {
+            Ok(s) => s,
             Err(_) => {
                 let next = parts
                     .uri
@@ -248,9 +295,37 @@ impl FromRequestParts<AppState> for Web {
                     "/sign-in?next={}",
                     url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
                 );
-                Err(Redirect::to(&to).into_response())
+                return Err(Redirect::to(&to).into_response());
+            }
+        };
+        let chosen = axum_extra::extract::CookieJar::from_headers(&parts.headers)
+            .get(ORG_COOKIE)
+            .and_then(|c| Uuid::parse_str(c.value()).ok())
+            .filter(|id| *id != auth.principal.org_id);
+        if let Some(org_id) = chosen {
+            // A left or removed organisation falls back to the personal one.
+            if let Ok(p) = st.app.principal_in(&auth.principal, org_id).await {
+                auth.principal = p;
+                crate::middleware::UsageSlot::fill(parts, &auth.principal);
             }
         }
+        let org = st
+            .app
+            .store
+            .org_by_id(auth.principal.org_id)
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(|| {
+                (StatusCode::INTERNAL_SERVER_ERROR, "organisation not found").into_response()
+            })?;
+        let org = OrgChip {
+            id: org.id,
+            name: org.name,
+            personal: org.personal,
+            role: auth.principal.role,
+        };
+        Ok(Web { auth, org })
     }
 }
 

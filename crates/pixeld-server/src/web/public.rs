@@ -32,17 +32,47 @@ pub fn router() -> Router<AppState> {
 struct Landing {
     c: Chrome,
     free_monthly: i64,
+    title: String,
+    subtitle: String,
+    demo_src: String,
 }
 
-async fn landing(State(st): State<AppState>, session: Option<SessionAuth>) -> Response {
-    page(&Landing {
-        c: Chrome::new(
-            "Images from templates, optimized and private",
-            "home",
-            session.as_ref(),
-        ),
-        free_monthly: st.app.settings.credits.free_monthly,
-    })
+async fn landing(
+    State(st): State<AppState>,
+    session: Option<SessionAuth>,
+    Query(q): Query<super::demo::DemoQuery>,
+) -> Response {
+    let mut c = Chrome::new(
+        "Images from templates, optimized and private",
+        "home",
+        session.as_ref(),
+    );
+    // Without JavaScript the demo form submits here; typed words come back rendered.
+    let (title, subtitle) = match super::demo::words(&q) {
+        Ok(w) => w,
+        Err(e) => {
+            c = c.error(e);
+            (
+                super::demo::DEFAULT_TITLE.to_string(),
+                super::demo::DEFAULT_SUBTITLE.to_string(),
+            )
+        }
+    };
+    let status = if c.error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    page_with(
+        status,
+        &Landing {
+            c,
+            free_monthly: st.app.settings.credits.free_monthly,
+            demo_src: super::demo::src(&title, &subtitle),
+            title,
+            subtitle,
+        },
+    )
 }
 
 /// A plan or pack with its price in the visitor's currency.
@@ -293,7 +323,7 @@ async fn sign_in_code(
 }
 
 async fn sign_out(State(st): State<AppState>, w: Web) -> Response {
-    let s = &w.0.session;
+    let s = &w.auth.session;
     if let Err(e) = st.app.end_session(s.user_id, s.id).await {
         tracing::warn!(error = %e, "sign-out could not end the session");
     }

@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::extract::Query;
 
 /// What a new template starts from: the example card of the README.
-const STARTER: &str = include_str!("../../../../examples/templates/og-card.json");
+pub(super) const STARTER: &str = include_str!("../../../../examples/templates/og-card.json");
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -80,7 +80,7 @@ async fn list_view(st: &AppState, w: &Web, c: Chrome, cursor: Option<&str>) -> L
 }
 
 async fn list(State(st): State<AppState>, w: Web, Query(q): Query<ListQuery>) -> Response {
-    let c = Chrome::new("Templates", "templates", Some(&w.0));
+    let c = w.chrome("Templates", "templates");
     page(&list_view(&st, &w, c, q.cursor.as_deref()).await)
 }
 
@@ -91,7 +91,7 @@ async fn create(State(st): State<AppState>, w: Web, f: FormData) -> Response {
     match st.app.create_template(w.principal(), name, &starter).await {
         Ok(t) => see_other(&format!("/templates/{}", t.template.id)),
         Err(e) => {
-            let c = Chrome::new("Templates", "templates", Some(&w.0)).error(message_of(&e));
+            let c = w.chrome("Templates", "templates").error(message_of(&e));
             page_with(status_of(&e), &list_view(&st, &w, c, None).await)
         }
     }
@@ -294,7 +294,7 @@ async fn editor_view(
 fn not_found(w: &Web, e: &pixeld_core::Error) -> Response {
     super::framed_with(
         status_of(e),
-        Chrome::new("Template not found", "templates", Some(&w.0)),
+        w.chrome("Template not found", "templates"),
         "<p>It may have been deleted. <a href=\"/templates\">Back to your templates</a>.</p>",
     )
 }
@@ -305,7 +305,7 @@ async fn editor(
     Path(id): Path<Uuid>,
     Query(q): Query<EditorQuery>,
 ) -> Response {
-    let mut c = Chrome::new("Template editor", "templates", Some(&w.0));
+    let mut c = w.chrome("Template editor", "templates");
     match q.done.as_deref() {
         Some("saved") => c = c.notice("Saved as a new version."),
         Some("restored") => c = c.notice("Restored: the old version is now the latest."),
@@ -337,7 +337,7 @@ async fn preview(
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         };
     }
-    let c = Chrome::new("Template editor", "templates", Some(&w.0));
+    let c = w.chrome("Template editor", "templates");
     match editor_view(&st, &w, c, id, Some((f.get("body"), f.get("data")))).await {
         Ok(v) => page(&v),
         Err(e) => not_found(&w, &e),
@@ -357,7 +357,9 @@ async fn save(State(st): State<AppState>, w: Web, Path(id): Path<Uuid>, f: FormD
     match result {
         Ok(_) => see_other(&format!("/templates/{id}?done=saved")),
         Err(e) => {
-            let c = Chrome::new("Template editor", "templates", Some(&w.0)).error(message_of(&e));
+            let c = w
+                .chrome("Template editor", "templates")
+                .error(message_of(&e));
             match editor_view(&st, &w, c, id, Some((f.get("body"), f.get("data")))).await {
                 Ok(v) => page_with(status_of(&e), &v),
                 Err(e) => not_found(&w, &e),
@@ -391,7 +393,9 @@ async fn new_signing_key(State(st): State<AppState>, w: Web, Path(id): Path<Uuid
     match st.app.create_signing_key(w.principal()).await {
         Ok(_) => see_other(&format!("/templates/{id}?done=key")),
         Err(e) => {
-            let c = Chrome::new("Template editor", "templates", Some(&w.0)).error(message_of(&e));
+            let c = w
+                .chrome("Template editor", "templates")
+                .error(message_of(&e));
             match editor_view(&st, &w, c, id, None).await {
                 Ok(v) => page_with(status_of(&e), &v),
                 Err(e) => not_found(&w, &e),

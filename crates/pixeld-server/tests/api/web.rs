@@ -709,3 +709,642 @@ async fn the_template_editor_previews_drafts_saves_versions_and_restores_old_one
     })
     .await;
 }
+
+/// The organisation the header says the page acts in.
+fn org_chip(html: &str) -> String {
+    let start = html
+        .find("class=\"org-chip\"")
+        .expect("an organisation chip");
+    let rest = &html[start..];
+    let text = &rest[rest.find('>').unwrap() + 1..rest.find("</a>").unwrap()];
+    text.replace(
+        "<span class=\"visually-hidden\">Acting in organisation </span>",
+        "",
+    )
+    .replace("<span class=\"visually-hidden\">; switch</span>", "")
+}
+
+async fn page_text(browser: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
+    let r = browser.get(app.url(path)).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn templates_in(app: &TestApp, browser: &reqwest::Client, org: Option<&str>) -> Vec<String> {
+    let mut req = browser.get(app.url("/v1/templates"));
+    if let Some(o) = org {
+        req = req.header("x-pixeld-org", o);
+    }
+    let v: Value = body(req.send().await.unwrap()).await;
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_org_switcher_makes_every_page_act_in_the_chosen_organisation() {
+    both(|app| async move {
+        let browser = app.user("ada@example.com").await;
+        let csrf = csrf_of(&app, &browser).await;
+        let (_, before) = page_text(&browser, &app, "/dashboard").await;
+        let personal = org_chip(&before);
+        assert!(!personal.contains("Acme"), "{personal}");
+
+        // Creating an organisation from the page switches to it, with a cookie the privacy
+        // page lists.
+        let c = no_redirects(Some(&app.url("")));
+        let signed_in = c
+            .post(app.url("/v1/auth/signin"))
+            .json(&serde_json::json!({"email": "ada@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), 200);
+        let csrf_c = csrf_of(&app, &c).await;
+        let created = c
+            .post(app.url("/orgs"))
+            .form(&[("csrf_token", csrf_c.as_str()), ("name", "  ")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 422);
+        assert!(created.text().await.unwrap().contains("role=\"alert\""));
+        let created = c
+            .post(app.url("/orgs"))
+            .form(&[("csrf_token", csrf_c.as_str()), ("name", "Acme Studio")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 303);
+        assert_eq!(created.headers()[LOCATION], "/org?done=created");
+        let cookie = created.headers()[SET_COOKIE].to_str().unwrap().to_string();
+        assert!(
+            cookie.starts_with("pixeld_org=") && cookie.contains("HttpOnly"),
+            "{cookie}"
+        );
+        let acme = cookie["pixeld_org=".len()..cookie.find(';').unwrap()].to_string();
+        let (_, org_page) = page_text(&c, &app, "/org?done=created").await;
+        assert_eq!(org_chip(&org_page), "Acme Studio");
+        assert!(org_page.contains("Your role here: <strong>owner</strong>"));
+        let (_, privacy) = page_text(&c, &app, "/privacy").await;
+        assert!(privacy.contains("data-cookie=\"pixeld_org\""));
+
+        // A template made on the templates page now belongs to Acme, not to the personal org.
+        let made = c
+            .post(app.url("/templates"))
+            .form(&[("csrf_token", csrf_c.as_str()), ("name", "Acme card")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(made.status(), 303);
+        assert_eq!(
+            templates_in(&app, &c, Some(&acme)).await,
+            vec!["Acme card".to_string()]
+        );
+        assert!(templates_in(&app, &c, None).await.is_empty());
+
+        // The other browser of the same person still acts in the personal organisation.
+        let (_, other) = page_text(&browser, &app, "/templates").await;
+        assert_eq!(org_chip(&other), personal);
+        assert!(!other.contains("Acme card"));
+
+        // Switching to an organisation one is not in changes nothing.
+        let bogus = c
+            .post(app.url("/orgs/switch"))
+            .form(&[
+                ("csrf_token", csrf_c.as_str()),
+                ("org", "0190a0a0-0000-7000-8000-000000000000"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bogus.status(), 404);
+        assert!(bogus.headers().get(SET_COOKIE).is_none());
+
+        // Back to the personal organisation: the cookie is removed.
+        let personal_id: Value = body(browser.get(app.url("/v1/me")).send().await.unwrap()).await;
+        let personal_id = personal_id["org"]["id"].as_str().unwrap().to_string();
+        let back = c
+            .post(app.url("/orgs/switch"))
+            .form(&[
+                ("csrf_token", csrf_c.as_str()),
+                ("org", personal_id.as_str()),
+                ("next", "/templates"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(back.status(), 303);
+        assert_eq!(back.headers()[LOCATION], "/templates");
+        assert!(
+            back.headers()[SET_COOKIE]
+                .to_str()
+                .unwrap()
+                .contains("Max-Age=0")
+        );
+        let (_, list) = page_text(&c, &app, "/templates").await;
+        assert_eq!(org_chip(&list), personal);
+        assert!(!list.contains("Acme card"));
+        let _ = csrf;
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn members_are_invited_re_roled_and_removed_from_the_organisation_page() {
+    both(|app| async move {
+        let ada = app.user("ada@example.com").await;
+        let csrf = csrf_of(&app, &ada).await;
+        let r = ada
+            .post(app.url("/orgs"))
+            .form(&[("csrf_token", csrf.as_str()), ("name", "Acme")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let bad = ada
+            .post(app.url("/org/invites"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("email", "not an address"),
+                ("role", "viewer"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 422);
+        let text = bad.text().await.unwrap();
+        assert!(text.contains("role=\"alert\""), "{text}");
+        // What was typed is still there.
+        assert!(text.contains("value=\"not an address\""), "{text}");
+        let sent = ada
+            .post(app.url("/org/invites"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("email", "bob@example.com"),
+                ("role", "viewer"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(sent.url().as_str().ends_with("/org?done=invited"));
+        let text = sent.text().await.unwrap();
+        assert!(text.contains("Invitation sent"));
+        assert!(
+            text.contains("<td>bob@example.com</td><td>viewer</td>"),
+            "{text}"
+        );
+
+        // Bob opens the emailed link: the page says what joining means, and opening it twice
+        // spends nothing.
+        let bob = app.user("bob@example.com").await;
+        let bob_csrf = csrf_of(&app, &bob).await;
+        let token = app.link_token("bob@example.com", "/invites/accept");
+        for _ in 0..2 {
+            let (status, html) =
+                page_text(&bob, &app, &format!("/invites/accept?token={token}")).await;
+            assert_eq!(status, 200);
+            assert!(html.contains("Join Acme"), "{html}");
+            assert!(html.contains("as <strong>viewer</strong>"), "{html}");
+        }
+        // Carol, signed in, cannot use Bob's link.
+        let carol = app.user("carol@example.com").await;
+        let (_, html) = page_text(&carol, &app, &format!("/invites/accept?token={token}")).await;
+        assert!(html.contains("This invitation is for <strong>bob@example.com</strong>"));
+        let joined = bob
+            .post(app.url("/invites/accept"))
+            .form(&[("csrf_token", bob_csrf.as_str()), ("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(joined.url().as_str().ends_with("/org?done=joined"));
+        let html = joined.text().await.unwrap();
+        assert_eq!(org_chip(&html), "Acme");
+        assert!(html.contains("Your role here: <strong>viewer</strong>"));
+        // A viewer sees the members but not the invitation form.
+        assert!(!html.contains("Send invitation"));
+        assert!(html.contains("ada@example.com"));
+        // The link is spent.
+        let (status, html) = page_text(&bob, &app, &format!("/invites/accept?token={token}")).await;
+        assert_eq!(status, 404);
+        assert!(html.contains("no longer works"));
+        // A viewer's forged form is refused by the same rules as the API.
+        let forged = bob
+            .post(app.url("/org/invites"))
+            .form(&[
+                ("csrf_token", bob_csrf.as_str()),
+                ("email", "eve@example.com"),
+                ("role", "owner"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403);
+        assert!(app.mail_to("eve@example.com").is_empty());
+
+        // Ada makes Bob a member, then removes him; Bob falls back to his personal org.
+        let (_, html) = page_text(&ada, &app, "/org").await;
+        let bob_id = user_id(&app, "bob@example.com").await;
+        assert!(html.contains(&format!("action=\"/org/members/{bob_id}/role\"")));
+        let changed = ada
+            .post(app.url(&format!("/org/members/{bob_id}/role")))
+            .form(&[("csrf_token", csrf.as_str()), ("role", "member")])
+            .send()
+            .await
+            .unwrap();
+        assert!(changed.text().await.unwrap().contains("Role changed."));
+        let (_, html) = page_text(&bob, &app, "/org").await;
+        assert!(html.contains("Your role here: <strong>member</strong>"));
+        let removed = ada
+            .post(app.url(&format!("/org/members/{bob_id}/remove")))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(removed.text().await.unwrap().contains("Member removed"));
+        let (_, html) = page_text(&bob, &app, "/org").await;
+        assert_ne!(org_chip(&html), "Acme");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn keys_and_webhook_secrets_rotate_from_the_page_and_the_last_secret_stays() {
+    both(|app| async move {
+        let ada = app.user("ada@example.com").await;
+        let csrf = csrf_of(&app, &ada).await;
+        let keys = |b: &reqwest::Client, path: &'static str| {
+            let req = b.get(app.url(path));
+            async move {
+                let v: Value = body(req.send().await.unwrap()).await;
+                v.as_array().unwrap().clone()
+            }
+        };
+        for (form, done, list) in [
+            (
+                "/org/signing-keys",
+                "Signing key created",
+                "/v1/signing-keys",
+            ),
+            (
+                "/org/webhook-secrets",
+                "Webhook secret created",
+                "/v1/webhook-secrets",
+            ),
+        ] {
+            for _ in 0..2 {
+                let r = ada
+                    .post(app.url(form))
+                    .form(&[("csrf_token", csrf.as_str())])
+                    .send()
+                    .await
+                    .unwrap();
+                let html = r.text().await.unwrap();
+                assert!(html.contains(done), "{html}");
+            }
+            let live = keys(&ada, list).await;
+            assert_eq!(live.len(), 2);
+            let (_, html) = page_text(&ada, &app, "/org/keys").await;
+            for k in &live {
+                assert!(html.contains(k["secret"].as_str().unwrap()));
+            }
+        }
+        // Revoke the older webhook secret: fine. The last live one: refused, with the reason.
+        let secrets = keys(&ada, "/v1/webhook-secrets").await;
+        let (newer, older) = (
+            secrets[0]["id"].as_str().unwrap().to_string(),
+            secrets[1]["id"].as_str().unwrap().to_string(),
+        );
+        let r = ada
+            .post(app.url(&format!("/org/webhook-secrets/{older}/revoke")))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.text().await.unwrap().contains("Webhook secret revoked."));
+        let r = ada
+            .post(app.url(&format!("/org/webhook-secrets/{newer}/revoke")))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 409);
+        assert!(r.text().await.unwrap().contains("role=\"alert\""));
+        let live: Vec<_> = keys(&ada, "/v1/webhook-secrets")
+            .await
+            .into_iter()
+            .filter(|k| k["revoked_at"].is_null())
+            .collect();
+        assert_eq!(live.len(), 1);
+        // A signing key revoked from the page no longer signs.
+        let key = keys(&ada, "/v1/signing-keys").await[1]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = ada
+            .post(app.url(&format!("/org/signing-keys/{key}/revoke")))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.text().await.unwrap().contains("answer 403 from now on"));
+        let after = keys(&ada, "/v1/signing-keys").await;
+        assert!(
+            after
+                .iter()
+                .any(|k| k["id"] == key.as_str() && !k["revoked_at"].is_null())
+        );
+        app.stop().await;
+    })
+    .await;
+}
+
+async fn operator(app: &TestApp, email: &str) -> reqwest::Client {
+    let b = app.user(email).await;
+    let u = app.app.store.user_by_email(email).await.unwrap().unwrap();
+    app.app.store.set_admin(u.id, true).await.unwrap();
+    b
+}
+
+fn user_id(app: &TestApp, email: &str) -> impl std::future::Future<Output = String> {
+    let store = app.app.store.clone();
+    let email = email.to_string();
+    async move {
+        store
+            .user_by_email(&email)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+            .to_string()
+    }
+}
+
+#[tokio::test]
+async fn operator_pages_exist_only_for_operators_and_show_health_and_requests() {
+    both(|app| async move {
+        let ada = app.user("ada@example.com").await;
+        for path in ["/admin", "/admin/users"] {
+            let (status, html) = page_text(&ada, &app, path).await;
+            assert_eq!(status, 404, "{path}");
+            assert!(!html.contains("System health"));
+        }
+        let (_, dash) = page_text(&ada, &app, "/dashboard").await;
+        assert!(!dash.contains("href=\"/admin\""));
+
+        let op = operator(&app, "op@example.com").await;
+        let (_, dash) = page_text(&op, &app, "/dashboard").await;
+        assert!(
+            dash.contains("href=\"/admin\""),
+            "the operator sees the entry"
+        );
+        // Ada asks to be forgotten: the request is open on the operator's page.
+        let csrf = csrf_of(&app, &ada).await;
+        let r = ada
+            .post(app.url("/account/delete"))
+            .form(&[("csrf_token", csrf.as_str()), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        let (status, html) = page_text(&op, &app, "/admin").await;
+        assert_eq!(status, 200);
+        assert!(html.contains("System health"));
+        assert!(html.contains(&format!("{} answers", app.app.store.backend())));
+        // Two accounts, one of them disabled by its pending deletion.
+        assert!(
+            html.contains("<p class=\"big\">2</p><p class=\"muted\">1 disabled</p>"),
+            "{html}"
+        );
+        let ada_id = user_id(&app, "ada@example.com").await;
+        assert!(
+            html.contains(&format!(
+                "<a href=\"/admin/users/{ada_id}\">ada@example.com</a></td><td>erasure</td>"
+            )),
+            "{html}"
+        );
+        // The operator's own API use shows in the latency table.
+        assert!(html.contains("API latency, last 7 days"));
+
+        // The account pending deletion cannot be re-enabled behind its owner's back.
+        let op_csrf = csrf_of(&app, &op).await;
+        let r = op
+            .post(app.url(&format!("/admin/users/{ada_id}/enable")))
+            .form(&[("csrf_token", op_csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 409);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("only its owner can cancel")
+        );
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_operator_corrects_a_balance_once_however_often_the_form_is_sent() {
+    both(|app| async move {
+        let bob = app.user("bob@example.com").await;
+        let op = operator(&app, "op@example.com").await;
+        let csrf = csrf_of(&app, &op).await;
+        let bob_id = user_id(&app, "bob@example.com").await;
+        let before = available(&app, &bob).await;
+        let (status, html) = page_text(&op, &app, &format!("/admin/users/{bob_id}")).await;
+        assert_eq!(status, 200);
+        assert!(
+            html.contains(&format!("<strong id=\"balance\">{before}</strong>")),
+            "{html}"
+        );
+        let key_at = html.find("name=\"key\" value=\"").unwrap() + "name=\"key\" value=\"".len();
+        let key = html[key_at..key_at + 36].to_string();
+        let send = |amount: &'static str, kind: &'static str, reason: &'static str| {
+            op.post(app.url(&format!("/admin/users/{bob_id}/credits")))
+                .form(&[
+                    ("csrf_token", csrf.as_str()),
+                    ("key", key.as_str()),
+                    ("amount", amount),
+                    ("kind", kind),
+                    ("reason", reason),
+                ])
+                .send()
+        };
+        // No reason, or not a number: refused, nothing applied, the form keeps what was typed.
+        let r = send("25", "promo", "").await.unwrap();
+        assert_eq!(r.status(), 422);
+        let text = r.text().await.unwrap();
+        assert!(text.contains("role=\"alert\""));
+        assert!(text.contains("value=\"25\""));
+        let r = send("lots", "promo", "launch").await.unwrap();
+        assert_eq!(r.status(), 422);
+        assert_eq!(available(&app, &bob).await, before);
+        // Applied once, however often it is sent.
+        let r = send("25", "promo", "launch week").await.unwrap();
+        assert!(r.text().await.unwrap().contains("Credits changed"));
+        let r = send("25", "promo", "launch week").await.unwrap();
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("nothing was applied twice")
+        );
+        assert_eq!(available(&app, &bob).await, before + 25);
+        // The user sees who and why in their transactions.
+        let entries: Value = body(
+            bob.get(app.url("/v1/credits/entries?kind=grant"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(
+            entries["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["reason"] == "launch week" && e["amount"] == 25),
+            "{entries}"
+        );
+
+        // Disabled: Bob's session ends at once. Enabled again: he can sign in.
+        let r = op
+            .post(app.url(&format!("/admin/users/{bob_id}/disable")))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.text().await.unwrap().contains("Account disabled"));
+        let r = bob.get(app.url("/v1/me")).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let r = op
+            .post(app.url(&format!("/admin/users/{bob_id}/enable")))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.text().await.unwrap().contains("Account enabled."));
+        let again = app.browser();
+        let r = again
+            .post(app.url("/v1/auth/signin"))
+            .json(&serde_json::json!({"email": "bob@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+
+        // Deleting at once needs the address typed out.
+        let r = op
+            .post(app.url(&format!("/admin/users/{bob_id}/delete")))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("reason", "reported as a child's account"),
+                ("confirm", "someone@example.com"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        assert!(
+            app.app
+                .store
+                .user_by_email("bob@example.com")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let r = op
+            .post(app.url(&format!("/admin/users/{bob_id}/delete")))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("reason", "reported as a child's account"),
+                ("confirm", "bob@example.com"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.text().await.unwrap().contains("The account was deleted."));
+        let (_, html) = page_text(&op, &app, "/admin/users?email=bob@example.com").await;
+        assert!(html.contains("No account found."));
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_landing_demo_renders_the_visitors_words_free_and_within_limits() {
+    crate::support::both_with(
+        |c| c.rate_limit.demo_per_minute = 2,
+        |app| async move {
+            let c = app.plain();
+            let get = |title: &str| {
+                let url = format!(
+                    "{}?{}",
+                    app.url("/demo.webp"),
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("title", title)
+                        .append_pair("subtitle", "example.org")
+                        .finish()
+                );
+                c.get(url).send()
+            };
+            let r = get("Hello from the demo").await.unwrap();
+            assert_eq!(r.status(), 200, "{:?}", r.text().await);
+            assert_eq!(r.headers()[CONTENT_TYPE], "image/webp");
+            let first = r.bytes().await.unwrap();
+            let img = image::load_from_memory(&first).unwrap();
+            assert_eq!((img.width(), img.height()), (1200, 630));
+            // Other words, another image; the same words, the same bytes (from the cache, which
+            // the rate limit does not count).
+            let other = get("Another headline")
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            assert_ne!(first, other);
+            for _ in 0..3 {
+                let again = get("Hello from the demo").await.unwrap();
+                assert_eq!(again.status(), 200);
+                assert_eq!(again.bytes().await.unwrap(), first);
+            }
+            // New words beyond the limit wait.
+            let r = get("A third headline").await.unwrap();
+            assert_eq!(r.status(), 429);
+            assert!(r.headers().contains_key("retry-after"));
+            // Too long: a clear problem, not a render.
+            problem(get(&"x".repeat(101)).await.unwrap(), 422, "validation").await;
+
+            // The landing page shows the typed words rendered, and says why when it cannot.
+            let html = c
+                .get(app.url("/?title=Typed+here&subtitle=mine.example"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(html.contains("value=\"Typed here\""), "{html}");
+            assert!(
+                html.contains("src=\"/demo.webp?title=Typed+here&#38;subtitle=mine.example\""),
+                "{html}"
+            );
+            let r = c
+                .get(app.url(&format!("/?title={}", "x".repeat(101))))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 422);
+            assert!(r.text().await.unwrap().contains("at most 100 characters"));
+            app.stop().await;
+        },
+    )
+    .await;
+}

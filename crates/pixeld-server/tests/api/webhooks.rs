@@ -578,3 +578,85 @@ async fn a_render_that_fails_says_why_in_its_webhook_and_records_are_swept() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_delivery_log_page_shows_each_attempt_and_sends_again_on_request() {
+    both_with(quick, |app| async move {
+        let b = app.user("log@example.com").await;
+        let token = app.token(&b, &["render"]).await;
+        let id = template(&app, &token, card()).await;
+        let hook = Receiver::start(&[500]).await;
+        let r = post(
+            &app,
+            &token,
+            "/v1/renders",
+            json!({"template": id, "data": {"title": "Logged"}, "async": true,
+                   "webhook_url": hook.hook()}),
+        )
+        .await;
+        assert_eq!(r.status(), 202);
+        hook.wait_for(1).await;
+        app.clock.advance(time::Duration::seconds(31));
+        hook.wait_for(2).await;
+        let log = get(&app, &token, "/v1/webhook-deliveries").await;
+        let delivery = log["items"][0]["id"].as_str().unwrap().to_owned();
+        loop {
+            let d = get(&app, &token, &format!("/v1/webhook-deliveries/{delivery}")).await;
+            if d["status"] == "delivered" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+
+        let list = b.get(app.url("/org/webhooks")).send().await.unwrap();
+        assert_eq!(list.status(), 200);
+        let html = list.text().await.unwrap();
+        assert!(
+            html.contains(&format!(
+                "href=\"/org/webhooks/{delivery}\">render.completed</a>"
+            )),
+            "{html}"
+        );
+        assert!(html.contains(&hook.hook()));
+        let page = b
+            .get(app.url(&format!("/org/webhooks/{delivery}")))
+            .send()
+            .await
+            .unwrap();
+        let html = page.text().await.unwrap();
+        // Both attempts with the receiver's answers, and the body that was sent.
+        let first = html.find("<td>HTTP 500</td>").expect("the failed attempt");
+        let second = html
+            .find("<td>HTTP 200</td>")
+            .expect("the delivered attempt");
+        assert!(first < second);
+        assert!(
+            html.contains("&#34;render.completed&#34;")
+                || html.contains("&quot;render.completed&quot;"),
+            "{html}"
+        );
+        assert!(html.contains("Send again"));
+
+        let s = body(b.get(app.url("/v1/auth/session")).send().await.unwrap()).await;
+        let csrf = s["csrf_token"].as_str().unwrap();
+        let again = b
+            .post(app.url(&format!("/org/webhooks/{delivery}/redeliver")))
+            .form(&[("csrf_token", csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert!(again.text().await.unwrap().contains("Sending again now."));
+        hook.wait_for(3).await;
+        assert_eq!(hook.get(2).1, hook.get(0).1, "the same body again");
+        // A delivery of another organisation is not there.
+        let other = app.user("other@example.com").await;
+        let r = other
+            .get(app.url(&format!("/org/webhooks/{delivery}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        app.stop().await;
+    })
+    .await;
+}

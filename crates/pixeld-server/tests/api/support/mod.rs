@@ -52,6 +52,7 @@ impl TestApp {
                 per_ip_per_minute: 100_000,
                 per_credential_per_minute: 100_000,
                 sign_in_per_minute: 100_000,
+                demo_per_minute: 100_000,
             },
             ..Config::default()
         };
