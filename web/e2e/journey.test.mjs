@@ -40,6 +40,12 @@ for (const backend of backends()) {
       // The landing page and pricing, as a visitor.
       await page.goto(server.url("/"));
       await assert.doesNotReject(page.getByRole("heading", { level: 1 }).waitFor());
+      // The live demo re-renders the card on the server as the visitor types.
+      await page.getByLabel("Title").fill("Hello from a real browser");
+      await page.waitForFunction(() => {
+        const i = document.getElementById("demo-img");
+        return i.src.includes("Hello+from+a+real+browser") && i.complete && i.naturalWidth === 1200;
+      });
       await shot("01-landing");
       await page.getByRole("link", { name: "Pricing" }).first().click();
       await page.getByRole("heading", { name: "Pricing" }).waitFor();
