@@ -200,6 +200,18 @@ for (const backend of backends()) {
       await page.locator("#preview-box [role=alert]").waitFor();
       await body.fill(good);
       await page.locator("#preview").waitFor();
+      // Choose a layer, change its size in the properties panel: the JSON and the preview follow.
+      await page.getByRole("button", { name: /text title/ }).click();
+      await page.getByRole("group", { name: /Properties of title/ }).waitFor();
+      const beforeSize = await preview.getAttribute("src");
+      await page.getByRole("spinbutton", { name: "size", exact: true }).fill("44");
+      await page.waitForFunction((before) => {
+        const img = document.querySelector("#preview");
+        return img && img.getAttribute("src") !== before;
+      }, beforeSize);
+      const edited = JSON.parse(await body.inputValue());
+      assert.equal(edited.layers.find((l) => l.name === "title").size, 44);
+      await shot("14b-editor-properties");
       assertClean(page);
       await page.getByRole("button", { name: /Save as version 2/ }).click();
       await page.getByText("Saved as a new version.").waitFor();

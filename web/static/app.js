@@ -137,6 +137,70 @@
     form.addEventListener("submit", function (ev) { ev.preventDefault(); update(); });
   });
 
+  // Template editor: the properties panel rewrites the layer in the JSON as you type, and the
+  // preview follows (htmx posts the draft after a pause). Typing in the JSON refreshes the
+  // panel. The panel itself is swapped in by htmx when a layer is chosen.
+  var source = document.querySelector("#editor textarea[name=body]");
+  if (source) {
+    var findLayer = function (layers, name) {
+      if (!Array.isArray(layers)) return null;
+      for (var i = 0; i < layers.length; i++) {
+        if (layers[i] && layers[i].name === name) return layers[i];
+        var inner = findLayer(layers[i] && layers[i].children, name);
+        if (inner) return inner;
+      }
+      return null;
+    };
+    var panelError = function (panel, text) {
+      var box = panel.querySelector(".props-js-error");
+      if (!box) {
+        box = document.createElement("p");
+        box.className = "error props-js-error";
+        box.setAttribute("role", "alert");
+        panel.appendChild(box);
+      }
+      box.textContent = text;
+      box.hidden = !text;
+    };
+    document.addEventListener("input", function (ev) {
+      var input = ev.target;
+      var panel = input.closest && input.closest("[data-props]");
+      if (!panel || !input.dataset.key) return;
+      var doc;
+      try { doc = JSON.parse(source.value); } catch (e) {
+        panelError(panel, "Fix the template JSON first: " + e.message);
+        return;
+      }
+      var layer = findLayer(doc.layers, panel.dataset.layer);
+      if (!layer) { panelError(panel, "That layer is no longer in the JSON."); return; }
+      var key = input.dataset.key;
+      if (input.dataset.kind === "bool") layer[key] = input.checked;
+      else if (input.value.trim() === "") delete layer[key];
+      else if (input.dataset.kind === "number") {
+        var n = Number(input.value);
+        if (!isFinite(n)) { panelError(panel, key + " must be a number."); return; }
+        layer[key] = n;
+      } else layer[key] = input.value;
+      panelError(panel, "");
+      source.value = JSON.stringify(doc, null, 2);
+      source.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+    source.addEventListener("input", function (ev) {
+      if (!ev.isTrusted) return;
+      var panel = document.querySelector("[data-props][data-layer]");
+      if (!panel) return;
+      var doc;
+      try { doc = JSON.parse(source.value); } catch (e) { return; }
+      var layer = findLayer(doc.layers, panel.dataset.layer);
+      if (!layer) return;
+      panel.querySelectorAll("[data-key]").forEach(function (i) {
+        var v = layer[i.dataset.key];
+        if (i.dataset.kind === "bool") i.checked = v === true;
+        else i.value = v === undefined || v === null ? "" : String(v);
+      });
+    });
+  }
+
   // "Deleted in 3 h 12 min", kept current.
   var countdowns = document.querySelectorAll("time[data-countdown]");
   var tick = function () {

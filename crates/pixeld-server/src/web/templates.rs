@@ -27,6 +27,8 @@ pub fn router() -> Router<AppState> {
         .route("/templates", get(list).post(create))
         .route("/templates/{id}", get(editor))
         .route("/templates/{id}/preview", post(preview))
+        .route("/templates/{id}/props", post(props_fragment))
+        .route("/templates/{id}/apply", post(apply))
         .route("/templates/{id}/save", post(save))
         .route("/templates/{id}/restore", post(restore))
         .route("/templates/{id}/signing-key", post(new_signing_key))
@@ -102,22 +104,178 @@ struct LayerItem {
     name: String,
     kind: String,
     depth: usize,
+    selected: bool,
 }
 
-fn layer_tree(body: &serde_json::Value) -> Vec<LayerItem> {
-    fn walk(layers: &serde_json::Value, depth: usize, out: &mut Vec<LayerItem>) {
+fn layer_tree(body: &serde_json::Value, selected: Option<&str>) -> Vec<LayerItem> {
+    fn walk(
+        layers: &serde_json::Value,
+        depth: usize,
+        selected: Option<&str>,
+        out: &mut Vec<LayerItem>,
+    ) {
         for l in layers.as_array().into_iter().flatten() {
+            let name = l["name"].as_str().unwrap_or("(unnamed)").to_string();
             out.push(LayerItem {
-                name: l["name"].as_str().unwrap_or("(unnamed)").to_string(),
+                selected: selected == Some(name.as_str()),
+                name,
                 kind: l["type"].as_str().unwrap_or("?").to_string(),
                 depth,
             });
-            walk(&l["children"], depth + 1, out);
+            walk(&l["children"], depth + 1, selected, out);
         }
     }
     let mut out = Vec::new();
-    walk(&body["layers"], 0, &mut out);
+    walk(&body["layers"], 0, selected, &mut out);
     out
+}
+
+/// The layer called `name`, anywhere in the tree.
+fn find_layer<'a>(
+    layers: &'a mut serde_json::Value,
+    name: &str,
+) -> Option<&'a mut serde_json::Map<String, serde_json::Value>> {
+    for l in layers.as_array_mut()?.iter_mut() {
+        if l["name"].as_str() == Some(name) {
+            return l.as_object_mut();
+        }
+        // `get_mut`, not indexing: indexing would add `"children": null` to every leaf.
+        if let Some(found) = l.get_mut("children").and_then(|c| find_layer(c, name)) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// One editable property of the selected layer.
+struct Prop {
+    key: String,
+    /// `number`, `text` or `bool`.
+    kind: &'static str,
+    value: String,
+    checked: bool,
+}
+
+/// The properties panel: the selected layer's plain values as inputs; nested ones (fonts,
+/// gradients, padding) are named and left to the JSON.
+#[derive(askama::Template)]
+#[template(path = "template_props.html")]
+struct PropsPanel {
+    id: Uuid,
+    layer: Option<String>,
+    kind: String,
+    props: Vec<Prop>,
+    complex: Vec<String>,
+    error: Option<String>,
+}
+
+/// Keys the tree and the panel show in other ways.
+const STRUCTURAL: [&str; 3] = ["type", "name", "children"];
+
+fn props_panel(id: Uuid, body: &str, layer: Option<&str>) -> PropsPanel {
+    let mut panel = PropsPanel {
+        id,
+        layer: None,
+        kind: String::new(),
+        props: Vec::new(),
+        complex: Vec::new(),
+        error: None,
+    };
+    let Some(name) = layer else {
+        return panel;
+    };
+    let mut parsed = match parse_body(body) {
+        Ok(b) => b,
+        Err(e) => {
+            panel.error = Some(message_of(&e));
+            return panel;
+        }
+    };
+    let Some(l) = find_layer(&mut parsed["layers"], name) else {
+        panel.error = Some(format!("There is no layer called “{name}” in the draft."));
+        return panel;
+    };
+    panel.layer = Some(name.to_string());
+    panel.kind = l.get("type").and_then(|t| t.as_str()).unwrap_or("?").into();
+    for (k, v) in l.iter() {
+        if STRUCTURAL.contains(&k.as_str()) {
+            continue;
+        }
+        let (kind, value, checked) = match v {
+            serde_json::Value::Number(n) => {
+                let shown = match n.as_f64() {
+                    Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+                    _ => n.to_string(),
+                };
+                ("number", shown, false)
+            }
+            serde_json::Value::String(s) => ("text", s.clone(), false),
+            serde_json::Value::Bool(b) => ("bool", String::new(), *b),
+            serde_json::Value::Null => continue,
+            _ => {
+                panel.complex.push(k.clone());
+                continue;
+            }
+        };
+        panel.props.push(Prop {
+            key: k.clone(),
+            kind,
+            value,
+            checked,
+        });
+    }
+    panel
+}
+
+/// The draft with the panel's values written into the layer: numbers stay numbers, a blank
+/// value removes the property (its default applies), checkboxes are booleans.
+fn apply_props(body: &str, f: &FormData) -> Result<String, pixeld_core::Error> {
+    let mut parsed = parse_body(body)?;
+    let name = f.get("layer");
+    let l = find_layer(&mut parsed["layers"], name).ok_or_else(|| {
+        pixeld_core::Error::invalid("layer", format!("“{name}” is not in the draft"))
+    })?;
+    let keys: Vec<String> = l
+        .keys()
+        .filter(|k| !STRUCTURAL.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    for k in keys {
+        let field = format!("prop:{k}");
+        let typed = f.get(&field).trim();
+        match l.get(&k) {
+            Some(serde_json::Value::Bool(_)) => {
+                l.insert(k.clone(), serde_json::Value::Bool(f.checked(&field)));
+            }
+            Some(serde_json::Value::Number(_)) if !f.all(&field).is_empty() => {
+                if typed.is_empty() {
+                    l.remove(&k);
+                } else {
+                    let n: f64 = typed
+                        .parse()
+                        .map_err(|_| pixeld_core::Error::invalid(k.as_str(), "must be a number"))?;
+                    let v = if n.fract() == 0.0 && n.abs() < 1e15 {
+                        serde_json::json!(n as i64)
+                    } else {
+                        serde_json::json!(n)
+                    };
+                    l.insert(k.clone(), v);
+                }
+            }
+            Some(serde_json::Value::String(_)) if !f.all(&field).is_empty() => {
+                if typed.is_empty() {
+                    l.remove(&k);
+                } else {
+                    l.insert(
+                        k.clone(),
+                        serde_json::Value::String(f.get(&field).to_string()),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(pretty(&parsed))
 }
 
 struct VersionRow {
@@ -136,6 +294,7 @@ struct EditorPage {
     body: String,
     data: String,
     layers: Vec<LayerItem>,
+    props: String,
     preview: Preview,
     versions: Vec<VersionRow>,
     curl: String,
@@ -218,6 +377,12 @@ async fn render_preview(st: &AppState, w: &Web, id: Uuid, body: &str, data: &str
 #[derive(serde::Deserialize)]
 struct EditorQuery {
     done: Option<String>,
+    layer: Option<String>,
+}
+
+/// The layer a form chose: a layer button pressed (`select`), else the one already open.
+fn chosen_layer(f: &FormData) -> Option<&str> {
+    f.opt("select").or_else(|| f.opt("layer"))
 }
 
 async fn editor_view(
@@ -226,6 +391,7 @@ async fn editor_view(
     c: Chrome,
     id: Uuid,
     draft: Option<(&str, &str)>,
+    layer: Option<&str>,
 ) -> Result<EditorPage, pixeld_core::Error> {
     let p = w.principal();
     let tv = st.app.template(p, id, None).await?;
@@ -237,8 +403,9 @@ async fn editor_view(
         None => (pretty(&saved), sample_json.clone()),
     };
     let layers = parse_body(&body)
-        .map(|b| layer_tree(&b))
-        .unwrap_or_else(|_| layer_tree(&saved));
+        .map(|b| layer_tree(&b, layer))
+        .unwrap_or_else(|_| layer_tree(&saved, layer));
+    let props = props_panel(id, &body, layer).render().unwrap_or_default();
     let preview = render_preview(st, w, id, &body, &data).await;
     let versions: Vec<TemplateVersion> = st
         .app
@@ -277,6 +444,7 @@ async fn editor_view(
         body,
         data,
         layers,
+        props,
         preview,
         versions: versions
             .iter()
@@ -312,8 +480,44 @@ async fn editor(
         Some("key") => c = c.notice("Signing key created; the signed URL below uses it."),
         _ => {}
     }
-    match editor_view(&st, &w, c, id, None).await {
+    match editor_view(&st, &w, c, id, None, q.layer.as_deref()).await {
         Ok(v) => page(&v),
+        Err(e) => not_found(&w, &e),
+    }
+}
+
+/// The properties panel alone for htmx, for the layer button pressed.
+async fn props_fragment(Path(id): Path<Uuid>, _w: Web, f: FormData) -> Response {
+    match props_panel(id, f.get("body"), chosen_layer(&f)).render() {
+        Ok(html) => (
+            [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The panel's values written into the draft (without JavaScript; with it, the page rewrites
+/// the JSON as you type). Nothing is saved until "Save".
+async fn apply(State(st): State<AppState>, w: Web, Path(id): Path<Uuid>, f: FormData) -> Response {
+    let layer = chosen_layer(&f);
+    let (c, body, status) = match apply_props(f.get("body"), &f) {
+        Ok(b) => (
+            w.chrome("Template editor", "templates")
+                .notice("Applied to the draft. Save to keep it as a new version."),
+            b,
+            StatusCode::OK,
+        ),
+        Err(e) => (
+            w.chrome("Template editor", "templates")
+                .error(message_of(&e)),
+            f.get("body").to_string(),
+            status_of(&e),
+        ),
+    };
+    match editor_view(&st, &w, c, id, Some((&body, f.get("data"))), layer).await {
+        Ok(v) => page_with(status, &v),
         Err(e) => not_found(&w, &e),
     }
 }
@@ -338,7 +542,8 @@ async fn preview(
         };
     }
     let c = w.chrome("Template editor", "templates");
-    match editor_view(&st, &w, c, id, Some((f.get("body"), f.get("data")))).await {
+    let draft = Some((f.get("body"), f.get("data")));
+    match editor_view(&st, &w, c, id, draft, chosen_layer(&f)).await {
         Ok(v) => page(&v),
         Err(e) => not_found(&w, &e),
     }
@@ -360,7 +565,8 @@ async fn save(State(st): State<AppState>, w: Web, Path(id): Path<Uuid>, f: FormD
             let c = w
                 .chrome("Template editor", "templates")
                 .error(message_of(&e));
-            match editor_view(&st, &w, c, id, Some((f.get("body"), f.get("data")))).await {
+            let draft = Some((f.get("body"), f.get("data")));
+            match editor_view(&st, &w, c, id, draft, chosen_layer(&f)).await {
                 Ok(v) => page_with(status_of(&e), &v),
                 Err(e) => not_found(&w, &e),
             }
@@ -396,7 +602,7 @@ async fn new_signing_key(State(st): State<AppState>, w: Web, Path(id): Path<Uuid
             let c = w
                 .chrome("Template editor", "templates")
                 .error(message_of(&e));
-            match editor_view(&st, &w, c, id, None).await {
+            match editor_view(&st, &w, c, id, None, None).await {
                 Ok(v) => page_with(status_of(&e), &v),
                 Err(e) => not_found(&w, &e),
             }

@@ -1348,3 +1348,130 @@ async fn the_landing_demo_renders_the_visitors_words_free_and_within_limits() {
     )
     .await;
 }
+
+/// The JSON in the editor's template box, as the browser would read it.
+fn editor_body(html: &str) -> Value {
+    let start = html.find("name=\"body\"").expect("the template box");
+    let rest = &html[start..];
+    let text = &rest[rest.find('>').unwrap() + 1..rest.find("</textarea>").unwrap()];
+    let text = text
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#38;", "&");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn layer<'a>(body: &'a Value, name: &str) -> &'a Value {
+    body["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == name)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_properties_panel_edits_a_layer_of_the_draft_without_saving_it() {
+    both(|app| async move {
+        let browser = app.user("ada@example.com").await;
+        let csrf = csrf_of(&app, &browser).await;
+        let created = browser
+            .post(app.url("/templates"))
+            .form(&[("csrf_token", csrf.as_str()), ("name", "Card")])
+            .send()
+            .await
+            .unwrap();
+        let id = created
+            .url()
+            .path()
+            .trim_start_matches("/templates/")
+            .to_string();
+        let html = created.text().await.unwrap();
+        assert!(html.contains("Choose a layer"));
+        let body = editor_body(&html);
+        let draft = body.to_string();
+
+        // Choosing a layer (htmx) answers its panel from the draft, not from the saved version.
+        let fragment = browser
+            .post(app.url(&format!("/templates/{id}/props")))
+            .header("hx-request", "true")
+            .header("x-csrf-token", &csrf)
+            .form(&[("body", draft.as_str()), ("select", "title")])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(fragment.starts_with("<fieldset id=\"props\""), "{fragment}");
+        assert!(fragment.contains("data-layer=\"title\""));
+        assert!(
+            fragment.contains("name=\"prop:size\" value=\"80\""),
+            "{fragment}"
+        );
+        // Nested values are named and left to the JSON.
+        assert!(fragment.contains("<code>font</code>"), "{fragment}");
+
+        // Without JavaScript, "Apply" rewrites the draft: numbers stay numbers, a blank value
+        // falls back to the default. Nothing is saved.
+        let applied = browser
+            .post(app.url(&format!("/templates/{id}/apply")))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("body", draft.as_str()),
+                ("data", "{\"title\": \"Applied\"}"),
+                ("layer", "title"),
+                ("prop:size", "40"),
+                ("prop:color", "#ff0000"),
+                ("prop:min_size", ""),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(applied.status(), 200);
+        let html = applied.text().await.unwrap();
+        assert!(html.contains("Applied to the draft"));
+        assert!(html.contains("aria-current=\"true\"><span class=\"tag\">text</span> title"));
+        let new = editor_body(&html);
+        let title = layer(&new, "title");
+        assert_eq!(title["size"], 40);
+        assert_eq!(title["color"], "#ff0000");
+        assert!(title.get("min_size").is_none(), "{title}");
+        assert_eq!(layer(&new, "subtitle"), layer(&body, "subtitle"));
+        assert!(html.contains("id=\"preview\" src=\"data:image/webp;base64,"));
+        let saved: Value = body_of(&browser, &app, &format!("/v1/templates/{id}")).await;
+        assert_eq!(saved["latest_version"], 1);
+        assert_eq!(
+            layer(&saved["template"], "title")["size"].as_f64(),
+            Some(80.0)
+        );
+
+        // Not a number: the reason, and the draft as it was.
+        let bad = browser
+            .post(app.url(&format!("/templates/{id}/apply")))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("body", draft.as_str()),
+                ("layer", "title"),
+                ("prop:size", "big"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 422);
+        let html = bad.text().await.unwrap();
+        assert!(html.contains("Size must be a number."), "{html}");
+        assert_eq!(
+            layer(&editor_body(&html), "title")["size"].as_f64(),
+            Some(80.0)
+        );
+        app.stop().await;
+    })
+    .await;
+}
+
+async fn body_of(browser: &reqwest::Client, app: &TestApp, path: &str) -> Value {
+    body(browser.get(app.url(path)).send().await.unwrap()).await
+}
