@@ -257,6 +257,25 @@ for (const backend of backends()) {
       assert.match(await page.textContent("main"), /settle/);
       await shot("17-billing");
 
+      // A CSV batch from the editor: one render per row, followed on a progress page, then
+      // downloaded as one ZIP.
+      await page.goto(server.url("/templates"));
+      await page.locator(".gallery a").first().click();
+      const beforeBatch = await balance(page, server);
+      await page.getByLabel(/paste it/).fill("title,subtitle\nOne,one.example\nTwo,two.example\n");
+      await page.getByLabel(/^File names/).fill("{{title}}");
+      await page.getByRole("button", { name: "Render every row" }).click();
+      await page.waitForURL(/\/batches\/[0-9a-f-]{36}$/);
+      await page.getByText("2 of 2 rendered. Done.").waitFor();
+      await shot("17b-batch");
+      const zipLink = await page.getByRole("link", { name: /Download 2 images/ }).getAttribute("href");
+      const zipped = await page.request.get(server.url(zipLink));
+      assert.equal(zipped.headers()["content-type"], "application/zip");
+      const zipBytes = await zipped.body();
+      assert.equal(zipBytes.subarray(0, 2).toString(), "PK");
+      assert.ok(zipBytes.includes(Buffer.from("One.png")) && zipBytes.includes(Buffer.from("Two.png")));
+      assert.equal(await balance(page, server), beforeBatch - 2);
+
       // Profile: a change is saved and audited.
       await page.goto(server.url("/account"));
       await page.getByLabel("Company").fill("Analytical Engines Ltd");

@@ -29,6 +29,9 @@ pub const KEEP_RENDER_JOBS: time::Duration = time::Duration::days(30);
 /// Largest `metadata` accepted, as JSON.
 pub const MAX_METADATA_BYTES: usize = 4096;
 
+/// Most rows one CSV batch may have.
+pub const MAX_BATCH_ROWS: usize = 500;
+
 /// A failing render is tried this many times when the failure is ours (storage, a bug);
 /// a failure caused by the request (a broken image URL) is final at once.
 const RENDER_ATTEMPTS: i32 = 3;
@@ -40,6 +43,8 @@ pub struct AsyncOptions {
     pub webhook_url: Option<String>,
     /// Any JSON, echoed in the webhook and the render's status (at most 4 KiB).
     pub metadata: Option<Value>,
+    /// The CSV batch this render is a row of.
+    pub batch: Option<Uuid>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -188,6 +193,7 @@ impl Pixeld {
             error_detail: None,
             created_at: now,
             finished_at: None,
+            batch_id: opts.batch,
         };
         let job = self.new_job(
             "render",
@@ -203,6 +209,88 @@ impl Pixeld {
         hold.detach();
         self.wake_worker();
         Ok(r)
+    }
+
+    /// Accepts one asynchronous render per row of a CSV batch, all tagged with a new batch id;
+    /// `name` is the file name the row's image gets in the batch's ZIP. Every row is checked
+    /// before any is accepted, and the balance must cover them all, so a bad file queues
+    /// nothing and costs nothing.
+    pub async fn render_batch(
+        &self,
+        p: &Principal,
+        template_id: Uuid,
+        rows: Vec<(String, Data)>,
+        format: Format,
+    ) -> Result<(Uuid, Vec<RenderJob>)> {
+        p.require(Scope::Render, Permission::ContentWrite)?;
+        if rows.is_empty() {
+            return Err(Error::invalid("csv", "has no rows below its header"));
+        }
+        if rows.len() > MAX_BATCH_ROWS {
+            return Err(Error::invalid(
+                "csv",
+                format!(
+                    "has {} rows; a batch takes at most {MAX_BATCH_ROWS}",
+                    rows.len()
+                ),
+            ));
+        }
+        let tv = self.template_in(p.org_id, template_id, None).await?;
+        self.warm_renderer().await?;
+        let template: Template = serde_json::from_str(&tv.version.body)
+            .map_err(|e| Error::Internal(format!("stored template unreadable: {e}")))?;
+        let renderer = self.renderer()?;
+        for (i, (_, data)) in rows.iter().enumerate() {
+            renderer
+                .image_sources(&template, data, &[])
+                .map_err(|e| Error::invalid(format!("row {}", i + 1), e.to_string()))?;
+        }
+        let s = &self.settings.credits;
+        let price = s.prices.of(Metered::Render);
+        if s.metering && price > 0 {
+            self.ensure_monthly_grant(p.org_id).await?;
+            let need = price * rows.len() as i64;
+            let have = self.store.ledger_totals(p.org_id).await?.balance;
+            if have < need {
+                return Err(Error::InsufficientCredits {
+                    needed: need,
+                    balance: have,
+                });
+            }
+        }
+        let batch = Uuid::now_v7();
+        let mut jobs = Vec::with_capacity(rows.len());
+        for (i, (name, data)) in rows.into_iter().enumerate() {
+            let req = RenderRequest {
+                template_id,
+                version: Some(tv.version.version),
+                data,
+                modifications: Vec::new(),
+                format: Some(format),
+                quality: None,
+                scale: None,
+            };
+            let opts = AsyncOptions {
+                webhook_url: None,
+                metadata: Some(json!({"batch": batch, "row": i + 1, "name": name})),
+                batch: Some(batch),
+            };
+            jobs.push(self.render_async(p, req, opts).await?);
+        }
+        Ok((batch, jobs))
+    }
+
+    /// The renders of one CSV batch, in row order.
+    pub async fn batch_renders(&self, p: &Principal, batch: Uuid) -> Result<Vec<RenderJob>> {
+        p.require(Scope::Render, Permission::ContentRead)?;
+        let rows = self
+            .store
+            .render_batch(p.org_id, batch, MAX_BATCH_ROWS as i64)
+            .await?;
+        if rows.is_empty() {
+            return Err(Error::NotFound);
+        }
+        Ok(rows)
     }
 
     /// A render job of the caller's organisation.

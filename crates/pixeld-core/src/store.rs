@@ -497,6 +497,8 @@ pub struct RenderJob {
     pub created_at: OffsetDateTime,
     /// Finished at.
     pub finished_at: Option<OffsetDateTime>,
+    /// The CSV batch it is a row of, if any.
+    pub batch_id: Option<Uuid>,
 }
 
 /// One webhook event for one URL, with its delivery state.
@@ -887,6 +889,13 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
     async fn create_render_job(&self, r: &RenderJob, job: &Job) -> StoreResult<()>;
     /// A render job of an organisation.
     async fn render_job(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<RenderJob>>;
+    /// The render jobs of one batch, in the order they were accepted (at most `limit`).
+    async fn render_batch(
+        &self,
+        org_id: Uuid,
+        batch_id: Uuid,
+        limit: i64,
+    ) -> StoreResult<Vec<RenderJob>>;
     /// An organisation's render jobs by id page (oldest first).
     async fn list_render_jobs(
         &self,

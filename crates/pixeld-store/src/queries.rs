@@ -71,7 +71,7 @@ macro_rules! job_cols {
 macro_rules! render_job_cols {
     () => {
         "id, org_id, token_id, template_id, version, request, webhook_url, metadata, status, format, \
-         cache_key, width, height, bytes, cached, error_type, error_detail, created_at, finished_at"
+         cache_key, width, height, bytes, cached, error_type, error_detail, created_at, finished_at, batch_id"
     };
 }
 macro_rules! delivery_cols {
@@ -350,6 +350,7 @@ macro_rules! store_impl {
                     error_detail: r.try_get("error_detail")?,
                     created_at: read_ts(r, "created_at")?,
                     finished_at: read_ts_opt(r, "finished_at")?,
+                    batch_id: r.try_get("batch_id")?,
                 })
             }
 
@@ -1215,11 +1216,11 @@ macro_rules! store_impl {
             async fn create_render_job(&self, r: &pixeld_core::store::RenderJob, j: &pixeld_core::store::Job) -> pixeld_core::store::StoreResult<()> {
                 let mut tx = self.pool.begin().await.map_err(crate::backend_error)?;
                 sqlx::query(concat!("INSERT INTO render_jobs (", render_job_cols!(), ") VALUES \
-                    ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"))
+                    ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"))
                     .bind(r.id).bind(r.org_id).bind(r.token_id).bind(r.template_id).bind(r.version).bind(&r.request)
                     .bind(&r.webhook_url).bind(&r.metadata).bind(&r.status).bind(&r.format).bind(&r.cache_key)
                     .bind(r.width).bind(r.height).bind(r.bytes).bind(r.cached).bind(&r.error_type).bind(&r.error_detail)
-                    .bind(ts(r.created_at)).bind(r.finished_at.map(ts))
+                    .bind(ts(r.created_at)).bind(r.finished_at.map(ts)).bind(r.batch_id)
                     .execute(&mut *tx).await.map_err(crate::backend_error)?;
                 Self::insert_job(j).execute(&mut *tx).await.map_err(crate::backend_error)?;
                 tx.commit().await.map_err(crate::backend_error)?;
@@ -1235,6 +1236,13 @@ macro_rules! store_impl {
             async fn list_render_jobs(&self, org_id: uuid::Uuid, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::RenderJob>> {
                 let rows = sqlx::query(concat!("SELECT ", render_job_cols!(), " FROM render_jobs WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
                     .bind(org_id).bind(rows::after(&page)).bind(page.fetch())
+                    .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
+                rows.iter().map(rows::render_job).collect::<Result<_, _>>().map_err(crate::backend_error)
+            }
+
+            async fn render_batch(&self, org_id: uuid::Uuid, batch_id: uuid::Uuid, limit: i64) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::RenderJob>> {
+                let rows = sqlx::query(concat!("SELECT ", render_job_cols!(), " FROM render_jobs WHERE org_id = $1 AND batch_id = $2 ORDER BY id LIMIT $3"))
+                    .bind(org_id).bind(batch_id).bind(limit)
                     .fetch_all(&self.pool).await.map_err(crate::backend_error)?;
                 rows.iter().map(rows::render_job).collect::<Result<_, _>>().map_err(crate::backend_error)
             }

@@ -923,9 +923,36 @@ async fn render_jobs_and_webhook_deliveries_keep_their_state_and_log() {
             error_detail: None,
             created_at: t0,
             finished_at: None,
+            batch_id: None,
         };
         let rj = job(org, "render", t0);
         store.create_render_job(&r, &rj).await.unwrap();
+        // A row of a CSV batch is found by its batch, in order; other renders are not.
+        let batch = Uuid::now_v7();
+        let rows: Vec<RenderJob> = (0..3)
+            .map(|_| RenderJob {
+                id: Uuid::now_v7(),
+                batch_id: Some(batch),
+                webhook_url: None,
+                ..r.clone()
+            })
+            .collect();
+        for row in &rows {
+            store
+                .create_render_job(row, &job(org, "render", t0))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.render_batch(org, batch, 10).await.unwrap(), rows);
+        assert_eq!(store.render_batch(org, batch, 2).await.unwrap(), rows[..2]);
+        assert!(
+            store
+                .render_batch(Uuid::now_v7(), batch, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "another organisation's batch id finds nothing"
+        );
         assert_eq!(
             store.job(rj.id).await.unwrap().unwrap().kind,
             "render",
@@ -953,7 +980,8 @@ async fn render_jobs_and_webhook_deliveries_keep_their_state_and_log() {
             .list_render_jobs(org, PageRequest::default())
             .await
             .unwrap();
-        assert_eq!(listed, vec![done]);
+        assert_eq!(listed.len(), 4);
+        assert_eq!(listed[0], done);
 
         let mut d = WebhookDelivery {
             id: Uuid::now_v7(),
@@ -1030,7 +1058,9 @@ async fn render_jobs_and_webhook_deliveries_keep_their_state_and_log() {
         assert_eq!(store.purge_render_jobs(t0).await.unwrap(), 0);
         let later = t0 + Duration::seconds(1);
         assert_eq!(store.purge_webhook_deliveries(later).await.unwrap(), 1);
-        assert_eq!(store.purge_render_jobs(later).await.unwrap(), 1);
+        // The render and the three rows of the batch.
+        assert_eq!(store.purge_render_jobs(later).await.unwrap(), 4);
+        assert!(store.render_batch(org, batch, 10).await.unwrap().is_empty());
         assert!(store.webhook_attempts(d.id).await.unwrap().is_empty());
     })
     .await;

@@ -603,6 +603,7 @@ pub async fn create_render(
                 AsyncOptions {
                     webhook_url: body.webhook_url,
                     metadata: body.metadata,
+                    batch: None,
                 },
             )
             .await?;

@@ -9,6 +9,7 @@
 mod account;
 mod admin;
 mod assets;
+mod batch;
 mod billing;
 mod demo;
 mod images;
@@ -44,6 +45,7 @@ pub fn router(max_upload: usize) -> Router<AppState> {
         .merge(orgs::router())
         .merge(admin::router())
         .merge(demo::router())
+        .merge(batch::router())
 }
 
 /// Content Security Policy for pages: scripts and styles only from this site, no inline script,

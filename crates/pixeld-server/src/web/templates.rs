@@ -294,6 +294,7 @@ struct EditorPage {
     body: String,
     data: String,
     layers: Vec<LayerItem>,
+    variables: Vec<String>,
     props: String,
     preview: Preview,
     versions: Vec<VersionRow>,
@@ -444,6 +445,10 @@ async fn editor_view(
         body,
         data,
         layers,
+        variables: saved["variables"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default(),
         props,
         preview,
         versions: versions

@@ -1475,3 +1475,105 @@ async fn the_properties_panel_edits_a_layer_of_the_draft_without_saving_it() {
 async fn body_of(browser: &reqwest::Client, app: &TestApp, path: &str) -> Value {
     body(browser.get(app.url(path)).send().await.unwrap()).await
 }
+
+#[tokio::test]
+async fn a_csv_batch_renders_every_row_in_the_background_and_zips_them() {
+    crate::support::both_with(
+        |c| c.jobs.poll_ms = 20,
+        |app| async move {
+            let browser = app.user("ada@example.com").await;
+            let csrf = csrf_of(&app, &browser).await;
+            let created = browser
+                .post(app.url("/templates"))
+                .form(&[("csrf_token", csrf.as_str()), ("name", "Card")])
+                .send()
+                .await
+                .unwrap();
+            let id = created
+                .url()
+                .path()
+                .trim_start_matches("/templates/")
+                .to_string();
+            let html = created.text().await.unwrap();
+            assert!(html.contains("Batch render from a CSV"));
+            let before = available(&app, &browser).await;
+            let send = |csv: &'static str, name: &'static str| {
+                let form = reqwest::multipart::Form::new()
+                    .part(
+                        "file",
+                        reqwest::multipart::Part::bytes(csv.as_bytes().to_vec())
+                            .file_name("rows.csv")
+                            .mime_str("text/csv")
+                            .unwrap(),
+                    )
+                    .text("name", name)
+                    .text("format", "png");
+                browser
+                    .post(app.url(&format!("/templates/{id}/batch?csrf_token={csrf}")))
+                    .multipart(form)
+                    .send()
+            };
+
+            // A row the template cannot take: nothing is queued, nothing is charged.
+            let r = send("subtitle\nonly.example\n", "{{row}}").await.unwrap();
+            assert_eq!(r.status(), 422);
+            let text = r.text().await.unwrap();
+            assert!(text.contains("Row 1") && text.contains("title"), "{text}");
+            assert_eq!(available(&app, &browser).await, before);
+
+            let r = send(
+                "title,subtitle\nFirst card,one.example\nSecond/card,two.example\nFirst card,three.example\n",
+                "{{title}}",
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status(), 200);
+            let progress = r.url().path().to_string();
+            assert!(progress.starts_with(&format!("/templates/{id}/batches/")));
+            let html = loop {
+                let (status, html) = page_text(&browser, &app, &progress).await;
+                assert_eq!(status, 200);
+                if html.contains("Done.") {
+                    break html;
+                }
+                assert!(html.contains("hx-trigger=\"every 1s\""), "polls until done");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            };
+            assert!(!html.contains("hx-trigger"), "stops polling when done");
+            assert!(html.contains("3 of 3 rendered"), "{html}");
+            assert_eq!(available(&app, &browser).await, before - 3);
+
+            let zip = browser
+                .get(app.url(&format!("{progress}/images.zip")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(zip.status(), 200);
+            assert_eq!(zip.headers()[CONTENT_TYPE], "application/zip");
+            let bytes = zip.bytes().await.unwrap();
+            let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+            let mut names: Vec<String> = archive
+                .file_names()
+                .map(|n| n.unwrap().to_string())
+                .collect();
+            names.sort();
+            // Unsafe characters replaced, a repeated name numbered.
+            assert_eq!(
+                names,
+                vec!["First card-2.png", "First card.png", "Second-card.png"]
+            );
+            let mut png = Vec::new();
+            std::io::Read::read_to_end(&mut archive.by_name("Second-card.png").unwrap(), &mut png)
+                .unwrap();
+            let img = image::load_from_memory(&png).unwrap();
+            assert_eq!((img.width(), img.height()), (1200, 630));
+
+            // Another account cannot see the batch.
+            let other = app.user("eve@example.com").await;
+            let (status, _) = page_text(&other, &app, &progress).await;
+            assert_eq!(status, 404);
+            app.stop().await;
+        },
+    )
+    .await;
+}
