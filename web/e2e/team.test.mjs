@@ -145,10 +145,15 @@ for (const backend of backends()) {
       assert.equal(Number(await owner.locator("#balance").textContent()), before + 50);
       await shot(owner, "28-admin-user");
 
-      // The new pages fit a phone and pass axe in dark mode too.
+      // The signed-in pages fit a phone and pass axe in dark mode too.
       const phone = await newPage(browser, { viewport: { width: 360, height: 740 }, colorScheme: "dark" });
       await signIn(phone, server, `grace-${backend}@example.com`);
-      for (const path of ["/orgs", "/org", "/org/keys", "/org/webhooks", "/admin", "/admin/users"]) {
+      const signedInPages = [
+        "/dashboard", "/images", "/templates", "/usage", "/billing", "/account", "/account/security",
+        "/account/tokens", "/account/privacy", "/orgs", "/org", "/org/keys", "/org/webhooks", "/admin",
+        "/admin/users",
+      ];
+      for (const path of signedInPages) {
         await phone.goto(server.url(path));
         await assertFitsWidth(phone, path);
         await axe(phone, `${path} (dark, 360 px)`);

@@ -216,6 +216,9 @@ pub struct CheckoutInput {
     pub country: Option<String>,
     /// The currency the visitor chose for the pricing page, used when the item is priced in it.
     pub preferred_currency: Option<String>,
+    /// Send the buyer to a page the provider hosts (Stripe Checkout, a Razorpay Payment Link)
+    /// rather than opening Razorpay's Checkout.js in ours.
+    pub hosted: bool,
 }
 
 fn provider_error(e: PaymentError) -> Error {
@@ -477,7 +480,11 @@ impl Pixeld {
             success_url: success,
             cancel_url: cancel,
         };
-        match provider.create_checkout(&req).await {
+        let opened = match (&self.payments.razorpay, order.provider.as_str()) {
+            (Some(r), "razorpay") if input.hosted => r.create_payment_link(&req).await,
+            _ => provider.create_checkout(&req).await,
+        };
+        match opened {
             Ok(c) => {
                 self.store
                     .set_order_checkout(
@@ -546,6 +553,55 @@ impl Pixeld {
         }
         self.fulfil(&order, Some(razorpay_payment_id), None, None)
             .await?;
+        self.store
+            .order_in_org(p.org_id, id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// The buyer is back from a Razorpay Payment Link with the signed callback query; checked
+    /// here, it fulfils the order at once (the `payment_link.paid` webhook does the same, once).
+    /// `reference_id` is our order id, as the link was opened with.
+    pub async fn confirm_razorpay_link(
+        &self,
+        p: &Principal,
+        link_id: &str,
+        reference_id: &str,
+        status: &str,
+        payment_id: &str,
+        signature: &str,
+    ) -> Result<Order> {
+        p.require(Scope::BillingWrite, Permission::BillingManage)?;
+        let bad = || Error::BadSignature("the payment signature does not match this order".into());
+        let id = Uuid::parse_str(reference_id).map_err(|_| bad())?;
+        let order = self
+            .store
+            .order_in_org(p.org_id, id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let razorpay = self
+            .payments
+            .razorpay
+            .clone()
+            .filter(|_| order.provider == "razorpay")
+            .ok_or_else(|| Error::State("this order is not paid through Razorpay".into()))?;
+        if order.provider_ref.as_deref() != Some(link_id)
+            || !razorpay.verify_payment_link_signature(
+                link_id,
+                reference_id,
+                status,
+                payment_id,
+                signature,
+            )
+        {
+            return Err(bad());
+        }
+        if status != "paid" {
+            return Err(Error::State(format!(
+                "the payment link is {status}, not paid"
+            )));
+        }
+        self.fulfil(&order, Some(payment_id), None, None).await?;
         self.store
             .order_in_org(p.org_id, id)
             .await?

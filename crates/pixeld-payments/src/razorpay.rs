@@ -1,4 +1,5 @@
-//! Razorpay: Orders for Checkout.js, payment signatures and `X-Razorpay-Signature` webhooks.
+//! Razorpay: Orders for Checkout.js, Payment Links for a hosted page, payment and callback
+//! signatures, and `X-Razorpay-Signature` webhooks.
 
 use std::fmt;
 
@@ -86,6 +87,90 @@ impl Razorpay {
         );
         hex_matches(&expected, signature).into()
     }
+}
+
+impl Razorpay {
+    /// A Payment Link: Razorpay's own hosted page, for sites that load no third-party script
+    /// (Checkout.js comes from Razorpay's CDN). `POST /v1/payment_links` with our order id as
+    /// `reference_id`; the buyer comes back to `success_url` with a signed callback (see
+    /// [`Razorpay::verify_payment_link_signature`]) and the `payment_link.paid` webhook follows.
+    /// Razorpay sends no email or SMS of its own for it.
+    pub async fn create_payment_link(
+        &self,
+        req: &CheckoutRequest,
+    ) -> Result<Checkout, PaymentError> {
+        let (credits, name) = match &req.item {
+            CheckoutItem::Pack { credits, name } => (credits, name),
+            CheckoutItem::Subscription { .. } => {
+                return Err(PaymentError::Unsupported(
+                    "subscriptions on Razorpay (credit packs only)",
+                ));
+            }
+        };
+        let mut body = json!({
+            "amount": req.amount_minor,
+            "currency": req.currency.to_ascii_uppercase(),
+            "accept_partial": false,
+            "reference_id": req.order_id.to_string(),
+            "description": format!("{name}: {credits} credits"),
+            "notify": {"sms": false, "email": false},
+            "reminder_enable": false,
+            "notes": {
+                "order_id": req.order_id.to_string(),
+                "org_id": req.org_id.to_string(),
+            },
+            "callback_url": req.success_url,
+            "callback_method": "get",
+        });
+        if let Some(email) = &req.customer_email {
+            body["customer"] = json!({ "email": email });
+        }
+        let base = self.config.api_base.trim_end_matches('/');
+        let request = self
+            .http
+            .post(format!("{base}/v1/payment_links"))
+            .basic_auth(&self.config.key_id, Some(&self.config.key_secret))
+            .json(&body);
+        let link: LinkAnswer = rest::call(request, razorpay_error_message).await?;
+        Ok(Checkout {
+            provider_ref: link.id,
+            url: Some(link.short_url),
+            client_payload: None,
+        })
+    }
+
+    /// Checks the query Razorpay adds to a Payment Link's callback URL: `razorpay_signature`
+    /// must be hex HMAC-SHA256 of
+    /// `"{payment_link_id}|{payment_link_reference_id}|{payment_link_status}|{payment_id}"`
+    /// under the key secret. Compared in constant time.
+    pub fn verify_payment_link_signature(
+        &self,
+        link_id: &str,
+        reference_id: &str,
+        status: &str,
+        payment_id: &str,
+        signature: &str,
+    ) -> bool {
+        let expected = hmac_sha256(
+            self.config.key_secret.as_bytes(),
+            &[
+                link_id.as_bytes(),
+                b"|",
+                reference_id.as_bytes(),
+                b"|",
+                status.as_bytes(),
+                b"|",
+                payment_id.as_bytes(),
+            ],
+        );
+        hex_matches(&expected, signature).into()
+    }
+}
+
+#[derive(Deserialize)]
+struct LinkAnswer {
+    id: String,
+    short_url: String,
 }
 
 #[derive(Deserialize)]
@@ -217,6 +302,15 @@ fn parse_event(id: String, event: &Value) -> Result<PaymentEvent, WebhookError> 
             currency: e.str("/payload/payment/entity/currency")?,
             // Razorpay sends empty notes as `[]`, which simply has no order_id.
             order_id: e.opt_uuid("/payload/payment/entity/notes/order_id"),
+        },
+        // A Payment Link paid: the link is what the order was opened with, and its
+        // `reference_id` is our order id.
+        "payment_link.paid" => EventKind::PaymentCaptured {
+            order_ref: e.opt_str("/payload/payment_link/entity/id"),
+            payment_ref: e.str("/payload/payment/entity/id")?,
+            amount_minor: e.i64("/payload/payment/entity/amount")?,
+            currency: e.str("/payload/payment/entity/currency")?,
+            order_id: e.opt_uuid("/payload/payment_link/entity/reference_id"),
         },
         "refund.processed" => EventKind::RefundProcessed {
             payment_ref: e.str("/payload/refund/entity/payment_id")?,

@@ -22,3 +22,15 @@ pub fn razorpay_payment_signature(key_secret: &str, order_id: &str, payment_id: 
     let message = format!("{order_id}|{payment_id}");
     hex::encode(hmac_sha256(key_secret.as_bytes(), &[message.as_bytes()]))
 }
+
+/// The `razorpay_signature` Razorpay appends to a Payment Link's callback URL.
+pub fn razorpay_payment_link_signature(
+    key_secret: &str,
+    link_id: &str,
+    reference_id: &str,
+    status: &str,
+    payment_id: &str,
+) -> String {
+    let message = format!("{link_id}|{reference_id}|{status}|{payment_id}");
+    hex::encode(hmac_sha256(key_secret.as_bytes(), &[message.as_bytes()]))
+}

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use base64::Engine;
 use common::{FakeProvider, http_client, now};
 use http::HeaderMap;
-use pixeld_payments::testing::{razorpay_payment_signature, razorpay_signature};
+use pixeld_payments::testing::{
+    razorpay_payment_link_signature, razorpay_payment_signature, razorpay_signature,
+};
 use pixeld_payments::{
     CheckoutItem, CheckoutRequest, EventKind, PaymentError, PaymentProvider, Razorpay,
     RazorpayConfig, WebhookError,
@@ -492,4 +494,178 @@ fn a_well_signed_razorpay_body_that_is_not_json_is_malformed() {
         .unwrap_err();
 
     assert!(matches!(err, WebhookError::Malformed(_)), "{err:?}");
+}
+
+// --- payment links ---
+
+/// A Payment Link as Razorpay's Payment Links API reference shows it, freshly created.
+fn link_answer() -> Value {
+    json!({
+        "accept_partial": false,
+        "amount": 149900,
+        "amount_paid": 0,
+        "callback_method": "get",
+        "callback_url": "https://pixeld.example/billing/done",
+        "cancelled_at": 0,
+        "created_at": 1751399980,
+        "currency": "INR",
+        "customer": { "email": "ada@example.com" },
+        "description": "500 credits: 500 credits",
+        "expire_by": 0,
+        "expired_at": 0,
+        "first_min_partial_amount": 0,
+        "id": "plink_ExjpAUN3gVHrPJ",
+        "notes": { "order_id": order_id().to_string(), "org_id": org_id().to_string() },
+        "notify": { "email": false, "sms": false },
+        "payments": null,
+        "reference_id": order_id().to_string(),
+        "reminder_enable": false,
+        "reminders": [],
+        "short_url": "https://rzp.io/i/nxrHnLJ",
+        "status": "created",
+        "updated_at": 1751399980,
+        "user_id": ""
+    })
+}
+
+#[tokio::test]
+async fn a_hosted_purchase_opens_a_payment_link_that_comes_back_to_us() {
+    let server = FakeProvider::answering(200, link_answer()).await;
+
+    let checkout = razorpay(&server.base_url)
+        .create_payment_link(&pack_request())
+        .await
+        .expect("a payment link");
+
+    assert_eq!(checkout.provider_ref, "plink_ExjpAUN3gVHrPJ");
+    assert_eq!(checkout.url.as_deref(), Some("https://rzp.io/i/nxrHnLJ"));
+    assert_eq!(checkout.client_payload, None);
+    let sent = server.only_request();
+    assert_eq!(sent.path, "/v1/payment_links");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{KEY_ID}:{KEY_SECRET}"));
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Basic {basic}").as_str())
+    );
+    assert_eq!(
+        sent.json(),
+        json!({
+            "amount": 149900,
+            "currency": "INR",
+            "accept_partial": false,
+            "reference_id": order_id().to_string(),
+            "description": "500 credits: 500 credits",
+            "notify": { "sms": false, "email": false },
+            "reminder_enable": false,
+            "notes": { "order_id": order_id().to_string(), "org_id": org_id().to_string() },
+            "callback_url": "https://pixeld.example/billing/done",
+            "callback_method": "get",
+            "customer": { "email": "ada@example.com" }
+        })
+    );
+}
+
+#[test]
+fn a_payment_link_callback_signature_is_verified() {
+    let provider = razorpay("http://127.0.0.1:9");
+    let reference = order_id().to_string();
+    let good = razorpay_payment_link_signature(
+        KEY_SECRET,
+        "plink_ExjpAUN3gVHrPJ",
+        &reference,
+        "paid",
+        "pay_FHfqtkRzWvxky4",
+    );
+    assert!(provider.verify_payment_link_signature(
+        "plink_ExjpAUN3gVHrPJ",
+        &reference,
+        "paid",
+        "pay_FHfqtkRzWvxky4",
+        &good
+    ));
+    // Any part changed, or another secret: refused.
+    for (link, r, status, pay) in [
+        (
+            "plink_other",
+            reference.as_str(),
+            "paid",
+            "pay_FHfqtkRzWvxky4",
+        ),
+        (
+            "plink_ExjpAUN3gVHrPJ",
+            "another-order",
+            "paid",
+            "pay_FHfqtkRzWvxky4",
+        ),
+        (
+            "plink_ExjpAUN3gVHrPJ",
+            reference.as_str(),
+            "cancelled",
+            "pay_FHfqtkRzWvxky4",
+        ),
+        (
+            "plink_ExjpAUN3gVHrPJ",
+            reference.as_str(),
+            "paid",
+            "pay_other",
+        ),
+    ] {
+        assert!(!provider.verify_payment_link_signature(link, r, status, pay, &good));
+    }
+    let forged = razorpay_payment_link_signature(
+        "not-our-secret",
+        "plink_ExjpAUN3gVHrPJ",
+        &reference,
+        "paid",
+        "pay_FHfqtkRzWvxky4",
+    );
+    assert!(!provider.verify_payment_link_signature(
+        "plink_ExjpAUN3gVHrPJ",
+        &reference,
+        "paid",
+        "pay_FHfqtkRzWvxky4",
+        &forged
+    ));
+}
+
+#[test]
+fn a_paid_payment_link_webhook_names_the_link_and_our_order() {
+    let body = serde_json::to_vec(&json!({
+        "entity": "event",
+        "account_id": "acc_BFQ7uQEaa7j2z7",
+        "event": "payment_link.paid",
+        "contains": ["payment_link", "order", "payment"],
+        "payload": {
+            "payment_link": { "entity": {
+                "id": "plink_ExjpAUN3gVHrPJ", "amount": 149900, "amount_paid": 149900,
+                "currency": "INR", "reference_id": order_id().to_string(), "status": "paid",
+                "notes": our_notes(), "short_url": "https://rzp.io/i/nxrHnLJ"
+            }},
+            "order": { "entity": {
+                "id": "order_ExjpPJjq1R3Nm2", "entity": "order", "amount": 149900,
+                "amount_paid": 149900, "currency": "INR", "status": "paid"
+            }},
+            "payment": { "entity": {
+                "id": "pay_FHfqtkRzWvxky4", "entity": "payment", "amount": 149900,
+                "currency": "INR", "status": "captured", "order_id": "order_ExjpPJjq1R3Nm2",
+                "method": "upi", "captured": true, "notes": []
+            }}
+        },
+        "created_at": 1751399990
+    }))
+    .unwrap();
+    let event = razorpay("http://127.0.0.1:9")
+        .parse_webhook(&signed(&body), &body, now())
+        .expect("a verified event");
+    assert_eq!(event.event_type, "payment_link.paid");
+    assert_eq!(
+        event.kind,
+        EventKind::PaymentCaptured {
+            order_ref: Some("plink_ExjpAUN3gVHrPJ".into()),
+            payment_ref: "pay_FHfqtkRzWvxky4".into(),
+            amount_minor: 149900,
+            currency: "INR".into(),
+            order_id: Some(order_id()),
+        }
+    );
 }

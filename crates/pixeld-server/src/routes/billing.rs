@@ -472,10 +472,14 @@ pub struct CheckoutBody {
     pub currency: Option<String>,
     /// `stripe` or `razorpay` (default: Razorpay for INR when configured, else Stripe).
     pub provider: Option<String>,
-    /// Where Stripe sends the buyer after paying (default: this site's billing page).
+    /// Where the provider sends the buyer after paying (default: this site's billing page).
     pub success_url: Option<String>,
     /// Where Stripe sends a buyer who gives up.
     pub cancel_url: Option<String>,
+    /// Razorpay: answer a Payment Link (`checkout_url`, Razorpay's hosted page; the buyer
+    /// comes back to `success_url` with a signed query) instead of Checkout.js options.
+    #[serde(default)]
+    pub hosted: bool,
 }
 
 /// An order as the API shows it.
@@ -561,6 +565,7 @@ pub async fn checkout(
                 provider: b.provider,
                 success_url: b.success_url,
                 cancel_url: b.cancel_url,
+                hosted: b.hosted,
             },
         )
         .await?;

@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/usage", get(usage))
         .route("/billing", get(billing))
         .route("/billing/checkout", post(checkout))
+        .route("/billing/paid", get(paid))
 }
 
 /// One day's bar pair in the chart.
@@ -337,9 +338,52 @@ async fn billing(
             c = c.notice("Thank you. Your credits arrive as soon as the payment is confirmed.")
         }
         Some("cancelled") => c = c.notice("Checkout cancelled; nothing was charged."),
+        Some("credited") => c = c.notice("Thank you. The credits are in your balance."),
         _ => {}
     }
     page(&billing_view(&st, &w, c, ip, &headers).await)
+}
+
+/// What a provider's hosted page sends the buyer back with: nothing from Stripe (its webhook
+/// confirms), a signed query from a Razorpay Payment Link.
+#[derive(serde::Deserialize)]
+struct PaidQuery {
+    razorpay_payment_id: Option<String>,
+    razorpay_payment_link_id: Option<String>,
+    razorpay_payment_link_reference_id: Option<String>,
+    razorpay_payment_link_status: Option<String>,
+    razorpay_signature: Option<String>,
+}
+
+/// Back from paying. A Razorpay callback is checked and fulfils the order at once; a forged
+/// or altered one credits nothing and says so.
+async fn paid(
+    State(st): State<AppState>,
+    w: Web,
+    ip: ClientIp,
+    headers: HeaderMap,
+    Query(q): Query<PaidQuery>,
+) -> Response {
+    let (Some(link), Some(reference), Some(status), Some(payment), Some(sig)) = (
+        q.razorpay_payment_link_id,
+        q.razorpay_payment_link_reference_id,
+        q.razorpay_payment_link_status,
+        q.razorpay_payment_id,
+        q.razorpay_signature,
+    ) else {
+        return super::see_other("/billing?done=paid");
+    };
+    match st
+        .app
+        .confirm_razorpay_link(w.principal(), &link, &reference, &status, &payment, &sig)
+        .await
+    {
+        Ok(_) => super::see_other("/billing?done=credited"),
+        Err(e) => {
+            let c = w.chrome("Billing", "billing").error(message_of(&e));
+            page_with(status_of(&e), &billing_view(&st, &w, c, ip, &headers).await)
+        }
+    }
 }
 
 async fn checkout(
@@ -361,9 +405,11 @@ async fn checkout(
                 currency: None,
                 preferred_currency: chosen,
                 country,
-                // The hosted page is Stripe's; Razorpay's widget needs its own script.
-                provider: Some("stripe".into()),
-                success_url: Some(format!("{base}/billing?done=paid")),
+                // The provider's own hosted page: Stripe Checkout, or a Razorpay Payment Link
+                // for INR (Razorpay's Checkout.js would need a third-party script here).
+                provider: None,
+                hosted: true,
+                success_url: Some(format!("{base}/billing/paid")),
                 cancel_url: Some(format!("{base}/billing?done=cancelled")),
             },
         )

@@ -208,6 +208,7 @@ pub fn status_of(e: &pixeld_core::Error) -> StatusCode {
             StatusCode::FORBIDDEN
         }
         E::NotFound => StatusCode::NOT_FOUND,
+        E::BadSignature(_) => StatusCode::BAD_REQUEST,
         E::Conflict(_) | E::State(_) => StatusCode::CONFLICT,
         E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::UNPROCESSABLE_ENTITY,

@@ -25,7 +25,34 @@ impl Providers {
         let seen = p.clone();
         let seen2 = p.clone();
         let seen3 = p.clone();
+        let seen4 = p.clone();
         let app = axum::Router::new()
+            .route(
+                "/v1/payment_links",
+                post(move |axum::Json(b): axum::Json<Value>| {
+                    let seen = seen4.clone();
+                    async move {
+                        seen.requests
+                            .lock()
+                            .unwrap()
+                            .push(("razorpay-link".into(), b.to_string()));
+                        let r = b["reference_id"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .replace('-', "");
+                        let id = format!("plink_{}", &r[r.len().saturating_sub(14)..]);
+                        axum::Json(json!({
+                            "id": id, "amount": b["amount"], "amount_paid": 0,
+                            "currency": b["currency"], "accept_partial": false,
+                            "reference_id": b["reference_id"], "description": b["description"],
+                            "notes": b["notes"], "status": "created",
+                            "callback_url": b["callback_url"], "callback_method": "get",
+                            "short_url": format!("https://rzp.io/i/{id}"),
+                            "created_at": 1_767_225_600
+                        }))
+                    }
+                }),
+            )
             .route(
                 "/v1/checkout/sessions",
                 post(move |headers: axum::http::HeaderMap, form: String| {
@@ -1222,6 +1249,200 @@ async fn export_contains_every_data_class() {
             assert_eq!(app.app.sweep().await.unwrap().exports, 1);
             assert!(app.app.store.export_by_id(export_id.parse().unwrap()).await.unwrap().is_none());
             assert!(!app.objects_text().contains("exports/"), "the ZIP is gone from the object store");
+            app.stop().await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_billing_page_pays_in_rupees_on_a_razorpay_payment_link_and_credits_once() {
+    let (providers, api) = Providers::start().await;
+    let p2 = providers.clone();
+    both_with(
+        move |c| configure(c, &api),
+        move |app| {
+            let providers = p2.clone();
+            async move {
+                let b = app.user("pune@example.com").await;
+                let token = app.token(&b, &["billing:read"]).await;
+                // The page sends the buyer to Razorpay's hosted page, never loading its script.
+                let shows = reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap();
+                let cookie = {
+                    let r = shows
+                        .post(app.url("/v1/auth/signin"))
+                        .header("origin", app.url(""))
+                        .json(&json!({"email": "pune@example.com", "password": crate::support::PASSWORD}))
+                        .send()
+                        .await
+                        .unwrap();
+                    let c = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+                    c[..c.find(';').unwrap()].to_owned()
+                };
+                let csrf = body(
+                    shows
+                        .get(app.url("/v1/auth/session"))
+                        .header("cookie", &cookie)
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await["csrf_token"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                let r = shows
+                    .post(app.url("/billing/checkout"))
+                    .header("cookie", format!("{cookie}; pixeld_currency=INR"))
+                    .header("origin", app.url(""))
+                    .form(&[("csrf_token", csrf.as_str()), ("pack", "credits-1000")])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 303, "{:?}", r.text().await);
+                let to = r.headers()["location"].to_str().unwrap().to_owned();
+                assert!(to.starts_with("https://rzp.io/i/plink_"), "{to}");
+                let link = to.trim_start_matches("https://rzp.io/i/").to_owned();
+                let sent: Value = serde_json::from_str(
+                    &providers
+                        .requests
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .rev()
+                        .find(|(w, _)| w == "razorpay-link")
+                        .unwrap()
+                        .1,
+                )
+                .unwrap();
+                assert_eq!(sent["currency"], "INR");
+                assert_eq!(sent["callback_url"], app.url("/billing/paid"));
+                let reference = sent["reference_id"].as_str().unwrap().to_owned();
+                let before = available(&app, &token).await;
+
+                // Razorpay sends the buyer back with a signed query.
+                let back = |status: &str, secret: &str| {
+                    let sig = pixeld_payments::testing::razorpay_payment_link_signature(
+                        secret, &link, &reference, status, "pay_Link1",
+                    );
+                    let q = url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("razorpay_payment_id", "pay_Link1")
+                        .append_pair("razorpay_payment_link_id", &link)
+                        .append_pair("razorpay_payment_link_reference_id", &reference)
+                        .append_pair("razorpay_payment_link_status", status)
+                        .append_pair("razorpay_signature", &sig)
+                        .finish();
+                    shows
+                        .get(app.url(&format!("/billing/paid?{q}")))
+                        .header("cookie", &cookie)
+                        .send()
+                };
+                let forged = back("paid", "not-the-secret").await.unwrap();
+                assert_eq!(forged.status(), 400);
+                assert!(forged.text().await.unwrap().contains("signature"));
+                assert_eq!(available(&app, &token).await, before);
+                let r = back("paid", RAZORPAY_KEY_SECRET).await.unwrap();
+                assert_eq!(r.status(), 303);
+                assert_eq!(r.headers()["location"], "/billing?done=credited");
+                assert_eq!(available(&app, &token).await, before + 1000);
+                // The same callback again (a reload), and Razorpay's payment_link.paid webhook:
+                // nothing more.
+                assert_eq!(back("paid", RAZORPAY_KEY_SECRET).await.unwrap().status(), 303);
+                let event = json!({
+                    "entity": "event", "account_id": "acc_Test", "event": "payment_link.paid",
+                    "contains": ["payment_link", "order", "payment"], "created_at": 1_767_225_600,
+                    "payload": {
+                        "payment_link": {"entity": {"id": link, "reference_id": reference,
+                            "amount": 80_000, "currency": "INR", "status": "paid"}},
+                        "payment": {"entity": {"id": "pay_Link1", "entity": "payment",
+                            "amount": 80_000, "currency": "INR", "status": "captured",
+                            "order_id": "order_Internal1", "notes": []}}
+                    }
+                });
+                let raw = serde_json::to_vec(&event).unwrap();
+                let r = app
+                    .plain()
+                    .post(app.url("/v1/payments/razorpay/webhook"))
+                    .header(
+                        "x-razorpay-signature",
+                        pixeld_payments::testing::razorpay_signature(RAZORPAY_WEBHOOK_SECRET, &raw),
+                    )
+                    .header("x-razorpay-event-id", "evt_link_1")
+                    .body(raw)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                assert_eq!(available(&app, &token).await, before + 1000);
+                app.stop().await;
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_payment_link_paid_webhook_alone_fulfils_the_order() {
+    let (_providers, api) = Providers::start().await;
+    both_with(
+        move |c| configure(c, &api),
+        move |app| async move {
+            let token = owner(&app, "delhi@example.com").await;
+            let r = checkout(
+                &app,
+                &token,
+                json!({"pack": "credits-1000", "currency": "inr", "hosted": true}),
+                "link-1",
+            )
+            .await;
+            assert_eq!(r.status(), 201);
+            let opened = body(r).await;
+            let url = opened["checkout_url"].as_str().unwrap().to_owned();
+            assert!(url.starts_with("https://rzp.io/i/plink_"), "{opened}");
+            assert!(opened["razorpay"].is_null());
+            let link = url.trim_start_matches("https://rzp.io/i/").to_owned();
+            let order_id = opened["order"]["id"].as_str().unwrap().to_owned();
+            let before = available(&app, &token).await;
+            // The buyer closed the tab before coming back: the webhook pays the order.
+            let event = json!({
+                "entity": "event", "account_id": "acc_Test", "event": "payment_link.paid",
+                "contains": ["payment_link", "order", "payment"], "created_at": 1_767_225_600,
+                "payload": {
+                    "payment_link": {"entity": {"id": link, "reference_id": order_id,
+                        "amount": 80_000, "currency": "INR", "status": "paid"}},
+                    "payment": {"entity": {"id": "pay_Link2", "entity": "payment",
+                        "amount": 80_000, "currency": "INR", "status": "captured",
+                        "order_id": "order_Internal2", "notes": []}}
+                }
+            });
+            let raw = serde_json::to_vec(&event).unwrap();
+            let r = app
+                .plain()
+                .post(app.url("/v1/payments/razorpay/webhook"))
+                .header(
+                    "x-razorpay-signature",
+                    pixeld_payments::testing::razorpay_signature(RAZORPAY_WEBHOOK_SECRET, &raw),
+                )
+                .header("x-razorpay-event-id", "evt_link_2")
+                .body(raw)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(available(&app, &token).await, before + 1000);
+            let o = body(
+                app.plain()
+                    .get(app.url(&format!("/v1/billing/orders/{order_id}")))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(o["status"], "paid");
             app.stop().await;
         },
     )
