@@ -3,7 +3,7 @@ use std::io::Cursor;
 use serde_json::{Value, json};
 use time::Duration;
 
-use crate::support::{TestApp, body, both, both_with, problem};
+use crate::support::{TestApp, body, both, both_with, bucket_keys, moto, problem};
 
 /// A 640×480 photo-like JPEG with a gradient, made here so the test needs no fixture file.
 fn jpeg(width: u32, height: u32) -> Vec<u8> {
@@ -598,74 +598,6 @@ async fn a_url_upload_refuses_private_addresses_and_follows_at_most_three_redire
         },
     )
     .await;
-}
-
-/// A moto S3 server on a free loopback port, stopped on drop.
-struct Moto {
-    child: std::process::Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn moto() -> Option<Moto> {
-    // This test's own HTTP client needs the TLS provider the server installs at start-up.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let bin = std::env::var("PIXELD_TEST_MOTO")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../.venv-tools/bin/moto_server")
-        });
-    if !bin.exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "moto_server is required under CI=true (scripts/setup test installs it)"
-        );
-        eprintln!(
-            "skipping the S3 story: {} not found (run scripts/setup test)",
-            bin.display()
-        );
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let moto = Moto { child, endpoint };
-    for _ in 0..100 {
-        if reqwest::get(format!("{}/", moto.endpoint)).await.is_ok() {
-            return Some(moto);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("moto did not start");
-}
-
-async fn bucket_keys(endpoint: &str, bucket: &str) -> Vec<String> {
-    let xml = reqwest::get(format!("{endpoint}/{bucket}?list-type=2"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    xml.split("<Key>")
-        .skip(1)
-        .map(|s| s.split("</Key>").next().unwrap().to_string())
-        .collect()
 }
 
 #[tokio::test]

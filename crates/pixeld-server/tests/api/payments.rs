@@ -1025,17 +1025,130 @@ fn png() -> Vec<u8> {
     out.into_inner()
 }
 
+/// Where the story's objects live: the data folder, or an S3 bucket (moto) beside it.
+#[derive(Clone)]
+enum Objects {
+    Local,
+    S3(String),
+}
+
+const STORY_BUCKET: &str = "pixeld-story";
+
+/// Bytes as text for the trace scan; a ZIP (an export) is opened, since its compressed
+/// entries would hide what they hold.
+fn readable(bytes: &[u8], out: &mut String) {
+    if bytes.starts_with(b"PK")
+        && let Ok(mut z) = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec()))
+    {
+        for i in 0..z.len() {
+            let mut entry = Vec::new();
+            if let Ok(mut f) = z.by_index(i) {
+                out.push_str(&f.name().map(|n| n.to_string()).unwrap_or_default());
+                out.push('\n');
+                let _ = std::io::Read::read_to_end(&mut f, &mut entry);
+            }
+            readable(&entry, out);
+        }
+        return;
+    }
+    out.push_str(&String::from_utf8_lossy(bytes));
+    out.push('\n');
+}
+
+/// Everything stored outside the database: the data folder (outbox included) and, for S3,
+/// every object in the bucket.
+async fn stored_text(app: &TestApp, objects: &Objects) -> String {
+    let mut out = app.objects_text();
+    // The folder again with exports opened.
+    fn walk(dir: &std::path::Path, out: &mut String) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                readable(&bytes, out);
+            }
+        }
+    }
+    walk(&app.data_dir(), &mut out);
+    if let Objects::S3(endpoint) = objects {
+        for key in crate::support::bucket_keys(endpoint, STORY_BUCKET).await {
+            out.push_str(&key);
+            out.push('\n');
+            let bytes = reqwest::get(format!("{endpoint}/{STORY_BUCKET}/{key}"))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            readable(&bytes, &mut out);
+        }
+    }
+    out
+}
+
 /// The whole story of one user — sign up, upload, render, pay, delete, grace period — and then
 /// a scan of every table and every stored object (outbox included) for anything that names
 /// them: email, name, company, address, tax id, IP address.
 #[tokio::test]
 async fn deleted_account_is_purged_after_30_days_but_invoices_remain_anonymised() {
-    const EMAIL: &str = "zebulon.quixote@example.com";
-    const NAME: &str = "Zebulon Quixote";
     let (_providers, api) = Providers::start().await;
     both_with(
         move |c| configure(c, &api),
-        |app| async move {
+        |app| whole_story(app, Objects::Local),
+    )
+    .await;
+}
+
+/// The same story with uploads, renders and the export in an S3-compatible bucket: nothing of
+/// the user is left in it either.
+#[tokio::test]
+async fn deleted_account_leaves_no_trace_in_an_s3_bucket() {
+    let Some(s3) = crate::support::moto().await else {
+        return;
+    };
+    let endpoint = s3.endpoint.clone();
+    let (_providers, api) = Providers::start().await;
+    let e2 = endpoint.clone();
+    both_with(
+        move |c| {
+            configure(c, &api);
+            c.objects = pixeld_server::config::ObjectsConfig::S3 {
+                bucket: STORY_BUCKET.into(),
+                region: "us-east-1".into(),
+                endpoint: Some(e2.clone()),
+                access_key_id: Some("test".into()),
+                secret_access_key: Some("test".into()),
+                allow_http: true,
+            };
+        },
+        move |app| {
+            let endpoint = endpoint.clone();
+            async move {
+                // A fresh bucket per backend.
+                for k in crate::support::bucket_keys(&endpoint, STORY_BUCKET).await {
+                    let _ = reqwest::Client::new()
+                        .delete(format!("{endpoint}/{STORY_BUCKET}/{k}"))
+                        .send()
+                        .await;
+                }
+                let _ = reqwest::Client::new()
+                    .put(format!("{endpoint}/{STORY_BUCKET}"))
+                    .send()
+                    .await;
+                whole_story(app, Objects::S3(endpoint)).await;
+            }
+        },
+    )
+    .await;
+    drop(s3);
+}
+
+async fn whole_story(app: TestApp, objects: Objects) {
+    const EMAIL: &str = "zebulon.quixote@example.com";
+    const NAME: &str = "Zebulon Quixote";
+    {
+        {
             let r = app
                 .plain()
                 .post(app.url("/v1/auth/signup"))
@@ -1045,7 +1158,13 @@ async fn deleted_account_is_purged_after_30_days_but_invoices_remain_anonymised(
                 .unwrap();
             assert_eq!(r.status(), 201);
             let verify = app.link_token(EMAIL, "/verify-email");
-            let r = app.plain().post(app.url("/v1/auth/verify-email")).json(&json!({"token": verify})).send().await.unwrap();
+            let r = app
+                .plain()
+                .post(app.url("/v1/auth/verify-email"))
+                .json(&json!({"token": verify}))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200);
             let browser = app.browser();
             let r = browser
@@ -1056,14 +1175,30 @@ async fn deleted_account_is_purged_after_30_days_but_invoices_remain_anonymised(
                 .unwrap();
             assert_eq!(r.status(), 200);
             let token = app
-                .token(&browser, &["images:read", "images:write", "render", "billing:read", "billing:write"])
+                .token(
+                    &browser,
+                    &[
+                        "images:read",
+                        "images:write",
+                        "render",
+                        "billing:read",
+                        "billing:write",
+                    ],
+                )
                 .await;
             let user = app.app.store.user_by_email(EMAIL).await.unwrap().unwrap();
             let org = user.personal_org_id;
 
             // Upload and render: objects in the store.
-            let r = app.plain().post(app.url("/v1/images")).bearer_auth(&token)
-                .header("content-type", "image/png").body(png()).send().await.unwrap();
+            let r = app
+                .plain()
+                .post(app.url("/v1/images"))
+                .bearer_auth(&token)
+                .header("content-type", "image/png")
+                .body(png())
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
             let t = app.plain().post(app.url("/v1/templates")).bearer_auth(&token)
                 .json(&json!({"name": "Card", "template": {
@@ -1072,40 +1207,132 @@ async fn deleted_account_is_purged_after_30_days_but_invoices_remain_anonymised(
                                 "text": "{{t}}", "size": 12, "color": "#ffffff"}]}}))
                 .send().await.unwrap();
             let tid = body(t).await["id"].as_str().unwrap().to_owned();
-            let r = app.plain().post(app.url("/v1/renders")).bearer_auth(&token)
-                .json(&json!({"template": tid, "data": {"t": "hi"}})).send().await.unwrap();
+            let r = app
+                .plain()
+                .post(app.url("/v1/renders"))
+                .bearer_auth(&token)
+                .json(&json!({"template": tid, "data": {"t": "hi"}}))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200);
 
             // Pay, with billing details on the invoice.
-            let r = app.plain().put(app.url("/v1/billing/profile")).bearer_auth(&token)
-                .json(&json!({"name": "Quixote Trading", "address": ["7 Windmill Lane", "La Mancha"],
-                              "country": "es", "tax_id": "ESX1234567X"}))
-                .send().await.unwrap();
+            let r = app
+                .plain()
+                .put(app.url("/v1/billing/profile"))
+                .bearer_auth(&token)
+                .json(
+                    &json!({"name": "Quixote Trading", "address": ["7 Windmill Lane", "La Mancha"],
+                              "country": "es", "tax_id": "ESX1234567X"}),
+                )
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200);
-            let r = browser.patch(app.url("/v1/account/profile"))
-                .json(&json!({"phone": "+44 7700 900123", "company": "Quixote Trading"})).send().await.unwrap();
+            let r = browser
+                .patch(app.url("/v1/account/profile"))
+                .json(&json!({"phone": "+44 7700 900123", "company": "Quixote Trading"}))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200);
-            let opened = body(checkout(&app, &token, json!({"pack": "credits-1000", "currency": "usd"}), "story-1").await).await;
+            let opened = body(
+                checkout(
+                    &app,
+                    &token,
+                    json!({"pack": "credits-1000", "currency": "usd"}),
+                    "story-1",
+                )
+                .await,
+            )
+            .await;
             let paid = session_completed("evt_story", &opened["order"], "pi_Story", 1000);
-            assert_eq!(stripe_event(&app, &paid, 0, STRIPE_WEBHOOK_SECRET).await.status(), 200);
+            assert_eq!(
+                stripe_event(&app, &paid, 0, STRIPE_WEBHOOK_SECRET)
+                    .await
+                    .status(),
+                200
+            );
             app.app.flush_usage().await.unwrap();
-            let before = app.database_text().await;
-            for trace in [EMAIL, NAME, "Quixote Trading", "+44 7700 900123", "127.0.0.1"] {
-                assert!(before.contains(trace), "the scan must see {trace} before the deletion");
+            // Export: a ZIP of everything about them lands in the object store.
+            let r = browser
+                .post(app.url("/v1/account/export"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+            for _ in 0..300 {
+                if app
+                    .mail_to(EMAIL)
+                    .iter()
+                    .any(|m| m.contains("data export is ready"))
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
-            let invoice_number = body(app.plain().get(app.url("/v1/billing/invoices")).bearer_auth(&token).send().await.unwrap())
-                .await["items"][0]["number"].as_str().unwrap().to_owned();
+            assert!(
+                app.mail_to(EMAIL)
+                    .iter()
+                    .any(|m| m.contains("data export is ready"))
+            );
+            let before = app.database_text().await;
+            for trace in [
+                EMAIL,
+                NAME,
+                "Quixote Trading",
+                "+44 7700 900123",
+                "127.0.0.1",
+            ] {
+                assert!(
+                    before.contains(trace),
+                    "the scan must see {trace} before the deletion"
+                );
+            }
+            let stored = stored_text(&app, &objects).await;
+            assert!(
+                stored.contains(EMAIL),
+                "the scan must see the export's contents"
+            );
+            if matches!(objects, Objects::S3(_)) {
+                assert!(stored.contains("exports/"), "the export is in the bucket");
+            }
+            let invoice_number = body(
+                app.plain()
+                    .get(app.url("/v1/billing/invoices"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await["items"][0]["number"]
+                .as_str()
+                .unwrap()
+                .to_owned();
 
             // Delete, wait out the grace period, sweep.
-            let r = browser.delete(app.url("/v1/account"))
-                .json(&json!({"current_password": crate::support::PASSWORD})).send().await.unwrap();
+            let r = browser
+                .delete(app.url("/v1/account"))
+                .json(&json!({"current_password": crate::support::PASSWORD}))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 202);
             app.clock.advance(time::Duration::days(29));
-            assert_eq!(app.app.sweep().await.unwrap().deleted_accounts, 0, "not during the grace period");
+            assert_eq!(
+                app.app.sweep().await.unwrap().deleted_accounts,
+                0,
+                "not during the grace period"
+            );
             assert!(app.app.store.user_by_email(EMAIL).await.unwrap().is_some());
             app.clock.advance(time::Duration::days(2));
             assert_eq!(app.app.sweep().await.unwrap().deleted_accounts, 1);
-            assert_eq!(app.app.sweep().await.unwrap().deleted_accounts, 0, "idempotent");
+            assert_eq!(
+                app.app.sweep().await.unwrap().deleted_accounts,
+                0,
+                "idempotent"
+            );
 
             assert!(app.app.store.user_by_email(EMAIL).await.unwrap().is_none());
             assert!(app.app.store.org_by_id(org).await.unwrap().is_none());
@@ -1120,18 +1347,31 @@ async fn deleted_account_is_purged_after_30_days_but_invoices_remain_anonymised(
             assert!(totals.consistent(), "{totals:?}");
             // The erasure request is recorded as done (by account id only).
             let requests = app.app.store.data_requests_of(user.id).await.unwrap();
-            assert_eq!(requests[0].status, pixeld_core::rights::RequestStatus::Completed);
+            assert_eq!(
+                requests[0].status,
+                pixeld_core::rights::RequestStatus::Completed
+            );
 
             let db = app.database_text().await;
-            let objects = app.objects_text();
-            for trace in [EMAIL, NAME, "Quixote Trading", "Windmill Lane", "ESX1234567X", "+44 7700 900123", "127.0.0.1"] {
+            let stored = stored_text(&app, &objects).await;
+            for trace in [
+                EMAIL,
+                NAME,
+                "Quixote Trading",
+                "Windmill Lane",
+                "ESX1234567X",
+                "+44 7700 900123",
+                "127.0.0.1",
+            ] {
                 assert!(!db.contains(trace), "the database still holds {trace}");
-                assert!(!objects.contains(trace), "the object store or outbox still holds {trace}");
+                assert!(
+                    !stored.contains(trace),
+                    "the object store or outbox still holds {trace}"
+                );
             }
             app.stop().await;
-        },
-    )
-    .await;
+        }
+    }
 }
 
 fn zip_entry(zip: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> Vec<u8> {

@@ -98,6 +98,11 @@ impl TestApp {
         self._db.all_text().await
     }
 
+    /// The server's data folder (local objects, the outbox).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.0.clone()
+    }
+
     /// Every object in the object store, as text.
     pub fn objects_text(&self) -> String {
         fn walk(dir: &std::path::Path, out: &mut String) {
@@ -270,4 +275,75 @@ pub async fn problem(r: reqwest::Response, status: u16, kind: &str) -> Value {
         "problem without request_id: {b}"
     );
     b
+}
+
+/// A moto S3 server on a free loopback port, stopped on drop.
+pub struct Moto {
+    child: std::process::Child,
+    /// `http://127.0.0.1:{port}`.
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts moto, or `None` (a skip) when it is not installed outside CI.
+pub async fn moto() -> Option<Moto> {
+    // This test's own HTTP client needs the TLS provider the server installs at start-up.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let bin = std::env::var("PIXELD_TEST_MOTO")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../.venv-tools/bin/moto_server")
+        });
+    if !bin.exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "moto_server is required under CI=true (scripts/setup test installs it)"
+        );
+        eprintln!(
+            "skipping the S3 story: {} not found (run scripts/setup test)",
+            bin.display()
+        );
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let moto = Moto { child, endpoint };
+    for _ in 0..100 {
+        if reqwest::get(format!("{}/", moto.endpoint)).await.is_ok() {
+            return Some(moto);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("moto did not start");
+}
+
+/// Every key in the bucket.
+pub async fn bucket_keys(endpoint: &str, bucket: &str) -> Vec<String> {
+    let xml = reqwest::get(format!("{endpoint}/{bucket}?list-type=2"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    xml.split("<Key>")
+        .skip(1)
+        .map(|s| s.split("</Key>").next().unwrap().to_string())
+        .collect()
 }
