@@ -481,6 +481,8 @@ struct ScopeChoice {
 #[template(path = "account_tokens.html")]
 struct TokensPage {
     c: Chrome,
+    /// Makes one form create one token, however often it is sent.
+    nonce: String,
     created: Option<(String, String)>,
     name: String,
     scopes: Vec<ScopeChoice>,
@@ -548,6 +550,10 @@ async fn tokens_view(
         .collect();
     TokensPage {
         c,
+        // A form shown again after an error keeps its nonce; a fresh form gets a new one.
+        nonce: form
+            .and_then(|f| f.opt("nonce"))
+            .map_or_else(|| Uuid::new_v4().to_string(), str::to_string),
         created: None,
         name: form.map(|f| f.get("name").to_string()).unwrap_or_default(),
         scopes,
@@ -600,14 +606,60 @@ async fn create_token(State(st): State<AppState>, w: Web, f: FormData) -> Respon
         scopes: f.all("scopes").into_iter().map(str::to_string).collect(),
         expires_at,
     };
+    // The form's nonce makes it create once: the page answering it shows the secret and
+    // cannot redirect, so a reload (or a double click) sends the same form again.
+    let once = f
+        .opt("nonce")
+        .filter(|n| pixeld_core::idempotency::valid_key(n));
+    let caller = pixeld_core::idempotency::caller_digest(&w.auth.secret);
+    if let Some(nonce) = once {
+        let key = format!("page:token:{nonce}");
+        match st
+            .app
+            .store
+            .idempotency_claim(&caller, &key, "token-form", st.app.now())
+            .await
+        {
+            Ok(pixeld_core::store::IdempotencyClaim::Fresh) => {}
+            Ok(_) => {
+                let c = chrome("API tokens", "tokens", &w, None).notice(
+                    "That token was created already; its secret was shown only once. \
+                     If you did not copy it, revoke it below and create another.",
+                );
+                return page(&tokens_view(&st, &w, c, None, None).await);
+            }
+            Err(e) => {
+                let e = pixeld_core::Error::from(e);
+                let c = chrome("API tokens", "tokens", &w, None).error(message_of(&e));
+                return page_with(
+                    status_of(&e),
+                    &tokens_view(&st, &w, c, None, Some(&f)).await,
+                );
+            }
+        }
+    }
+    let key = once.map(|n| format!("page:token:{n}"));
     match st.app.create_token(w.principal(), input).await {
         Ok((token, secret)) => {
+            if let Some(key) = &key {
+                let done = pixeld_core::store::IdempotentResponse {
+                    status: 200,
+                    content_type: "text/plain".into(),
+                    // Never the secret: only that it was made.
+                    body: token.id.to_string().into_bytes(),
+                };
+                let _ = st.app.store.idempotency_complete(&caller, key, &done).await;
+            }
             let c = chrome("API tokens", "tokens", &w, None).notice("Token created.");
             let mut v = tokens_view(&st, &w, c, None, None).await;
             v.created = Some((token.name, secret));
             page(&v)
         }
         Err(e) => {
+            // The corrected form may use the same nonce.
+            if let Some(key) = &key {
+                let _ = st.app.store.idempotency_release(&caller, key).await;
+            }
             let c = chrome("API tokens", "tokens", &w, None).error(message_of(&e));
             page_with(
                 status_of(&e),

@@ -1577,3 +1577,47 @@ async fn a_csv_batch_renders_every_row_in_the_background_and_zips_them() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn reloading_the_created_token_page_does_not_create_a_second_token() {
+    both(|app| async move {
+        let browser = app.user("ada@example.com").await;
+        let csrf = csrf_of(&app, &browser).await;
+        let (_, html) = page_text(&browser, &app, "/account/tokens").await;
+        let at = html.find("name=\"nonce\" value=\"").unwrap() + "name=\"nonce\" value=\"".len();
+        let nonce = html[at..at + 36].to_string();
+        let send = |name: &'static str| {
+            browser
+                .post(app.url("/account/tokens"))
+                .form(&[
+                    ("csrf_token", csrf.as_str()),
+                    ("nonce", nonce.as_str()),
+                    ("name", name),
+                    ("scopes", "render"),
+                    ("expiry", "30"),
+                ])
+                .send()
+        };
+        // A refused form keeps its nonce, and the corrected one still creates.
+        let bad = send("").await.unwrap();
+        assert_eq!(bad.status(), 422);
+        assert!(bad.text().await.unwrap().contains(&nonce));
+        let first = send("ci").await.unwrap().text().await.unwrap();
+        assert!(first.contains("id=\"token-secret\""), "{first}");
+        // The browser sends the same form again (reload, double click): no second token, and
+        // no secret on the page.
+        let again = send("ci").await.unwrap().text().await.unwrap();
+        assert!(!again.contains("id=\"token-secret\""));
+        assert!(again.contains("created already"), "{again}");
+        let tokens: Value = body(browser.get(app.url("/v1/tokens")).send().await.unwrap()).await;
+        let live: Vec<_> = tokens["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["name"] == "ci")
+            .collect();
+        assert_eq!(live.len(), 1);
+        app.stop().await;
+    })
+    .await;
+}
