@@ -522,16 +522,9 @@ impl Pixeld {
             .ok_or(Error::NotFound)
     }
 
-    /// Razorpay Checkout.js hands the buyer's browser a payment id and a signature; checked
-    /// here, they fulfil the order at once (the `payment.captured` webhook does the same, once).
-    pub async fn confirm_razorpay_payment(
-        &self,
-        p: &Principal,
-        id: Uuid,
-        razorpay_order_id: &str,
-        razorpay_payment_id: &str,
-        signature: &str,
-    ) -> Result<Order> {
+    /// An order of the caller's organisation paid through Razorpay, with the Razorpay client
+    /// that checks its signatures (owners only).
+    async fn razorpay_order(&self, p: &Principal, id: Uuid) -> Result<(Order, Arc<Razorpay>)> {
         p.require(Scope::BillingWrite, Permission::BillingManage)?;
         let order = self
             .store
@@ -544,6 +537,20 @@ impl Pixeld {
             .clone()
             .filter(|_| order.provider == "razorpay")
             .ok_or_else(|| Error::State("this order is not paid through Razorpay".into()))?;
+        Ok((order, razorpay))
+    }
+
+    /// Razorpay Checkout.js hands the buyer's browser a payment id and a signature; checked
+    /// here, they fulfil the order at once (the `payment.captured` webhook does the same, once).
+    pub async fn confirm_razorpay_payment(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        razorpay_order_id: &str,
+        razorpay_payment_id: &str,
+        signature: &str,
+    ) -> Result<Order> {
+        let (order, razorpay) = self.razorpay_order(p, id).await?;
         if order.provider_ref.as_deref() != Some(razorpay_order_id)
             || !razorpay.verify_payment_signature(razorpay_order_id, razorpay_payment_id, signature)
         {
@@ -571,20 +578,9 @@ impl Pixeld {
         payment_id: &str,
         signature: &str,
     ) -> Result<Order> {
-        p.require(Scope::BillingWrite, Permission::BillingManage)?;
         let bad = || Error::BadSignature("the payment signature does not match this order".into());
         let id = Uuid::parse_str(reference_id).map_err(|_| bad())?;
-        let order = self
-            .store
-            .order_in_org(p.org_id, id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        let razorpay = self
-            .payments
-            .razorpay
-            .clone()
-            .filter(|_| order.provider == "razorpay")
-            .ok_or_else(|| Error::State("this order is not paid through Razorpay".into()))?;
+        let (order, razorpay) = self.razorpay_order(p, id).await?;
         if order.provider_ref.as_deref() != Some(link_id)
             || !razorpay.verify_payment_link_signature(
                 link_id,

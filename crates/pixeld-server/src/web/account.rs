@@ -65,11 +65,7 @@ fn notice_for(done: Option<&str>) -> Option<&'static str> {
 }
 
 fn chrome(title: &str, nav: &'static str, w: &Web, done: Option<&str>) -> Chrome {
-    let c = w.chrome(title, nav);
-    match notice_for(done) {
-        Some(n) => c.notice(n),
-        None => c,
-    }
+    w.chrome(title, nav).notice_if(notice_for(done))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,14 +9,14 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use pixeld_core::ledger::GrantSource;
-use pixeld_core::page::PageRequest;
 use pixeld_core::rights::DataRequest;
 use pixeld_core::store::{JobCount, User};
 use time::Duration;
 use uuid::Uuid;
 
 use super::{
-    Chrome, FormData, Web, framed_with, message_of, page, page_with, see_other, status_of, when,
+    Chrome, FormData, Web, framed_with, list_page, message_of, page, page_with, see_other,
+    status_of, when,
 };
 use crate::AppState;
 use crate::extract::Query;
@@ -64,18 +64,7 @@ fn refused(w: &Web) -> Option<Response> {
 }
 
 fn chrome(title: &str, w: &Web, done: Option<&str>) -> Chrome {
-    let c = w.chrome(title, "admin");
-    match notice_for(done) {
-        Some(n) => c.notice(n),
-        None => c,
-    }
-}
-
-fn page_request(cursor: Option<&str>) -> PageRequest {
-    PageRequest::parse(cursor, Some(50)).unwrap_or(PageRequest {
-        after: None,
-        limit: 50,
-    })
+    w.chrome(title, "admin").notice_if(notice_for(done))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,7 +153,7 @@ async fn overview(State(st): State<AppState>, w: Web, Query(q): Query<AdminQuery
     let now = st.app.now();
     let (requests, requests_cursor) = match st
         .app
-        .open_data_requests(p, page_request(q.requests.as_deref()))
+        .open_data_requests(p, list_page(q.requests.as_deref()))
         .await
     {
         Ok(pg) => {
@@ -285,7 +274,7 @@ async fn users_page(State(st): State<AppState>, w: Web, Query(q): Query<AdminQue
     let (users, next_cursor, status) = if email.trim().is_empty() {
         match st
             .app
-            .operator_users(w.principal(), page_request(q.cursor.as_deref()))
+            .operator_users(w.principal(), list_page(q.cursor.as_deref()))
             .await
         {
             Ok(pg) => (pg.items, pg.next_cursor, StatusCode::OK),

@@ -224,15 +224,38 @@ fn row_of(r: &RenderJob) -> (i64, String) {
     )
 }
 
+/// The renders of a batch of this template, or the page that says why there are none.
+async fn batch_of(
+    st: &AppState,
+    w: &Web,
+    id: Uuid,
+    batch: Uuid,
+) -> Result<Vec<RenderJob>, Box<Response>> {
+    match st.app.batch_renders(w.principal(), batch).await {
+        Ok(j) if j.iter().all(|r| r.template_id == id) => Ok(j),
+        Ok(_) => Err(Box::new(back_to_editor(
+            w,
+            id,
+            StatusCode::NOT_FOUND,
+            "No such batch.",
+        ))),
+        Err(e) => Err(Box::new(back_to_editor(
+            w,
+            id,
+            status_of(&e),
+            &message_of(&e),
+        ))),
+    }
+}
+
 async fn progress(
     State(st): State<AppState>,
     w: Web,
     Path((id, batch)): Path<(Uuid, Uuid)>,
 ) -> Response {
-    let jobs = match st.app.batch_renders(w.principal(), batch).await {
-        Ok(j) if j.iter().all(|r| r.template_id == id) => j,
-        Ok(_) => return back_to_editor(&w, id, StatusCode::NOT_FOUND, "No such batch."),
-        Err(e) => return back_to_editor(&w, id, status_of(&e), &message_of(&e)),
+    let jobs = match batch_of(&st, &w, id, batch).await {
+        Ok(j) => j,
+        Err(r) => return *r,
     };
     let name = st
         .app
@@ -283,10 +306,9 @@ async fn zip(
     w: Web,
     Path((id, batch)): Path<(Uuid, Uuid)>,
 ) -> Response {
-    let jobs = match st.app.batch_renders(w.principal(), batch).await {
-        Ok(j) if j.iter().all(|r| r.template_id == id) => j,
-        Ok(_) => return back_to_editor(&w, id, StatusCode::NOT_FOUND, "No such batch."),
-        Err(e) => return back_to_editor(&w, id, status_of(&e), &message_of(&e)),
+    let jobs = match batch_of(&st, &w, id, batch).await {
+        Ok(j) => j,
+        Err(r) => return *r,
     };
     let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     // Images are compressed already; storing them keeps the ZIP quick to make and to open.

@@ -144,6 +144,14 @@ impl Chrome {
         self
     }
 
+    /// With a success message, if there is one (a redirect's `?done=` turned into words).
+    pub fn notice_if(self, n: Option<&str>) -> Self {
+        match n {
+            Some(n) => self.notice(n),
+            None => self,
+        }
+    }
+
     /// With an error message.
     pub fn error(mut self, e: impl Into<String>) -> Self {
         self.error = Some(e.into());
@@ -380,6 +388,16 @@ impl FromRequest<AppState> for FormData {
                 .collect(),
         ))
     }
+}
+
+/// The page of a list a `?cursor=` names (50 rows); a bad cursor starts from the beginning.
+pub fn list_page(cursor: Option<&str>) -> pixeld_core::page::PageRequest {
+    pixeld_core::page::PageRequest::parse(cursor, Some(50)).unwrap_or(
+        pixeld_core::page::PageRequest {
+            after: None,
+            limit: 50,
+        },
+    )
 }
 
 /// Where to go after signing in: a path on this site, never another site.

@@ -10,14 +10,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use pixeld_core::page::PageRequest;
 use pixeld_core::roles::{Permission, Role};
 use pixeld_core::store::SigningKey;
 use uuid::Uuid;
 
 use super::{
-    Chrome, FormData, ORG_COOKIE, Web, framed_with, message_of, page, page_with, safe_next,
-    see_other, status_of, when,
+    Chrome, FormData, ORG_COOKIE, Web, framed_with, list_page, message_of, page, page_with,
+    safe_next, see_other, status_of, when,
 };
 use crate::AppState;
 use crate::extract::Query;
@@ -75,18 +74,7 @@ fn notice_for(done: Option<&str>) -> Option<&'static str> {
 }
 
 fn chrome(title: &str, w: &Web, done: Option<&str>) -> Chrome {
-    let c = w.chrome(title, "org");
-    match notice_for(done) {
-        Some(n) => c.notice(n),
-        None => c,
-    }
-}
-
-fn page_request(cursor: Option<&str>) -> PageRequest {
-    PageRequest::parse(cursor, Some(50)).unwrap_or(PageRequest {
-        after: None,
-        limit: 50,
-    })
+    w.chrome(title, "org").notice_if(notice_for(done))
 }
 
 /// A `Set-Cookie` choosing the organisation pages act in (`None`: the personal one).
@@ -146,7 +134,7 @@ async fn orgs_view(
     cursor: Option<&str>,
     name: &str,
 ) -> OrgsPage {
-    let (orgs, next_cursor) = match st.app.orgs_of(w.principal(), page_request(cursor)).await {
+    let (orgs, next_cursor) = match st.app.orgs_of(w.principal(), list_page(cursor)).await {
         Ok(p) => (p.items, p.next_cursor),
         Err(_) => (Vec::new(), None),
     };
@@ -300,13 +288,13 @@ async fn org_view(
     let org = w.org.id;
     let role = p.role;
     let can_members = role.allows(Permission::MembersManage);
-    let (members, next) = match st.app.members(p, org, page_request(members_cursor)).await {
+    let (members, next) = match st.app.members(p, org, list_page(members_cursor)).await {
         Ok(pg) => (pg.items, pg.next_cursor),
         Err(_) => (Vec::new(), None),
     };
     let invites = if can_members {
         st.app
-            .invites(p, org, page_request(None))
+            .invites(p, org, list_page(None))
             .await
             .map(|pg| pg.items)
             .unwrap_or_default()
@@ -668,7 +656,7 @@ async fn deliveries_page(
     let mut c = chrome("Webhook deliveries", &w, q.done.as_deref());
     let (rows, next_cursor, status) = match st
         .app
-        .webhook_deliveries(w.principal(), page_request(q.cursor.as_deref()))
+        .webhook_deliveries(w.principal(), list_page(q.cursor.as_deref()))
         .await
     {
         Ok(p) => (p.items, p.next_cursor, StatusCode::OK),

@@ -1495,6 +1495,39 @@ async fn export_contains_every_data_class() {
     .await;
 }
 
+/// Razorpay's `payment_link.paid` webhook for a link whose `reference_id` is our order id.
+async fn link_paid(
+    app: &TestApp,
+    link: &str,
+    reference: &str,
+    payment: &str,
+    event_id: &str,
+) -> reqwest::Response {
+    let event = json!({
+        "entity": "event", "account_id": "acc_Test", "event": "payment_link.paid",
+        "contains": ["payment_link", "order", "payment"], "created_at": 1_767_225_600,
+        "payload": {
+            "payment_link": {"entity": {"id": link, "reference_id": reference,
+                "amount": 80_000, "currency": "INR", "status": "paid"}},
+            "payment": {"entity": {"id": payment, "entity": "payment",
+                "amount": 80_000, "currency": "INR", "status": "captured",
+                "order_id": "order_Internal1", "notes": []}}
+        }
+    });
+    let raw = serde_json::to_vec(&event).unwrap();
+    app.plain()
+        .post(app.url("/v1/payments/razorpay/webhook"))
+        .header(
+            "x-razorpay-signature",
+            pixeld_payments::testing::razorpay_signature(RAZORPAY_WEBHOOK_SECRET, &raw),
+        )
+        .header("x-razorpay-event-id", event_id)
+        .body(raw)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_billing_page_pays_in_rupees_on_a_razorpay_payment_link_and_credits_once() {
     let (providers, api) = Providers::start().await;
@@ -1591,30 +1624,7 @@ async fn the_billing_page_pays_in_rupees_on_a_razorpay_payment_link_and_credits_
                 // The same callback again (a reload), and Razorpay's payment_link.paid webhook:
                 // nothing more.
                 assert_eq!(back("paid", RAZORPAY_KEY_SECRET).await.unwrap().status(), 303);
-                let event = json!({
-                    "entity": "event", "account_id": "acc_Test", "event": "payment_link.paid",
-                    "contains": ["payment_link", "order", "payment"], "created_at": 1_767_225_600,
-                    "payload": {
-                        "payment_link": {"entity": {"id": link, "reference_id": reference,
-                            "amount": 80_000, "currency": "INR", "status": "paid"}},
-                        "payment": {"entity": {"id": "pay_Link1", "entity": "payment",
-                            "amount": 80_000, "currency": "INR", "status": "captured",
-                            "order_id": "order_Internal1", "notes": []}}
-                    }
-                });
-                let raw = serde_json::to_vec(&event).unwrap();
-                let r = app
-                    .plain()
-                    .post(app.url("/v1/payments/razorpay/webhook"))
-                    .header(
-                        "x-razorpay-signature",
-                        pixeld_payments::testing::razorpay_signature(RAZORPAY_WEBHOOK_SECRET, &raw),
-                    )
-                    .header("x-razorpay-event-id", "evt_link_1")
-                    .body(raw)
-                    .send()
-                    .await
-                    .unwrap();
+                let r = link_paid(&app, &link, &reference, "pay_Link1", "evt_link_1").await;
                 assert_eq!(r.status(), 200);
                 assert_eq!(available(&app, &token).await, before + 1000);
                 app.stop().await;
@@ -1647,30 +1657,7 @@ async fn a_payment_link_paid_webhook_alone_fulfils_the_order() {
             let order_id = opened["order"]["id"].as_str().unwrap().to_owned();
             let before = available(&app, &token).await;
             // The buyer closed the tab before coming back: the webhook pays the order.
-            let event = json!({
-                "entity": "event", "account_id": "acc_Test", "event": "payment_link.paid",
-                "contains": ["payment_link", "order", "payment"], "created_at": 1_767_225_600,
-                "payload": {
-                    "payment_link": {"entity": {"id": link, "reference_id": order_id,
-                        "amount": 80_000, "currency": "INR", "status": "paid"}},
-                    "payment": {"entity": {"id": "pay_Link2", "entity": "payment",
-                        "amount": 80_000, "currency": "INR", "status": "captured",
-                        "order_id": "order_Internal2", "notes": []}}
-                }
-            });
-            let raw = serde_json::to_vec(&event).unwrap();
-            let r = app
-                .plain()
-                .post(app.url("/v1/payments/razorpay/webhook"))
-                .header(
-                    "x-razorpay-signature",
-                    pixeld_payments::testing::razorpay_signature(RAZORPAY_WEBHOOK_SECRET, &raw),
-                )
-                .header("x-razorpay-event-id", "evt_link_2")
-                .body(raw)
-                .send()
-                .await
-                .unwrap();
+            let r = link_paid(&app, &link, &order_id, "pay_Link2", "evt_link_2").await;
             assert_eq!(r.status(), 200);
             assert_eq!(available(&app, &token).await, before + 1000);
             let o = body(

@@ -1349,6 +1349,22 @@ async fn the_landing_demo_renders_the_visitors_words_free_and_within_limits() {
     .await;
 }
 
+/// Creates a template from the templates page; its id and the editor page it opens on.
+async fn new_template(app: &TestApp, browser: &reqwest::Client, csrf: &str) -> (String, String) {
+    let created = browser
+        .post(app.url("/templates"))
+        .form(&[("csrf_token", csrf), ("name", "Card")])
+        .send()
+        .await
+        .unwrap();
+    let id = created
+        .url()
+        .path()
+        .trim_start_matches("/templates/")
+        .to_string();
+    (id, created.text().await.unwrap())
+}
+
 /// The JSON in the editor's template box, as the browser would read it.
 fn editor_body(html: &str) -> Value {
     let start = html.find("name=\"body\"").expect("the template box");
@@ -1377,18 +1393,7 @@ async fn the_properties_panel_edits_a_layer_of_the_draft_without_saving_it() {
     both(|app| async move {
         let browser = app.user("ada@example.com").await;
         let csrf = csrf_of(&app, &browser).await;
-        let created = browser
-            .post(app.url("/templates"))
-            .form(&[("csrf_token", csrf.as_str()), ("name", "Card")])
-            .send()
-            .await
-            .unwrap();
-        let id = created
-            .url()
-            .path()
-            .trim_start_matches("/templates/")
-            .to_string();
-        let html = created.text().await.unwrap();
+        let (id, html) = new_template(&app, &browser, &csrf).await;
         assert!(html.contains("Choose a layer"));
         let body = editor_body(&html);
         let draft = body.to_string();
@@ -1483,18 +1488,7 @@ async fn a_csv_batch_renders_every_row_in_the_background_and_zips_them() {
         |app| async move {
             let browser = app.user("ada@example.com").await;
             let csrf = csrf_of(&app, &browser).await;
-            let created = browser
-                .post(app.url("/templates"))
-                .form(&[("csrf_token", csrf.as_str()), ("name", "Card")])
-                .send()
-                .await
-                .unwrap();
-            let id = created
-                .url()
-                .path()
-                .trim_start_matches("/templates/")
-                .to_string();
-            let html = created.text().await.unwrap();
+            let (id, html) = new_template(&app, &browser, &csrf).await;
             assert!(html.contains("Batch render from a CSV"));
             let before = available(&app, &browser).await;
             let send = |csv: &'static str, name: &'static str| {
