@@ -334,7 +334,13 @@ test("pages fit a 360 px phone and pass axe in dark mode", async () => {
   const browser = await launch();
   try {
     const page = await newPage(browser, { viewport: { width: 360, height: 740 }, colorScheme: "dark" });
-    for (const path of ["/", "/pricing", "/sign-up", "/sign-in", "/forgot-password", "/privacy"]) {
+    const publicPages = [
+      "/", "/pricing", "/sign-up", "/sign-in", "/forgot-password", "/privacy",
+      // The emailed-link pages (a stale token shows the same page) and a mistyped address.
+      "/verify-email?token=stale", "/reset-password?token=stale", "/cancel-deletion?token=stale",
+      "/unsubscribe?token=stale", "/no-such-page",
+    ];
+    for (const path of publicPages) {
       await page.goto(server.url(path));
       await assertFitsWidth(page, path);
       await axe(page, `${path} (dark, 360 px)`);

@@ -197,7 +197,7 @@ pub fn router(st: AppState) -> Router {
         .merge(routes::pages::router())
         .merge(web::router(st.config.images.max_upload_bytes as usize))
         .route_layer(axum::middleware::from_fn(middleware::record_route))
-        .fallback(|| async { ApiError::new("not-found", "no such route") })
+        .fallback(web::not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::new("method-not-allowed", "this route does not take that method")
         });

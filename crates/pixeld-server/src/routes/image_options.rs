@@ -347,6 +347,25 @@ mod tests {
     }
 
     #[test]
+    fn a_json_body_just_above_a_limit_is_refused() {
+        // The next double above 100: serde_json's fast float parser used to read it as 100.0
+        // (`float_roundtrip` reads it exactly), and the body slipped through.
+        for body in [
+            r#"{"sharpen": 100.00000000000001}"#,
+            r#"{"blur": 1000.0000000000001}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<crate::routes::images::OptionsBody>(body).is_err(),
+                "{body} was accepted"
+            );
+        }
+        assert!(
+            serde_json::from_str::<crate::routes::images::OptionsBody>(r#"{"sharpen": 100}"#)
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn the_documented_options_are_the_ones_the_engine_reads() {
         let doc: serde_json::Value = serde_json::from_str(&crate::openapi::json()).unwrap();
         let body = &doc["components"]["schemas"]["OptionsDoc"]["properties"];

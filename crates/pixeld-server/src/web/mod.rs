@@ -48,6 +48,27 @@ pub fn router(max_upload: usize) -> Router<AppState> {
         .merge(batch::router())
 }
 
+/// No such route: a page for a browser (a mistyped or stale link), problem+json for the API.
+pub async fn not_found(req: Request) -> Response {
+    let wants_page = !req.uri().path().starts_with("/v1/")
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    if wants_page {
+        framed_with(
+            StatusCode::NOT_FOUND,
+            Chrome::new("Page not found", "", None),
+            "<h1>Page not found</h1><p>There is no page at this address. It may have moved, or \
+             the link may be mistyped.</p><p><a href=\"/\">pixeld home</a> · \
+             <a href=\"/dashboard\">Your dashboard</a> · <a href=\"/docs\">API reference</a></p>",
+        )
+    } else {
+        crate::problem::ApiError::new("not-found", "no such route").into_response()
+    }
+}
+
 /// Content Security Policy for pages: scripts and styles only from this site, no inline script,
 /// no framing. Images may be data URIs (QR codes, previews) and blobs (upload previews).
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \

@@ -1615,3 +1615,54 @@ async fn reloading_the_created_token_page_does_not_create_a_second_token() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_mistyped_address_is_a_page_for_browsers_and_problem_json_for_the_api() {
+    both(|app| async move {
+        let r = app
+            .plain()
+            .get(app.url("/no-such-page"))
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        assert!(
+            r.headers()[CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert!(r.headers().contains_key("content-security-policy"));
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("<title>Page not found · pixeld</title>"),
+            "{html}"
+        );
+        assert!(html.contains("href=\"/dashboard\""));
+        // The API (and anything that does not ask for HTML) still gets problem+json.
+        problem(
+            app.plain()
+                .get(app.url("/v1/no-such-route"))
+                .header("accept", "text/html")
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "not-found",
+        )
+        .await;
+        problem(
+            app.plain()
+                .get(app.url("/no-such-page"))
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "not-found",
+        )
+        .await;
+        app.stop().await;
+    })
+    .await;
+}
