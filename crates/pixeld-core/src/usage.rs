@@ -88,6 +88,8 @@ pub struct UsageFilter {
     pub status_class: Option<u16>,
     /// Only requests made with this token.
     pub token_id: Option<Uuid>,
+    /// Newest first (a log read from the top); the cursor then pages back in time.
+    pub newest_first: bool,
 }
 
 /// Totals of one day and route for an organisation.

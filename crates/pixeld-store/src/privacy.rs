@@ -189,13 +189,24 @@ macro_rules! privacy_impl {
                 page: pixeld_core::page::PageRequest,
             ) -> pixeld_core::store::StoreResult<Vec<pixeld_core::usage::UsageEvent>> {
                 let far = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(365 * 1000);
-                let rows = sqlx::query(concat!(
+                // Ids are UUIDv7, so id order is time order; the cursor is the last id shown.
+                let sql = if f.newest_first {
+                    concat!(
+                    "SELECT ", usage_cols!(), " FROM usage_events WHERE org_id = $1 AND id < $2 \
+                     AND at >= $3 AND at < $4 AND ($5 = '' OR route = $5) \
+                     AND ($6 = 0 OR status = $6) AND ($7 = 0 OR status / 100 = $7) \
+                     AND ($8 = 0 OR token_id = $9) ORDER BY id DESC LIMIT $10")
+                } else {
+                    concat!(
                     "SELECT ", usage_cols!(), " FROM usage_events WHERE org_id = $1 AND id > $2 \
                      AND at >= $3 AND at < $4 AND ($5 = '' OR route = $5) \
                      AND ($6 = 0 OR status = $6) AND ($7 = 0 OR status / 100 = $7) \
-                     AND ($8 = 0 OR token_id = $9) ORDER BY id LIMIT $10"))
+                     AND ($8 = 0 OR token_id = $9) ORDER BY id LIMIT $10")
+                };
+                let start = if f.newest_first { uuid::Uuid::max() } else { uuid::Uuid::nil() };
+                let rows = sqlx::query(sql)
                     .bind(org_id)
-                    .bind(page.after.unwrap_or(uuid::Uuid::nil()))
+                    .bind(page.after.unwrap_or(start))
                     .bind(ts(f.since.unwrap_or(time::OffsetDateTime::UNIX_EPOCH)))
                     .bind(ts(f.until.unwrap_or(far)))
                     .bind(f.route.clone().unwrap_or_default())

@@ -117,6 +117,20 @@ pub struct UsageParams {
     pub status_class: Option<u16>,
     /// Only requests made with this API token.
     pub token_id: Option<Uuid>,
+    /// `asc` (oldest first, the default) or `desc` (newest first; `next_cursor` then pages
+    /// back in time).
+    #[param(inline)]
+    pub order: Option<Order>,
+}
+
+/// Which way a log is listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Oldest first.
+    Asc,
+    /// Newest first.
+    Desc,
 }
 
 impl UsageParams {
@@ -139,11 +153,12 @@ impl UsageParams {
             status: self.status,
             status_class: self.status_class,
             token_id: self.token_id,
+            newest_first: self.order == Some(Order::Desc),
         })
     }
 }
 
-/// The organisation's API requests, oldest first: who, which route, status, latency, bytes,
+/// The organisation's API requests, oldest first (`order=desc` for newest first): who, which route, status, latency, bytes,
 /// credits, address, country and user agent. Owners and admins (`billing:read`). Rows are kept
 /// 90 days; the address is cut to its network after 7.
 #[utoipa::path(get, path = "/v1/usage", tag = "usage", params(UsageParams),

@@ -124,8 +124,10 @@ async fn usage(State(st): State<AppState>, w: Web, Query(q): Query<UsageQuery>) 
     let status = q.status.clone().unwrap_or_default();
     let since = q.since.clone().unwrap_or_default();
     let mut problems = Vec::new();
+    // A log is read from the top: newest first, "Older" pages back.
     let mut filter = UsageFilter {
         route: (!route.is_empty()).then(|| route.clone()),
+        newest_first: true,
         ..UsageFilter::default()
     };
     match status.as_str() {

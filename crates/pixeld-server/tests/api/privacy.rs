@@ -1587,3 +1587,55 @@ async fn raw_analytics_events_are_pruned_after_30_days() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_request_log_reads_newest_first_on_request_and_pages_back_in_time() {
+    both(|app| async move {
+        let browser = app.user("order@example.com").await;
+        let token = app.token(&browser, &["billing:read"]).await;
+        for _ in 0..4 {
+            assert_eq!(get(&app, &token, "/v1/credits").await.status(), 200);
+        }
+        let oldest_first: Vec<String> = usage(&app, &token, "")
+            .await
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(oldest_first.len() >= 4);
+        let mut newest_first = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let r = get(
+                &app,
+                &token,
+                &format!("/v1/usage?order=desc&limit=2{cursor}"),
+            )
+            .await;
+            assert_eq!(r.status(), 200);
+            let page = body(r).await;
+            for row in page["items"].as_array().unwrap() {
+                newest_first.push(row["id"].as_str().unwrap().to_owned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+        // The listing requests themselves are logged too, after the snapshot above.
+        let seen: Vec<&String> = newest_first
+            .iter()
+            .filter(|id| oldest_first.contains(id))
+            .collect();
+        let mut expected: Vec<&String> = oldest_first.iter().collect();
+        expected.reverse();
+        assert_eq!(seen, expected, "every row once, newest first");
+        problem(
+            get(&app, &token, "/v1/usage?order=sideways").await,
+            422,
+            "validation",
+        )
+        .await;
+        app.stop().await;
+    })
+    .await;
+}
