@@ -5,6 +5,7 @@
 // saved as a screenshot; a script error or CSP violation fails the test.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 import {
   assertClean, assertFitsWidth, axe, backends, launch, mailedLink, newPage, screenshot,
   startServer,
@@ -38,11 +39,30 @@ async function signIn(page, server, email) {
   await page.waitForURL(/\/dashboard$/);
 }
 
+/** A webhook receiver on loopback that answers 200 and counts what it got. */
+function receiver() {
+  return new Promise((resolve) => {
+    const got = [];
+    const srv = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        got.push({ headers: req.headers, body });
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.end("thanks");
+      });
+    });
+    srv.listen(0, "127.0.0.1", () => resolve({ url: `http://127.0.0.1:${srv.address().port}/hook`, got, close: () => srv.close() }));
+  });
+}
+
 const chip = (page) => page.locator(".org-chip").textContent().then((t) => t.replace(/Acting in organisation |; switch/g, "").trim());
 
 for (const backend of backends()) {
   test(`a team works together in one organisation (${backend})`, async () => {
-    const server = await startServer(backend);
+    // Webhooks may reach this machine's receiver (private addresses are refused otherwise).
+    const server = await startServer(backend, { PIXELD_FETCH__ALLOW_NETWORKS: '["127.0.0.1/32"]' });
+    const hook = await receiver();
     const browser = await launch();
     try {
       const owner = await newPage(browser);
@@ -119,7 +139,31 @@ for (const backend of backends()) {
       await shot(owner, "25-org-keys");
       await owner.getByRole("link", { name: "Webhook deliveries" }).click();
       await owner.getByText("No webhooks sent yet.").waitFor();
+
+      // An asynchronous render of a team template with a webhook: the log shows the delivery,
+      // its attempt and the body sent.
+      await owner.goto(server.url("/templates"));
+      await owner.getByRole("button", { name: "New template" }).click();
+      await owner.waitForURL(/\/templates\/[0-9a-f-]{36}$/);
+      const templateId = owner.url().split("/").pop();
+      const session = await (await owner.request.get(server.url("/v1/auth/session"))).json();
+      const orgs = await (await owner.request.get(server.url("/v1/orgs"))).json();
+      const team = orgs.items.find((o) => o.name === "Babbage & Co");
+      const accepted = await owner.request.post(server.url("/v1/renders"), {
+        headers: { "x-csrf-token": session.csrf_token, origin: server.base, "x-pixeld-org": team.id },
+        data: { template: templateId, async: true, webhook_url: hook.url, data: { title: "Hooked" } },
+      });
+      assert.equal(accepted.status(), 202, await accepted.text());
+      for (let i = 0; i < 100 && hook.got.length === 0; i++) await owner.waitForTimeout(100);
+      assert.equal(hook.got.length, 1, "the webhook arrived");
+      assert.match(hook.got[0].headers["pixeld-signature"], /^t=\d+,v1=[0-9a-f]{64}/);
+      await owner.goto(server.url("/org/webhooks"));
       await shot(owner, "26-org-webhooks");
+      await owner.getByRole("link", { name: "render.completed" }).click();
+      await owner.getByRole("heading", { name: /render\.completed/ }).waitFor();
+      assert.match(await owner.textContent("main"), /HTTP 200/);
+      assert.match(await owner.locator("#payload").textContent(), /"render\.completed"/);
+      await shot(owner, "26b-org-webhook");
 
       // Switching back to the personal organisation from the list.
       await owner.goto(server.url("/orgs"));
@@ -160,6 +204,7 @@ for (const backend of backends()) {
         assertClean(phone);
       }
     } finally {
+      hook.close();
       await browser.close();
       await server.stop();
     }
