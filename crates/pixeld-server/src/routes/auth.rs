@@ -233,13 +233,19 @@ fn client(ip: ClientIp, headers: &HeaderMap) -> ClientInfo {
 
 /// Builds the session cookie.
 pub fn session_cookie_header(st: &AppState, value: &str, max_age: i64) -> HeaderValue {
+    cookie_header(st, SESSION_COOKIE, value, max_age)
+}
+
+/// A `Set-Cookie` value for one of the site's own cookies: HttpOnly, SameSite=Lax, the whole
+/// site, and `Secure` when the public URL is https. `max_age` 0 removes it.
+pub fn cookie_header(st: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
     let secure = if st.config.secure_cookies() {
         "; Secure"
     } else {
         ""
     };
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}"
+        "{name}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}"
     ))
     .expect("cookie is ascii")
 }

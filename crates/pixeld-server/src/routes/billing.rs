@@ -371,17 +371,11 @@ pub async fn choose_currency(
         )
         .into());
     }
-    let secure = if st.config.public_url().starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie =
-        format!("{CURRENCY_COOKIE}={c}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly{secure}");
     let mut resp = Json(serde_json::json!({"currency": c})).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        resp.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        super::auth::cookie_header(&st, CURRENCY_COOKIE, &c, 31_536_000),
+    );
     Ok(resp)
 }
 

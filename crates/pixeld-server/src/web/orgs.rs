@@ -79,18 +79,10 @@ fn chrome(title: &str, w: &Web, done: Option<&str>) -> Chrome {
 
 /// A `Set-Cookie` choosing the organisation pages act in (`None`: the personal one).
 fn org_cookie(st: &AppState, org: Option<Uuid>) -> HeaderValue {
-    let secure = if st.config.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    let v = match org {
-        Some(id) => {
-            format!("{ORG_COOKIE}={id}; HttpOnly; SameSite=Lax; Path=/; Max-Age=31536000{secure}")
-        }
-        None => format!("{ORG_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{secure}"),
-    };
-    HeaderValue::from_str(&v).expect("cookie is ascii")
+    match org {
+        Some(id) => crate::routes::auth::cookie_header(st, ORG_COOKIE, &id.to_string(), 31_536_000),
+        None => crate::routes::auth::cookie_header(st, ORG_COOKIE, "", 0),
+    }
 }
 
 /// A redirect that also switches the organisation.

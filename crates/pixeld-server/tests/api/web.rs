@@ -1070,18 +1070,9 @@ async fn operator(app: &TestApp, email: &str) -> reqwest::Client {
     b
 }
 
-fn user_id(app: &TestApp, email: &str) -> impl std::future::Future<Output = String> {
-    let store = app.app.store.clone();
-    let email = email.to_string();
-    async move {
-        store
-            .user_by_email(&email)
-            .await
-            .unwrap()
-            .unwrap()
-            .id
-            .to_string()
-    }
+async fn user_id(app: &TestApp, email: &str) -> String {
+    let u = app.app.store.user_by_email(email).await.unwrap().unwrap();
+    u.id.to_string()
 }
 
 #[tokio::test]
