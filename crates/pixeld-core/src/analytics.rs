@@ -195,7 +195,11 @@ impl Pixeld {
             return Err(Error::invalid("kind", "must be pageview or event"));
         }
         let name = hit.name.trim();
-        if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control)
+        // Control characters are refused wherever they are: trimming would otherwise pass a
+        // trailing form feed or tab that the documented pattern forbids.
+        if name.is_empty()
+            || name.chars().count() > MAX_NAME
+            || hit.name.chars().any(char::is_control)
         {
             return Err(Error::invalid(
                 "name",

@@ -1639,3 +1639,19 @@ async fn the_request_log_reads_newest_first_on_request_and_pages_back_in_time() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_analytics_name_with_a_control_character_anywhere_is_refused() {
+    both(|app| async move {
+        let c = app.plain();
+        for name in ["/pricing\u{c}", "\t/pricing", "/pri\u{7f}cing"] {
+            problem(hit(&app, &c, DESKTOP, name, &[]).await, 422, "validation").await;
+        }
+        assert_eq!(
+            hit(&app, &c, DESKTOP, " /pricing ", &[]).await.status(),
+            202
+        );
+        app.stop().await;
+    })
+    .await;
+}
