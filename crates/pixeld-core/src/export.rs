@@ -118,6 +118,7 @@ this layout. Times are RFC 3339 in UTC; amounts of money are in minor units (cen
   images.json          your uploads still within their 24 hours, with the files in images/
   renders.json         images rendered from your templates, with the files in renders/
   fonts.json           fonts you uploaded, with the files in fonts/
+  support.json         your support requests, each with its messages
 
 Passwords are stored only as Argon2id hashes and API tokens only as SHA-256 digests; neither is
 included. Questions: see /privacy on the site you exported from.
@@ -552,6 +553,27 @@ impl Pixeld {
                                "bytes": f.bytes, "uploaded_at": rfc3339(f.created_at), "file": file}));
         }
         a.json("fonts.json", "fonts", &Value::Array(listed))?;
+        let support: Vec<Value> = self
+            .all_support_requests(user.id)
+            .await?
+            .iter()
+            .map(|t| {
+                let messages: Vec<Value> = t
+                    .messages
+                    .iter()
+                    .map(|m| {
+                        json!({"id": m.id, "from": m.author.as_str(), "body": m.body,
+                               "written_at": rfc3339(m.created_at)})
+                    })
+                    .collect();
+                json!({"id": t.ticket.id, "subject": t.ticket.subject,
+                       "category": t.ticket.category.as_str(), "status": t.ticket.status.as_str(),
+                       "opened_at": rfc3339(t.ticket.created_at),
+                       "updated_at": rfc3339(t.ticket.updated_at),
+                       "closed_at": opt(t.ticket.closed_at), "messages": messages})
+            })
+            .collect();
+        a.json("support.json", "support", &Value::Array(support))?;
         a.finish(now)
     }
 

@@ -35,6 +35,7 @@ pub mod roles;
 pub mod secret;
 pub mod sessions;
 pub mod store;
+pub mod support;
 pub mod templates;
 pub mod tokens;
 pub mod twofactor;

@@ -52,11 +52,13 @@ pub enum DataClass {
     AnalyticsEvents,
     /// The daily salts of the analytics visitor hash.
     AnalyticsSalts,
+    /// Support requests and their messages.
+    Support,
 }
 
 impl DataClass {
     /// Every class, in the order `privacy.toml` lists them.
-    pub const ALL: [DataClass; 18] = [
+    pub const ALL: [DataClass; 19] = [
         DataClass::Account,
         DataClass::DeletedAccounts,
         DataClass::Uploads,
@@ -75,6 +77,7 @@ impl DataClass {
         DataClass::Exports,
         DataClass::AnalyticsEvents,
         DataClass::AnalyticsSalts,
+        DataClass::Support,
     ];
 
     /// The id used in `privacy.toml`.
@@ -98,6 +101,7 @@ impl DataClass {
             DataClass::Exports => "exports",
             DataClass::AnalyticsEvents => "analytics_events",
             DataClass::AnalyticsSalts => "analytics_salts",
+            DataClass::Support => "support",
         }
     }
 

@@ -53,6 +53,8 @@ pub struct SweepReport {
     pub analytics_events: u64,
     /// Analytics salts past their window.
     pub analytics_salts: u64,
+    /// Support requests (with their messages) quiet for longer than their window.
+    pub support_requests: u64,
 }
 
 impl Pixeld {
@@ -159,6 +161,10 @@ impl Pixeld {
             .store
             .purge_analytics_salts(now - r.window(DataClass::AnalyticsSalts))
             .await?;
+        report.support_requests = self
+            .store
+            .purge_support_tickets(now - r.window(DataClass::Support))
+            .await?;
         {
             // A remembered salt of an earlier day goes too, even if no hit came since.
             let today = now.date().to_string();
@@ -193,6 +199,7 @@ impl Pixeld {
                 exports = report.exports,
                 analytics_events = report.analytics_events,
                 analytics_salts = report.analytics_salts,
+                support_requests = report.support_requests,
                 "retention sweep"
             );
         }

@@ -579,7 +579,7 @@ pub struct FontRecord {
 /// Everything pixeld keeps in its database (for the foundation: accounts, sessions, tokens,
 /// organisations, idempotency).
 #[async_trait]
-pub trait Store: PrivacyStore + Send + Sync + 'static {
+pub trait Store: PrivacyStore + SupportStore + Send + Sync + 'static {
     /// Which backend this is (`sqlite` or `postgres`), for logs and health output.
     fn backend(&self) -> &'static str;
     /// Checks the connection (used by `/readyz`).
@@ -1321,4 +1321,52 @@ pub trait PrivacyStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<crate::analytics::AnalyticsEvent>>;
     /// Deletes raw events older than `before`.
     async fn purge_analytics_events(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}
+
+/// Support requests and their messages (`crate::support`).
+#[async_trait]
+pub trait SupportStore: Send + Sync + 'static {
+    /// Inserts a request with its first message, unless its user already has `max_open`
+    /// requests that are not closed (then `false`, nothing written).
+    async fn create_ticket(
+        &self,
+        t: &crate::support::Ticket,
+        first: &crate::support::TicketMessage,
+        max_open: i64,
+    ) -> StoreResult<bool>;
+    /// A request by id.
+    async fn ticket(&self, id: Uuid) -> StoreResult<Option<crate::support::Ticket>>;
+    /// A user's requests, newest first (`page.after` is the last id of the previous page).
+    async fn tickets_of(
+        &self,
+        user_id: Uuid,
+        page: PageRequest,
+    ) -> StoreResult<Vec<crate::support::Ticket>>;
+    /// A request's messages, oldest first.
+    async fn ticket_messages(
+        &self,
+        ticket_id: Uuid,
+    ) -> StoreResult<Vec<crate::support::TicketMessage>>;
+    /// Appends a message and sets the request's status (clearing `closed_at`), unless the
+    /// request already holds `max_messages` (then `false`, nothing written).
+    async fn add_ticket_message(
+        &self,
+        m: &crate::support::TicketMessage,
+        status: crate::support::Status,
+        max_messages: i64,
+    ) -> StoreResult<bool>;
+    /// Closes a request; `false` when it was closed already or does not exist.
+    async fn close_ticket(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool>;
+    /// Requests of everyone with their requesters, oldest first, optionally of one status.
+    async fn support_queue(
+        &self,
+        status: Option<crate::support::Status>,
+        page: PageRequest,
+    ) -> StoreResult<Vec<crate::support::QueuedTicket>>;
+    /// One request with its requester.
+    async fn queued_ticket(&self, id: Uuid) -> StoreResult<Option<crate::support::QueuedTicket>>;
+    /// Deletes requests (with their messages) last updated before `before`.
+    async fn purge_support_tickets(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// Email addresses of the enabled instance administrators.
+    async fn operator_emails(&self) -> StoreResult<Vec<String>>;
 }

@@ -15,6 +15,8 @@ mod ledger;
 mod privacy;
 #[macro_use]
 mod queries;
+#[macro_use]
+mod support;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(feature = "testing")]

@@ -62,3 +62,4 @@ store_impl!(
 );
 ledger_impl!(PgStore, sqlx::Postgres, PgRow);
 privacy_impl!(PgStore, sqlx::Postgres, PgRow);
+support_impl!(PgStore, sqlx::Postgres, PgRow);

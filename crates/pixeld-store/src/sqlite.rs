@@ -71,3 +71,4 @@ fn read_ts_opt(row: &SqliteRow, col: &str) -> Result<Option<OffsetDateTime>, sql
 store_impl!(SqliteStore, sqlx::Sqlite, SqliteRow, "sqlite", "");
 ledger_impl!(SqliteStore, sqlx::Sqlite, SqliteRow);
 privacy_impl!(SqliteStore, sqlx::Sqlite, SqliteRow);
+support_impl!(SqliteStore, sqlx::Sqlite, SqliteRow);

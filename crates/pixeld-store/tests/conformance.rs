@@ -1065,3 +1065,187 @@ async fn render_jobs_and_webhook_deliveries_keep_their_state_and_log() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn support_requests_thread_queue_limit_purge_and_go_with_their_user() {
+    use pixeld_core::support::{Author, Category, Status, Ticket, TicketMessage};
+    on_both(|store| async move {
+        let ada = user(&store, "ada@example.com").await;
+        let op = user(&store, "op@example.com").await;
+        store.set_admin(op.id, true).await.unwrap();
+        let t0 = now();
+        let ticket = |subject: &str| Ticket {
+            id: Uuid::now_v7(),
+            user_id: ada.id,
+            subject: subject.into(),
+            category: Category::Billing,
+            status: Status::Open,
+            created_at: t0,
+            updated_at: t0,
+            closed_at: None,
+        };
+        let msg = |ticket_id, author, author_id, body: &str, at| TicketMessage {
+            id: Uuid::now_v7(),
+            ticket_id,
+            author,
+            author_id,
+            body: body.into(),
+            created_at: at,
+        };
+        let a = ticket("Invoice address");
+        let first = msg(a.id, Author::User, Some(ada.id), "Please fix it", t0);
+        assert!(store.create_ticket(&a, &first, 2).await.unwrap());
+        assert_eq!(store.ticket(a.id).await.unwrap().unwrap(), a);
+
+        // The open-request limit counts requests that are not closed.
+        let b = ticket("Second");
+        assert!(
+            store
+                .create_ticket(&b, &msg(b.id, Author::User, Some(ada.id), "x", t0), 2)
+                .await
+                .unwrap()
+        );
+        let c = ticket("Third");
+        assert!(
+            !store
+                .create_ticket(&c, &msg(c.id, Author::User, Some(ada.id), "x", t0), 2)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store.ticket(c.id).await.unwrap().is_none(),
+            "nothing written"
+        );
+        assert!(store.close_ticket(b.id, t0).await.unwrap());
+        assert!(
+            !store.close_ticket(b.id, t0).await.unwrap(),
+            "closed already"
+        );
+        assert!(
+            store
+                .create_ticket(&c, &msg(c.id, Author::User, Some(ada.id), "x", t0), 2)
+                .await
+                .unwrap()
+        );
+
+        // Newest first for the user, in pages.
+        let first_page = store
+            .tickets_of(
+                ada.id,
+                PageRequest {
+                    after: None,
+                    limit: 2,
+                },
+            )
+            .await
+            .unwrap();
+        let ids: Vec<_> = first_page.iter().map(|t| t.id).collect();
+        assert_eq!(ids, vec![c.id, b.id, a.id], "limit + 1 rows, newest first");
+        let rest = store
+            .tickets_of(
+                ada.id,
+                PageRequest {
+                    after: Some(b.id),
+                    limit: 2,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(rest.iter().map(|t| t.id).collect::<Vec<_>>(), vec![a.id]);
+
+        // An answer sets the status; a message beyond the limit is refused whole.
+        let t1 = t0 + Duration::hours(1);
+        let answer = msg(a.id, Author::Operator, Some(op.id), "Done", t1);
+        assert!(
+            store
+                .add_ticket_message(&answer, Status::Answered, 3)
+                .await
+                .unwrap()
+        );
+        let now_a = store.ticket(a.id).await.unwrap().unwrap();
+        assert_eq!((now_a.status, now_a.updated_at), (Status::Answered, t1));
+        let third = msg(a.id, Author::User, Some(ada.id), "Thanks", t1);
+        assert!(
+            store
+                .add_ticket_message(&third, Status::Open, 3)
+                .await
+                .unwrap()
+        );
+        let fourth = msg(a.id, Author::User, Some(ada.id), "One more", t1);
+        assert!(
+            !store
+                .add_ticket_message(&fourth, Status::Open, 3)
+                .await
+                .unwrap()
+        );
+        let thread = store.ticket_messages(a.id).await.unwrap();
+        assert_eq!(thread, vec![first.clone(), answer.clone(), third.clone()]);
+        let gone = msg(Uuid::now_v7(), Author::User, Some(ada.id), "?", t1);
+        assert!(matches!(
+            store.add_ticket_message(&gone, Status::Open, 3).await,
+            Err(StoreError::NotFound)
+        ));
+
+        // The operators' queue, by status, with the requester.
+        let open = store
+            .support_queue(Some(Status::Open), PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            open.iter().map(|q| q.ticket.id).collect::<Vec<_>>(),
+            vec![a.id, c.id]
+        );
+        assert_eq!(open[0].email, "ada@example.com");
+        let all = store
+            .support_queue(None, PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(
+            store
+                .queued_ticket(b.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .ticket
+                .status,
+            Status::Closed
+        );
+        assert_eq!(
+            store.operator_emails().await.unwrap(),
+            vec!["op@example.com".to_owned()]
+        );
+        store.set_disabled(op.id, Some(t1)).await.unwrap();
+        assert!(store.operator_emails().await.unwrap().is_empty());
+
+        // Retention counts from the last activity.
+        assert_eq!(store.purge_support_tickets(t0).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .purge_support_tickets(t0 + Duration::minutes(1))
+                .await
+                .unwrap(),
+            2,
+            "the two quiet requests"
+        );
+        assert!(store.ticket(c.id).await.unwrap().is_none());
+        assert!(store.ticket(a.id).await.unwrap().is_some());
+
+        // An operator's account going keeps their answer in the thread, without them.
+        store
+            .erase_account(op.id, &[op.personal_org_id], t1)
+            .await
+            .unwrap();
+        let thread = store.ticket_messages(a.id).await.unwrap();
+        assert_eq!(thread[1].author_id, None);
+        assert_eq!(thread[1].body, "Done");
+        // The requester's account going takes the request and its messages.
+        store
+            .erase_account(ada.id, &[ada.personal_org_id], t1)
+            .await
+            .unwrap();
+        assert!(store.ticket(a.id).await.unwrap().is_none());
+        assert!(store.ticket_messages(a.id).await.unwrap().is_empty());
+    })
+    .await;
+}
