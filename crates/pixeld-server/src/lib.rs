@@ -192,6 +192,7 @@ pub fn router(st: AppState) -> Router {
         .merge(routes::billing::router())
         .merge(routes::usage::router())
         .merge(routes::rights::router())
+        .merge(routes::support::router())
         .merge(routes::privacy::router())
         .merge(routes::analytics::router())
         .merge(routes::pages::router())

@@ -11,8 +11,8 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
 use crate::routes::{
-    account, analytics, auth, billing, fonts, images, orgs, privacy, rights, system, templates,
-    tokens, usage, webhooks,
+    account, analytics, auth, billing, fonts, images, orgs, privacy, rights, support, system,
+    templates, tokens, usage, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -57,6 +57,9 @@ use crate::routes::{
         rights::get_profile, rights::patch_profile, rights::profile_changes, rights::get_consents, rights::put_consent,
         rights::get_processing, rights::put_processing, rights::request_export, rights::list_exports,
         rights::download_export, analytics::collect, analytics::report,
+        support::open_request, support::list_requests, support::get_request, support::reply,
+        support::close, support::queue, support::operator_get, support::operator_reply,
+        support::operator_close,
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField)),
     tags(
@@ -69,6 +72,7 @@ use crate::routes::{
         (name = "webhooks", description = "Webhook secrets and the delivery log"),
         (name = "credits", description = "The credit balance, prices and the ledger"),
         (name = "privacy", description = "Your data rights: deleting your account, your requests; open requests for operators"),
+        (name = "support", description = "Writing to the operators of this instance, and their answers; the queue for operators"),
         (name = "usage", description = "Your API request log and daily totals; route latency for operators"),
         (name = "system", description = "Health, readiness, metrics, this document"),
     )

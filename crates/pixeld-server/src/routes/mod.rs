@@ -11,6 +11,7 @@ pub mod orgs;
 pub mod pages;
 pub mod privacy;
 pub mod rights;
+pub mod support;
 pub mod system;
 pub mod templates;
 pub mod tokens;

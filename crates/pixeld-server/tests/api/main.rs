@@ -11,6 +11,7 @@ mod orgs;
 mod payments;
 mod privacy;
 mod sessions;
+mod support_requests;
 mod templates;
 mod tokens;
 mod two_factor;
