@@ -1237,6 +1237,34 @@ async fn whole_story(app: TestApp, objects: Objects) {
                 .await
                 .unwrap();
             assert_eq!(r.status(), 200);
+            // Write to support, with personal details in the text, and get an answer.
+            let r = browser
+                .post(app.url("/v1/support/requests"))
+                .json(
+                    &json!({"subject": "Rocinante Ltd invoice", "category": "billing",
+                              "body": "Call me on +44 7700 900123 about Rocinante Ltd."}),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            let ticket = body(r).await["request"]["id"].as_str().unwrap().to_owned();
+            let ops = app.user("ops@example.com").await;
+            let ops_user = app
+                .app
+                .store
+                .user_by_email("ops@example.com")
+                .await
+                .unwrap()
+                .unwrap();
+            app.app.store.set_admin(ops_user.id, true).await.unwrap();
+            let r = ops
+                .post(app.url(&format!("/v1/admin/support/requests/{ticket}/messages")))
+                .json(&json!({"body": "Sent to Rocinante Ltd."}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
             let opened = body(
                 checkout(
                     &app,
@@ -1284,6 +1312,7 @@ async fn whole_story(app: TestApp, objects: Objects) {
                 "Quixote Trading",
                 "+44 7700 900123",
                 "127.0.0.1",
+                "Rocinante Ltd",
             ] {
                 assert!(
                     before.contains(trace),
@@ -1362,6 +1391,7 @@ async fn whole_story(app: TestApp, objects: Objects) {
                 "ESX1234567X",
                 "+44 7700 900123",
                 "127.0.0.1",
+                "Rocinante Ltd",
             ] {
                 assert!(!db.contains(trace), "the database still holds {trace}");
                 assert!(
@@ -1393,12 +1423,16 @@ async fn export_contains_every_data_class() {
             const EMAIL: &str = "export@example.com";
             let browser = app.user(EMAIL).await;
             let token = app
-                .token(&browser, &["images:read", "images:write", "render", "billing:read", "billing:write", "account:read"])
+                .token(&browser, &["images:read", "images:write", "render", "billing:read", "billing:write", "account:read", "account:write"])
                 .await;
             let r = browser.patch(app.url("/v1/account/profile"))
                 .json(&json!({"phone": "+1 555 0100", "company": "Export Co"})).send().await.unwrap();
             assert_eq!(r.status(), 200);
             browser.put(app.url("/v1/account/consents/marketing_email")).json(&json!({"granted": true})).send().await.unwrap();
+            let r = app.plain().post(app.url("/v1/support/requests")).bearer_auth(&token)
+                .json(&json!({"subject": "Where is my invoice?", "category": "billing", "body": "Order of last week."}))
+                .send().await.unwrap();
+            assert_eq!(r.status(), 201);
             let upload = png();
             let r = app.plain().post(app.url("/v1/images")).bearer_auth(&token)
                 .header("content-type", "image/png").body(upload.clone()).send().await.unwrap();
@@ -1447,7 +1481,8 @@ async fn export_contains_every_data_class() {
             let classes: Vec<&str> = manifest["files"].as_array().unwrap().iter().map(|f| f["file"].as_str().unwrap()).collect();
             for file in ["account.json", "consents.json", "processing.json", "data_requests.json", "sessions.json",
                          "tokens.json", "organisations.json", "usage.json", "credits.json", "orders.json",
-                         "invoices.json", "templates.json", "images.json", "renders.json", "fonts.json"] {
+                         "invoices.json", "templates.json", "images.json", "renders.json", "fonts.json",
+                         "support.json"] {
                 assert!(classes.contains(&file), "{file} is not in the manifest");
                 assert!(readme.contains(file), "the README does not explain {file}");
                 let v: Value = serde_json::from_slice(&zip_entry(&mut zip, file)).unwrap();
@@ -1470,6 +1505,9 @@ async fn export_contains_every_data_class() {
             assert_eq!(versions[0]["template"]["page"]["width"], 64);
             let renders: Value = serde_json::from_slice(&zip_entry(&mut zip, "renders.json")).unwrap();
             assert!(zip_entry(&mut zip, renders[0]["file"].as_str().unwrap()).starts_with(b"\x89PNG"));
+            let support: Value = serde_json::from_slice(&zip_entry(&mut zip, "support.json")).unwrap();
+            assert_eq!(support[0]["subject"], "Where is my invoice?");
+            assert_eq!(support[0]["messages"][0]["body"], "Order of last week.");
             let invoices: Value = serde_json::from_slice(&zip_entry(&mut zip, "invoices.json")).unwrap();
             assert!(zip_entry(&mut zip, invoices[0]["pdf"].as_str().unwrap()).starts_with(b"%PDF-"));
 
