@@ -15,6 +15,7 @@ mod demo;
 mod images;
 mod orgs;
 mod public;
+mod support;
 mod templates;
 
 use askama::Template;
@@ -44,6 +45,7 @@ pub fn router(max_upload: usize) -> Router<AppState> {
         .merge(templates::router())
         .merge(orgs::router())
         .merge(admin::router())
+        .merge(support::router())
         .merge(demo::router())
         .merge(batch::router())
 }

@@ -1657,3 +1657,153 @@ async fn a_mistyped_address_is_a_page_for_browsers_and_problem_json_for_the_api(
     })
     .await;
 }
+
+#[tokio::test]
+async fn support_from_the_pages_a_user_writes_an_operator_answers_and_markup_stays_text() {
+    both(|app| async move {
+        let browser = app.user("ada@example.com").await;
+        let csrf = csrf_of(&app, &browser).await;
+        // A bad form comes back with the reason and what was typed.
+        let r = browser
+            .post(app.url("/support"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("subject", " "),
+                ("category", "billing"),
+                ("body", "kept"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("role=\"alert\""), "{html}");
+        assert!(html.contains(">kept</textarea>"));
+        let r = browser
+            .post(app.url("/support"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("subject", "Broken <b>card</b>"),
+                ("category", "technical"),
+                ("body", "Line one\r\n<script>alert(1)</script>"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "followed to the thread");
+        let at = r.url().path().to_owned();
+        assert!(at.starts_with("/support/"), "{at}");
+        let id = at.trim_start_matches("/support/").to_owned();
+        let html = r.text().await.unwrap();
+        assert!(html.contains("The operators are told by email"));
+        assert!(
+            html.contains("Broken &#60;b&#62;card&#60;/b&#62;")
+                || html.contains("Broken &lt;b&gt;card&lt;/b&gt;"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("<script>alert(1)</script>"),
+            "markup in a message is text"
+        );
+        let list = browser
+            .get(app.url("/support"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(list.contains(&format!("href=\"/support/{id}\"")));
+
+        // Not an operator: the queue is not there.
+        let r = browser.get(app.url("/admin/support")).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+
+        let ops = app.user("ops@example.com").await;
+        let u = app
+            .app
+            .store
+            .user_by_email("ops@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        app.app.store.set_admin(u.id, true).await.unwrap();
+        let ops_csrf = csrf_of(&app, &ops).await;
+        let queue = ops
+            .get(app.url("/admin/support"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            queue.contains(&format!("href=\"/admin/support/{id}\"")),
+            "{queue}"
+        );
+        assert!(queue.contains("ada@example.com"));
+        let r = ops
+            .post(app.url(&format!("/admin/support/{id}/reply")))
+            .form(&[("csrf_token", ops_csrf.as_str()), ("body", "Fixed in 1.2.")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().contains("Answer sent"));
+        let queue = ops
+            .get(app.url("/admin/support"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            queue.contains("Nothing here."),
+            "answered requests leave the default queue"
+        );
+
+        // The user reads the answer and closes the request.
+        let html = browser
+            .get(app.url(&at))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("pixeld team") && html.contains("Fixed in 1.2."));
+        let r = browser
+            .post(app.url(&format!("/support/{id}/close")))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("Closed. Writing again opens it again.")
+        );
+        // Without the CSRF token nothing is sent.
+        let r = browser
+            .post(app.url(&format!("/support/{id}/reply")))
+            .form(&[("body", "sneaky")])
+            .send()
+            .await
+            .unwrap();
+        problem(r, 403, "csrf").await;
+        let t = body(
+            browser
+                .get(app.url(&format!("/v1/support/requests/{id}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(t["messages"].as_array().unwrap().len(), 2);
+        assert_eq!(t["request"]["status"], "closed");
+        app.stop().await;
+    })
+    .await;
+}
