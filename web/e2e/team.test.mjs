@@ -171,9 +171,32 @@ for (const backend of backends()) {
       await owner.getByText("Switched organisation").waitFor();
       assert.equal(await chip(owner), personal);
 
+      // The colleague writes to support from the account pages.
+      await mate.goto(server.url("/account"));
+      await mate.getByRole("link", { name: "Support" }).click();
+      await mate.getByLabel("Subject").fill("Team invoices");
+      await mate.getByLabel("Topic").selectOption("billing");
+      await mate.getByLabel("Message").fill("Can invoices of Babbage & Co\ngo to accounts@example.com?");
+      await mate.getByRole("button", { name: "Send" }).click();
+      await mate.getByText("The operators are told by email").waitFor();
+      const ticketUrl = mate.url();
+      assert.match(await mate.locator(".thread").textContent(), /go to accounts@example\.com/);
+      await shot(mate, "26c-support-request");
+
       // An operator, promoted from the command line, sees the instance and gives credits.
       assert.equal(await owner.getByRole("link", { name: "Operator" }).count(), 0);
       server.admin("promote", `grace-${backend}@example.com`);
+      // The operator answers the colleague's support request from the queue.
+      await owner.goto(server.url("/admin/support"));
+      await owner.getByRole("link", { name: "Team invoices" }).click();
+      assert.match(await owner.textContent("main"), new RegExp(`alan-${backend}@example\\.com`));
+      await owner.getByLabel("Answer").fill("Yes: add that address in your billing details.");
+      await owner.getByRole("button", { name: "Send" }).click();
+      await owner.getByText("Answer sent").waitFor();
+      await shot(owner, "26d-admin-support");
+      await mate.goto(ticketUrl);
+      assert.match(await mate.locator(".thread").textContent(), /pixeld team[\s\S]*billing details/);
+
       await owner.goto(server.url("/admin"));
       await owner.getByRole("heading", { name: "System health" }).waitFor();
       assert.match(await owner.textContent("main"), new RegExp(`${backend} answers`));
@@ -195,7 +218,7 @@ for (const backend of backends()) {
       const signedInPages = [
         "/dashboard", "/images", "/templates", "/usage", "/billing", "/account", "/account/security",
         "/account/tokens", "/account/privacy", "/orgs", "/org", "/org/keys", "/org/webhooks", "/admin",
-        "/admin/users",
+        "/admin/users", "/support", ticketUrl.replace(/^https?:\/\/[^/]+/, ""), "/admin/support",
       ];
       for (const path of signedInPages) {
         await phone.goto(server.url(path));
