@@ -281,11 +281,25 @@ pub async fn close(
 }
 
 /// Which requests the operators' queue shows.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueStatus {
+    /// Waiting for an answer (the default).
+    Open,
+    /// Answered, waiting for the requester.
+    Answered,
+    /// Closed.
+    Closed,
+    /// Every request.
+    All,
+}
+
+/// The operators' queue: which requests, and which page.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct QueueParams {
     /// `open` (default: waiting for an answer), `answered`, `closed` or `all`.
-    pub status: Option<String>,
+    pub status: Option<QueueStatus>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1 to 100 (default 20).
@@ -302,11 +316,11 @@ pub async fn queue(
     Auth(p): Auth,
     Query(q): Query<QueueParams>,
 ) -> ApiResult<Json<RequestList>> {
-    let status = match q.status.as_deref().unwrap_or("open") {
-        "all" => None,
-        s => Some(Status::parse(s).ok_or_else(|| {
-            pixeld_core::Error::invalid("status", "must be open, answered, closed or all")
-        })?),
+    let status = match q.status.unwrap_or(QueueStatus::Open) {
+        QueueStatus::Open => Some(Status::Open),
+        QueueStatus::Answered => Some(Status::Answered),
+        QueueStatus::Closed => Some(Status::Closed),
+        QueueStatus::All => None,
     };
     let page = pixeld_core::page::PageRequest::parse(q.cursor.as_deref(), q.limit)?;
     let page = st.app.support_queue(&p, status, page).await?;
