@@ -227,3 +227,58 @@ static DOC: LazyLock<String> = LazyLock::new(|| {
 pub fn json() -> String {
     DOC.clone()
 }
+
+#[cfg(test)]
+mod tests {
+    /// utoipa names a component schema after its Rust type and keeps the last one registered,
+    /// so two `ToSchema` types of one name in different modules silently make one operation
+    /// document the other's body (a support message's schema once stood in for the password
+    /// reset's answer). Every schema type's name must be unique in the crate.
+    #[test]
+    fn every_schema_type_has_its_own_name() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut seen: std::collections::BTreeMap<String, String> = Default::default();
+        let mut clashes = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let mut derives_schema = false;
+            for line in text.lines().map(str::trim) {
+                if line.starts_with("#[derive(") && line.contains("ToSchema") {
+                    derives_schema = true;
+                } else if derives_schema
+                    && let Some(rest) = line
+                        .strip_prefix("pub struct ")
+                        .or_else(|| line.strip_prefix("pub enum "))
+                {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    let here = f.display().to_string();
+                    if let Some(other) = seen.insert(name.clone(), here.clone()) {
+                        clashes.push(format!("{name}: {other} and {here}"));
+                    }
+                    derives_schema = false;
+                } else if !line.starts_with("#[") && !line.starts_with("///") {
+                    derives_schema = false;
+                }
+            }
+        }
+        assert!(seen.len() > 50, "the scan found the schema types");
+        assert!(clashes.is_empty(), "schema names used twice: {clashes:#?}");
+    }
+}

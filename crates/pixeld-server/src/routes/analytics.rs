@@ -35,7 +35,7 @@ pub enum SiteParam {
 /// What a hit is.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum KindParam {
+pub enum HitKind {
     /// A page was shown.
     Pageview,
     /// A feature was used.
@@ -49,7 +49,7 @@ pub struct HitRequest {
     /// Which site.
     pub site: SiteParam,
     /// Page view or feature event.
-    pub kind: KindParam,
+    pub kind: HitKind,
     /// The page path (its query string is dropped) or the feature event's name.
     #[schema(
         example = "/pricing",
@@ -74,8 +74,8 @@ impl HitRequest {
 
     fn kind(&self) -> &'static str {
         match self.kind {
-            KindParam::Pageview => "pageview",
-            KindParam::Event => "event",
+            HitKind::Pageview => "pageview",
+            HitKind::Event => "event",
         }
     }
 }

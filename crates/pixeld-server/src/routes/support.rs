@@ -43,7 +43,7 @@ pub fn router() -> Router<AppState> {
 /// What a request is about.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum CategoryView {
+pub enum SupportCategory {
     /// Anything else.
     General,
     /// Credits, plans, payments, invoices.
@@ -54,13 +54,13 @@ pub enum CategoryView {
     Privacy,
 }
 
-impl From<CategoryView> for Category {
-    fn from(c: CategoryView) -> Self {
+impl From<SupportCategory> for Category {
+    fn from(c: SupportCategory) -> Self {
         match c {
-            CategoryView::General => Category::General,
-            CategoryView::Billing => Category::Billing,
-            CategoryView::Technical => Category::Technical,
-            CategoryView::Privacy => Category::Privacy,
+            SupportCategory::General => Category::General,
+            SupportCategory::Billing => Category::Billing,
+            SupportCategory::Technical => Category::Technical,
+            SupportCategory::Privacy => Category::Privacy,
         }
     }
 }
@@ -68,13 +68,13 @@ impl From<CategoryView> for Category {
 /// A new support request.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewRequest {
+pub struct NewSupportRequest {
     /// One line.
     #[schema(min_length = 1, max_length = 200)]
     pub subject: String,
     /// What it is about (default `general`).
     #[serde(default)]
-    pub category: Option<CategoryView>,
+    pub category: Option<SupportCategory>,
     /// The first message.
     #[schema(min_length = 1, max_length = 10000)]
     pub body: String,
@@ -83,7 +83,7 @@ pub struct NewRequest {
 /// A message to add.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewMessage {
+pub struct NewSupportMessage {
     /// The text; line breaks are kept.
     #[schema(min_length = 1, max_length = 10000)]
     pub body: String,
@@ -91,7 +91,7 @@ pub struct NewMessage {
 
 /// A support request.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RequestView {
+pub struct SupportRequestView {
     /// Id.
     pub id: Uuid,
     /// One line.
@@ -117,7 +117,7 @@ pub struct RequestView {
     pub requester_name: Option<String>,
 }
 
-impl From<&Ticket> for RequestView {
+impl From<&Ticket> for SupportRequestView {
     fn from(t: &Ticket) -> Self {
         Self {
             id: t.id,
@@ -133,19 +133,19 @@ impl From<&Ticket> for RequestView {
     }
 }
 
-impl From<&QueuedTicket> for RequestView {
+impl From<&QueuedTicket> for SupportRequestView {
     fn from(q: &QueuedTicket) -> Self {
         Self {
             requester_email: Some(q.email.clone()),
             requester_name: Some(q.name.clone()),
-            ..RequestView::from(&q.ticket)
+            ..SupportRequestView::from(&q.ticket)
         }
     }
 }
 
 /// One message.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MessageView {
+pub struct SupportMessageView {
     /// Id.
     pub id: Uuid,
     /// `user` (the requester) or `operator` (the team).
@@ -157,7 +157,7 @@ pub struct MessageView {
     pub created_at: OffsetDateTime,
 }
 
-impl From<&TicketMessage> for MessageView {
+impl From<&TicketMessage> for SupportMessageView {
     fn from(m: &TicketMessage) -> Self {
         Self {
             id: m.id,
@@ -174,32 +174,32 @@ impl From<&TicketMessage> for MessageView {
 
 /// A request with its messages, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ThreadView {
+pub struct SupportThreadView {
     /// The request.
-    pub request: RequestView,
+    pub request: SupportRequestView,
     /// Its messages, oldest first.
-    pub messages: Vec<MessageView>,
+    pub messages: Vec<SupportMessageView>,
 }
 
 /// A page of requests.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RequestList {
+pub struct SupportRequestList {
     /// The requests.
-    pub items: Vec<RequestView>,
+    pub items: Vec<SupportRequestView>,
     /// Cursor of the next page.
     pub next_cursor: Option<String>,
 }
 
 /// Opens a support request with its first message; the operators are told by email
 /// (`account:write`). At most 10 requests may be open at once (409 beyond).
-#[utoipa::path(post, path = "/v1/support/requests", tag = "support", request_body = NewRequest,
-    responses((status = 201, description = "Opened", body = ThreadView),
+#[utoipa::path(post, path = "/v1/support/requests", tag = "support", request_body = NewSupportRequest,
+    responses((status = 201, description = "Opened", body = SupportThreadView),
               (status = 409, description = "Ten requests are open already")))]
 pub async fn open_request(
     State(st): State<AppState>,
     Auth(p): Auth,
-    Json(req): Json<NewRequest>,
-) -> ApiResult<(StatusCode, Json<ThreadView>)> {
+    Json(req): Json<NewSupportRequest>,
+) -> ApiResult<(StatusCode, Json<SupportThreadView>)> {
     let thread = st
         .app
         .open_support_request(
@@ -213,24 +213,28 @@ pub async fn open_request(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(ThreadView {
-            request: RequestView::from(&thread.ticket),
-            messages: thread.messages.iter().map(MessageView::from).collect(),
+        Json(SupportThreadView {
+            request: SupportRequestView::from(&thread.ticket),
+            messages: thread
+                .messages
+                .iter()
+                .map(SupportMessageView::from)
+                .collect(),
         }),
     ))
 }
 
 /// The caller's support requests, newest first (`account:read`).
 #[utoipa::path(get, path = "/v1/support/requests", tag = "support", params(PageParams),
-    responses((status = 200, description = "A page of requests", body = RequestList)))]
+    responses((status = 200, description = "A page of requests", body = SupportRequestList)))]
 pub async fn list_requests(
     State(st): State<AppState>,
     Auth(p): Auth,
     Query(q): Query<PageParams>,
-) -> ApiResult<Json<RequestList>> {
+) -> ApiResult<Json<SupportRequestList>> {
     let page = st.app.support_requests(&p, q.page()?).await?;
-    Ok(Json(RequestList {
-        items: page.items.iter().map(RequestView::from).collect(),
+    Ok(Json(SupportRequestList {
+        items: page.items.iter().map(SupportRequestView::from).collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -238,52 +242,52 @@ pub async fn list_requests(
 /// One of the caller's requests with its messages (`account:read`).
 #[utoipa::path(get, path = "/v1/support/requests/{id}", tag = "support",
     params(("id" = Uuid, Path, description = "The request")),
-    responses((status = 200, description = "The request and its messages", body = ThreadView)))]
+    responses((status = 200, description = "The request and its messages", body = SupportThreadView)))]
 pub async fn get_request(
     State(st): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<ThreadView>> {
+) -> ApiResult<Json<SupportThreadView>> {
     let t = st.app.support_request(&p, id).await?;
-    Ok(Json(ThreadView {
-        request: RequestView::from(&t.ticket),
-        messages: t.messages.iter().map(MessageView::from).collect(),
+    Ok(Json(SupportThreadView {
+        request: SupportRequestView::from(&t.ticket),
+        messages: t.messages.iter().map(SupportMessageView::from).collect(),
     }))
 }
 
 /// Adds a message to one of the caller's requests; an answered or closed request opens again
 /// (`account:write`).
-#[utoipa::path(post, path = "/v1/support/requests/{id}/messages", tag = "support", request_body = NewMessage,
+#[utoipa::path(post, path = "/v1/support/requests/{id}/messages", tag = "support", request_body = NewSupportMessage,
     params(("id" = Uuid, Path, description = "The request")),
-    responses((status = 201, description = "Added", body = MessageView),
+    responses((status = 201, description = "Added", body = SupportMessageView),
               (status = 409, description = "The request holds 200 messages already")))]
 pub async fn reply(
     State(st): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<Uuid>,
-    Json(req): Json<NewMessage>,
-) -> ApiResult<(StatusCode, Json<MessageView>)> {
+    Json(req): Json<NewSupportMessage>,
+) -> ApiResult<(StatusCode, Json<SupportMessageView>)> {
     let m = st.app.reply_to_support_request(&p, id, &req.body).await?;
-    Ok((StatusCode::CREATED, Json(MessageView::from(&m))))
+    Ok((StatusCode::CREATED, Json(SupportMessageView::from(&m))))
 }
 
 /// Closes one of the caller's requests (`account:write`).
 #[utoipa::path(post, path = "/v1/support/requests/{id}/close", tag = "support",
     params(("id" = Uuid, Path, description = "The request")),
-    responses((status = 200, description = "Closed", body = RequestView)))]
+    responses((status = 200, description = "Closed", body = SupportRequestView)))]
 pub async fn close(
     State(st): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<RequestView>> {
+) -> ApiResult<Json<SupportRequestView>> {
     let t = st.app.close_support_request(&p, id).await?;
-    Ok(Json(RequestView::from(&t)))
+    Ok(Json(SupportRequestView::from(&t)))
 }
 
 /// Which requests the operators' queue shows.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum QueueStatus {
+pub enum SupportQueueStatus {
     /// Waiting for an answer (the default).
     Open,
     /// Answered, waiting for the requester.
@@ -299,7 +303,7 @@ pub enum QueueStatus {
 #[into_params(parameter_in = Query)]
 pub struct QueueParams {
     /// `open` (default: waiting for an answer), `answered`, `closed` or `all`.
-    pub status: Option<QueueStatus>,
+    pub status: Option<SupportQueueStatus>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1 to 100 (default 20).
@@ -310,22 +314,22 @@ pub struct QueueParams {
 /// Support requests of every account, oldest first; by default those waiting for an answer.
 /// Instance administrators (`admin`).
 #[utoipa::path(get, path = "/v1/admin/support/requests", tag = "support", params(QueueParams),
-    responses((status = 200, description = "A page of requests", body = RequestList)))]
+    responses((status = 200, description = "A page of requests", body = SupportRequestList)))]
 pub async fn queue(
     State(st): State<AppState>,
     Auth(p): Auth,
     Query(q): Query<QueueParams>,
-) -> ApiResult<Json<RequestList>> {
-    let status = match q.status.unwrap_or(QueueStatus::Open) {
-        QueueStatus::Open => Some(Status::Open),
-        QueueStatus::Answered => Some(Status::Answered),
-        QueueStatus::Closed => Some(Status::Closed),
-        QueueStatus::All => None,
+) -> ApiResult<Json<SupportRequestList>> {
+    let status = match q.status.unwrap_or(SupportQueueStatus::Open) {
+        SupportQueueStatus::Open => Some(Status::Open),
+        SupportQueueStatus::Answered => Some(Status::Answered),
+        SupportQueueStatus::Closed => Some(Status::Closed),
+        SupportQueueStatus::All => None,
     };
     let page = pixeld_core::page::PageRequest::parse(q.cursor.as_deref(), q.limit)?;
     let page = st.app.support_queue(&p, status, page).await?;
-    Ok(Json(RequestList {
-        items: page.items.iter().map(RequestView::from).collect(),
+    Ok(Json(SupportRequestList {
+        items: page.items.iter().map(SupportRequestView::from).collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -333,44 +337,44 @@ pub async fn queue(
 /// Any support request with its messages and requester (`admin`).
 #[utoipa::path(get, path = "/v1/admin/support/requests/{id}", tag = "support",
     params(("id" = Uuid, Path, description = "The request")),
-    responses((status = 200, description = "The request and its messages", body = ThreadView)))]
+    responses((status = 200, description = "The request and its messages", body = SupportThreadView)))]
 pub async fn operator_get(
     State(st): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<ThreadView>> {
+) -> ApiResult<Json<SupportThreadView>> {
     let (q, messages) = st.app.operator_support_request(&p, id).await?;
-    Ok(Json(ThreadView {
-        request: RequestView::from(&q),
-        messages: messages.iter().map(MessageView::from).collect(),
+    Ok(Json(SupportThreadView {
+        request: SupportRequestView::from(&q),
+        messages: messages.iter().map(SupportMessageView::from).collect(),
     }))
 }
 
 /// Answers a support request; it becomes `answered` and its requester is told by email
 /// (`admin`).
-#[utoipa::path(post, path = "/v1/admin/support/requests/{id}/messages", tag = "support", request_body = NewMessage,
+#[utoipa::path(post, path = "/v1/admin/support/requests/{id}/messages", tag = "support", request_body = NewSupportMessage,
     params(("id" = Uuid, Path, description = "The request")),
-    responses((status = 201, description = "Added", body = MessageView),
+    responses((status = 201, description = "Added", body = SupportMessageView),
               (status = 409, description = "The request holds 200 messages already")))]
 pub async fn operator_reply(
     State(st): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<Uuid>,
-    Json(req): Json<NewMessage>,
-) -> ApiResult<(StatusCode, Json<MessageView>)> {
+    Json(req): Json<NewSupportMessage>,
+) -> ApiResult<(StatusCode, Json<SupportMessageView>)> {
     let m = st.app.operator_reply(&p, id, &req.body).await?;
-    Ok((StatusCode::CREATED, Json(MessageView::from(&m))))
+    Ok((StatusCode::CREATED, Json(SupportMessageView::from(&m))))
 }
 
 /// Closes any support request (`admin`).
 #[utoipa::path(post, path = "/v1/admin/support/requests/{id}/close", tag = "support",
     params(("id" = Uuid, Path, description = "The request")),
-    responses((status = 200, description = "Closed", body = RequestView)))]
+    responses((status = 200, description = "Closed", body = SupportRequestView)))]
 pub async fn operator_close(
     State(st): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<RequestView>> {
+) -> ApiResult<Json<SupportRequestView>> {
     let t = st.app.operator_close(&p, id).await?;
-    Ok(Json(RequestView::from(&t)))
+    Ok(Json(SupportRequestView::from(&t)))
 }

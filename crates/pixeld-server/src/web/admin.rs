@@ -53,7 +53,7 @@ fn notice_for(done: Option<&str>) -> Option<&'static str> {
 }
 
 /// Only instance administrators see these pages; to anyone else they do not exist.
-fn refused(w: &Web) -> Option<Response> {
+pub(super) fn refused(w: &Web) -> Option<Response> {
     (!w.principal().user.is_admin).then(|| {
         framed_with(
             StatusCode::NOT_FOUND,

@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use pixeld_core::support::{Author, Category, NewTicket, Status, Ticket, TicketMessage};
 use uuid::Uuid;
 
+use super::admin::refused;
 use super::{
     Chrome, FormData, Web, framed_with, list_page, message_of, page_with, see_other, status_of,
     when,
@@ -270,17 +271,6 @@ async fn close(State(st): State<AppState>, w: Web, Path(id): Path<Uuid>) -> Resp
 
 // ---------------------------------------------------------------------------------------------
 // Operators
-
-/// Only instance administrators see these pages; to anyone else they do not exist.
-fn refused(w: &Web) -> Option<Response> {
-    (!w.principal().user.is_admin).then(|| {
-        framed_with(
-            StatusCode::NOT_FOUND,
-            w.chrome("Not found", ""),
-            "<h1>Not found</h1><p>There is no page here.</p>",
-        )
-    })
-}
 
 struct Filter {
     value: &'static str,

@@ -1249,15 +1249,7 @@ async fn whole_story(app: TestApp, objects: Objects) {
                 .unwrap();
             assert_eq!(r.status(), 201);
             let ticket = body(r).await["request"]["id"].as_str().unwrap().to_owned();
-            let ops = app.user("ops@example.com").await;
-            let ops_user = app
-                .app
-                .store
-                .user_by_email("ops@example.com")
-                .await
-                .unwrap()
-                .unwrap();
-            app.app.store.set_admin(ops_user.id, true).await.unwrap();
+            let ops = app.operator("ops@example.com").await;
             let r = ops
                 .post(app.url(&format!("/v1/admin/support/requests/{ticket}/messages")))
                 .json(&json!({"body": "Sent to Rocinante Ltd."}))

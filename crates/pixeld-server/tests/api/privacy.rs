@@ -1406,9 +1406,7 @@ async fn hit(
 }
 
 async fn admin_token(app: &TestApp, email: &str) -> String {
-    let b = app.user(email).await;
-    let u = app.app.store.user_by_email(email).await.unwrap().unwrap();
-    app.app.store.set_admin(u.id, true).await.unwrap();
+    let b = app.operator(email).await;
     app.token(&b, &["admin"]).await
 }
 

@@ -31,9 +31,7 @@ async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
 }
 
 async fn operator(app: &TestApp, email: &str) -> String {
-    let b = app.user(email).await;
-    let u = app.app.store.user_by_email(email).await.unwrap().unwrap();
-    app.app.store.set_admin(u.id, true).await.unwrap();
+    let b = app.operator(email).await;
     app.token(&b, &["admin"]).await
 }
 
@@ -312,16 +310,7 @@ async fn bad_support_input_is_refused_with_every_problem_and_stores_nothing() {
         open(&app, &token, "11th", "x").await;
 
         // An operator's queue filter must be one it knows.
-        let b = app.user("ops@example.com").await;
-        let u = app
-            .app
-            .store
-            .user_by_email("ops@example.com")
-            .await
-            .unwrap()
-            .unwrap();
-        app.app.store.set_admin(u.id, true).await.unwrap();
-        let admin = app.token(&b, &["admin"]).await;
+        let admin = operator(&app, "ops@example.com").await;
         problem(
             get(&app, &admin, "/v1/admin/support/requests?status=pending").await,
             422,

@@ -1063,13 +1063,6 @@ async fn keys_and_webhook_secrets_rotate_from_the_page_and_the_last_secret_stays
     .await;
 }
 
-async fn operator(app: &TestApp, email: &str) -> reqwest::Client {
-    let b = app.user(email).await;
-    let u = app.app.store.user_by_email(email).await.unwrap().unwrap();
-    app.app.store.set_admin(u.id, true).await.unwrap();
-    b
-}
-
 async fn user_id(app: &TestApp, email: &str) -> String {
     let u = app.app.store.user_by_email(email).await.unwrap().unwrap();
     u.id.to_string()
@@ -1087,7 +1080,7 @@ async fn operator_pages_exist_only_for_operators_and_show_health_and_requests() 
         let (_, dash) = page_text(&ada, &app, "/dashboard").await;
         assert!(!dash.contains("href=\"/admin\""));
 
-        let op = operator(&app, "op@example.com").await;
+        let op = app.operator("op@example.com").await;
         let (_, dash) = page_text(&op, &app, "/dashboard").await;
         assert!(
             dash.contains("href=\"/admin\""),
@@ -1145,7 +1138,7 @@ async fn operator_pages_exist_only_for_operators_and_show_health_and_requests() 
 async fn an_operator_corrects_a_balance_once_however_often_the_form_is_sent() {
     both(|app| async move {
         let bob = app.user("bob@example.com").await;
-        let op = operator(&app, "op@example.com").await;
+        let op = app.operator("op@example.com").await;
         let csrf = csrf_of(&app, &op).await;
         let bob_id = user_id(&app, "bob@example.com").await;
         let before = available(&app, &bob).await;
@@ -1719,15 +1712,7 @@ async fn support_from_the_pages_a_user_writes_an_operator_answers_and_markup_sta
         let r = browser.get(app.url("/admin/support")).send().await.unwrap();
         assert_eq!(r.status(), 404);
 
-        let ops = app.user("ops@example.com").await;
-        let u = app
-            .app
-            .store
-            .user_by_email("ops@example.com")
-            .await
-            .unwrap()
-            .unwrap();
-        app.app.store.set_admin(u.id, true).await.unwrap();
+        let ops = app.operator("ops@example.com").await;
         let ops_csrf = csrf_of(&app, &ops).await;
         let queue = ops
             .get(app.url("/admin/support"))

@@ -212,6 +212,14 @@ impl TestApp {
         b
     }
 
+    /// Signs up and verifies `email`, makes it an instance operator; returns a signed-in browser.
+    pub async fn operator(&self, email: &str) -> reqwest::Client {
+        let b = self.user(email).await;
+        let u = self.app.store.user_by_email(email).await.unwrap().unwrap();
+        self.app.store.set_admin(u.id, true).await.unwrap();
+        b
+    }
+
     /// Creates an API token with `scopes` from a signed-in browser; returns the secret.
     pub async fn token(&self, browser: &reqwest::Client, scopes: &[&str]) -> String {
         let r = browser
