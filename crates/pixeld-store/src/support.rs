@@ -76,6 +76,11 @@ macro_rules! support_impl {
             ) -> pixeld_core::store::StoreResult<bool> {
                 let be = crate::backend_error;
                 let mut tx = self.pool.begin().await.map_err(be)?;
+                // The user's row is locked first (a row lock on PostgreSQL, the write lock on
+                // SQLite), so two requests opened at once count each other and the limit is exact.
+                sqlx::query("UPDATE users SET id = id WHERE id = $1")
+                    .bind(t.user_id)
+                    .execute(&mut *tx).await.map_err(be)?;
                 let r = sqlx::query(concat!(
                     "INSERT INTO support_tickets (", ticket_cols!(), ") \
                      SELECT $1, $2, $3, $4, $5, $6, $7, $8 \

@@ -1249,3 +1249,57 @@ async fn support_requests_thread_queue_limit_purge_and_go_with_their_user() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_open_support_request_limit_holds_when_requests_arrive_at_once() {
+    use pixeld_core::support::{Author, Category, Status, Ticket, TicketMessage};
+    on_both(|store| async move {
+        let ada = user(&store, "ada@example.com").await;
+        let t0 = now();
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let t = Ticket {
+                    id: Uuid::now_v7(),
+                    user_id: ada.id,
+                    subject: format!("Question {i}"),
+                    category: Category::General,
+                    status: Status::Open,
+                    created_at: t0,
+                    updated_at: t0,
+                    closed_at: None,
+                };
+                let m = TicketMessage {
+                    id: Uuid::now_v7(),
+                    ticket_id: t.id,
+                    author: Author::User,
+                    author_id: Some(ada.id),
+                    body: "x".into(),
+                    created_at: t0,
+                };
+                store.create_ticket(&t, &m, 5).await.unwrap()
+            }));
+        }
+        let mut opened = 0;
+        for t in tasks {
+            opened += usize::from(t.await.unwrap());
+        }
+        assert_eq!(
+            opened, 5,
+            "exactly the limit, however the requests interleave"
+        );
+        let all = store
+            .tickets_of(
+                ada.id,
+                PageRequest {
+                    after: None,
+                    limit: 50,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 5);
+    })
+    .await;
+}
