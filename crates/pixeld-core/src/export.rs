@@ -553,9 +553,15 @@ impl Pixeld {
                                "bytes": f.bytes, "uploaded_at": rfc3339(f.created_at), "file": file}));
         }
         a.json("fonts.json", "fonts", &Value::Array(listed))?;
-        let support: Vec<Value> = self
-            .all_support_requests(user.id)
-            .await?
+        let mut tickets = all_pages!(page => self.store.tickets_of(user.id, page).await?,
+            |t: &crate::support::Ticket| t.id);
+        tickets.reverse();
+        let mut threads = Vec::with_capacity(tickets.len());
+        for ticket in tickets {
+            let messages = self.store.ticket_messages(ticket.id).await?;
+            threads.push(crate::support::Thread { ticket, messages });
+        }
+        let support: Vec<Value> = threads
             .iter()
             .map(|t| {
                 let messages: Vec<Value> = t

@@ -471,29 +471,6 @@ impl Pixeld {
         let queued = self.store.queued_ticket(id).await?.ok_or(Error::NotFound)?;
         self.close_ticket(queued.ticket).await
     }
-
-    /// Every request of a user with its messages, oldest first (for the data export).
-    pub(crate) async fn all_support_requests(&self, user_id: Uuid) -> Result<Vec<Thread>> {
-        let mut out = Vec::new();
-        let mut page = PageRequest {
-            after: None,
-            limit: crate::page::MAX_LIMIT,
-        };
-        loop {
-            let rows = self.store.tickets_of(user_id, page).await?;
-            let more = rows.len() > page.limit as usize;
-            for ticket in rows.into_iter().take(page.limit as usize) {
-                page.after = Some(ticket.id);
-                let messages = self.store.ticket_messages(ticket.id).await?;
-                out.push(Thread { ticket, messages });
-            }
-            if !more {
-                break;
-            }
-        }
-        out.reverse();
-        Ok(out)
-    }
 }
 
 #[cfg(test)]

@@ -183,6 +183,34 @@ struct ThreadPage {
     draft: String,
 }
 
+impl ThreadPage {
+    /// One request's page, for its requester or for an operator.
+    fn new(
+        c: Chrome,
+        operator: bool,
+        ticket: &Ticket,
+        requester: (&str, &str),
+        messages: &[TicketMessage],
+        draft: &str,
+    ) -> Self {
+        let (name, email) = requester;
+        Self {
+            c,
+            operator,
+            base: if operator {
+                "/admin/support"
+            } else {
+                "/support"
+            },
+            closed: ticket.status == Status::Closed,
+            row: Row::new(ticket, name.to_owned()),
+            email: email.to_owned(),
+            messages: message_rows(messages, operator, name),
+            draft: draft.to_owned(),
+        }
+    }
+}
+
 fn message_rows(messages: &[TicketMessage], operator: bool, requester: &str) -> Vec<MessageRow> {
     messages
         .iter()
@@ -214,16 +242,14 @@ async fn thread_view(
     match st.app.support_request(w.principal(), id).await {
         Ok(t) => page_with(
             status,
-            &ThreadPage {
+            &ThreadPage::new(
                 c,
-                operator: false,
-                base: "/support",
-                closed: t.ticket.status == Status::Closed,
-                row: Row::new(&t.ticket, user.name.clone()),
-                email: user.email.clone(),
-                messages: message_rows(&t.messages, false, &user.name),
-                draft: draft.to_owned(),
-            },
+                false,
+                &t.ticket,
+                (&user.name, &user.email),
+                &t.messages,
+                draft,
+            ),
         ),
         Err(e) => framed_with(
             status_of(&e),
@@ -355,16 +381,7 @@ async fn operator_view(
     match st.app.operator_support_request(w.principal(), id).await {
         Ok((q, messages)) => page_with(
             status,
-            &ThreadPage {
-                c,
-                operator: true,
-                base: "/admin/support",
-                closed: q.ticket.status == Status::Closed,
-                row: Row::new(&q.ticket, q.name.clone()),
-                email: q.email.clone(),
-                messages: message_rows(&messages, true, &q.name),
-                draft: draft.to_owned(),
-            },
+            &ThreadPage::new(c, true, &q.ticket, (&q.name, &q.email), &messages, draft),
         ),
         Err(e) => framed_with(
             status_of(&e),
