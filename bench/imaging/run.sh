@@ -11,9 +11,9 @@ export RUNS="${RUNS:-9}"
 export WORK="${BENCH_WORK:-$ROOT/bench/results/imaging}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
-# 1. System peers and fixtures (idempotent).
+# 1. System peers, fixtures and what our build links (idempotent).
 missing=()
-for p in libvips-tools time mate-backgrounds nasm; do
+for p in libvips-tools time mate-backgrounds nasm libdav1d-dev pkg-config; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then

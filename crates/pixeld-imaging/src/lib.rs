@@ -27,6 +27,8 @@
 
 mod analyze;
 mod anim;
+#[cfg(feature = "avif")]
+mod av1enc;
 #[cfg(feature = "avif-decode")]
 mod avif;
 mod color;
@@ -51,7 +53,8 @@ pub use format::SourceFormat;
 pub use limits::Limits;
 pub use metadata::ExifSummary;
 pub use options::{
-    Color, CropRect, Fit, Format, Gravity, IccMode, Options, OutputFormat, Rotation, accepts,
+    Chroma, Color, CropRect, Fit, Format, Gravity, IccMode, Options, OutputFormat, Rotation,
+    accepts,
 };
 pub use pipeline::{Output, Probe, analyze, probe, process};
 pub use raw::{Rgba, decode_rgba, encode_rgba};

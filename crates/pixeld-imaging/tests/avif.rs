@@ -165,3 +165,74 @@ fn an_av1_stream_larger_than_its_ispe_is_refused() {
     let err = process(&avif, &Options::default(), &small).unwrap_err();
     assert_eq!(err.kind(), "too-many-pixels", "{err}");
 }
+
+/// `(subsampled x, subsampled y)` from the first `av1C` box (the colour item's).
+fn av1c_chroma(avif: &[u8]) -> (bool, bool) {
+    let at = avif.windows(4).position(|w| w == b"av1C").expect("av1C") + 4;
+    let flags = avif[at + 2];
+    (flags & 0x08 != 0, flags & 0x04 != 0)
+}
+
+#[test]
+fn opaque_avif_below_q90_has_half_resolution_colour_and_looks_the_same() {
+    let src = card();
+    let avif = avif_of(&src, "format=avif&q=70");
+    assert_eq!(av1c_chroma(&avif), (true, true), "4:2:0 by default");
+    let p = probe(&avif, &Limits::default()).unwrap();
+    assert_eq!((p.width, p.height, p.has_alpha), (96, 64, false));
+    let decoded = decode_reference(&avif, &Limits::default()).unwrap();
+    let s = ssim(&src, &decoded).unwrap();
+    let mae = mean_abs_error(&src, &decoded).unwrap();
+    assert!(s > 0.93 && mae < 5.0, "SSIM {s:.4}, MAE {mae:.2}");
+    // The flat areas keep their colour: a wrong chroma plane size, matrix or range shows here.
+    for (x, y, want) in [
+        (10, 3, [0, 200, 0]),
+        (10, 30, [220, 0, 0]),
+        (50, 30, [0, 0, 220]),
+    ] {
+        let got = decoded.get_pixel(x, y).0;
+        let err = (0..3).map(|c| got[c].abs_diff(want[c])).max().unwrap();
+        assert!(err <= 14, "({x},{y}): {got:?} vs {want:?}");
+    }
+    // Odd sizes: the last chroma column and row cover one pixel.
+    let odd =
+        DynamicImage::ImageRgb8(image::imageops::crop_imm(&src.to_rgb8(), 0, 0, 95, 63).to_image());
+    let avif = avif_of(&odd, "format=avif&q=70");
+    let decoded = decode_reference(&avif, &Limits::default()).unwrap();
+    assert_eq!(decoded.dimensions(), (95, 63));
+    assert!(ssim(&odd, &decoded).unwrap() > 0.93);
+}
+
+#[test]
+fn full_colour_avif_at_q90_on_request_and_with_transparency() {
+    let src = card();
+    assert_eq!(
+        av1c_chroma(&avif_of(&src, "format=avif&q=90")),
+        (false, false)
+    );
+    assert_eq!(
+        av1c_chroma(&avif_of(&src, "format=avif&q=60&chroma=444")),
+        (false, false)
+    );
+    assert_eq!(
+        av1c_chroma(&avif_of(&src, "format=avif&q=95&chroma=420")),
+        (true, true)
+    );
+    // Transparent images are mostly graphics: full colour unless asked otherwise.
+    let disc = common::red_disc_png();
+    assert_eq!(
+        av1c_chroma(&run(&disc, "format=avif&q=60").bytes),
+        (false, false)
+    );
+    // Asked for 4:2:0, the alpha plane still comes through.
+    let avif = run(&disc, "format=avif&q=80&chroma=420").bytes;
+    assert_eq!(av1c_chroma(&avif), (true, true));
+    assert!(probe(&avif, &Limits::default()).unwrap().has_alpha);
+    let img = common::second_decode(&run(&avif, "format=png").bytes).to_rgba8();
+    assert_eq!(img.get_pixel(1, 1).0[3], 0, "corner stays transparent");
+    let centre = img.get_pixel(32, 32).0;
+    assert!(
+        centre[3] == 255 && centre[0] > 220 && centre[1] < 40,
+        "{centre:?}"
+    );
+}

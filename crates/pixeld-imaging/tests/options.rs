@@ -1,6 +1,8 @@
 //! The options a user writes in a URL, a JSON body or on the command line.
 
-use pixeld_imaging::{Color, CropRect, Fit, Format, Gravity, Options, OutputFormat, Rotation};
+use pixeld_imaging::{
+    Chroma, Color, CropRect, Fit, Format, Gravity, Options, OutputFormat, Rotation,
+};
 
 #[test]
 fn a_typical_query_is_understood() {
@@ -15,7 +17,7 @@ fn a_typical_query_is_understood() {
 fn every_option_has_a_query_spelling() {
     let o = Options::from_query(
         "?width=10&height=20&fit=contain&gravity=smart&enlarge=true&crop=1,2,3,4&rotate=-90&flip&flop=1\
-         &bg=%23ff880080&blur=2.5&sharpen=1&f=jpg&quality=90&progressive=false&effort=7&trellis=1&fast_shrink\
+         &bg=%23ff880080&blur=2.5&sharpen=1&f=jpg&quality=90&progressive=false&effort=7&chroma=444&trellis=1&fast_shrink\
          &palette=no&metadata=keep&keep_gps=1&icc=keep",
     )
     .unwrap();
@@ -46,6 +48,19 @@ fn every_option_has_a_query_spelling() {
         (Some(false), Some(7), true, false)
     );
     assert!(o.fast_shrink);
+    assert_eq!(o.chroma, Chroma::Cs444);
+    for (v, want) in [
+        ("420", Chroma::Cs420),
+        ("4:2:0", Chroma::Cs420),
+        ("auto", Chroma::Auto),
+    ] {
+        assert_eq!(
+            Options::from_query(&format!("chroma={v}")).unwrap().chroma,
+            want
+        );
+    }
+    let json: Options = serde_json::from_str(r#"{"chroma":"420"}"#).unwrap();
+    assert_eq!(json.chroma, Chroma::Cs420);
 }
 
 #[test]
@@ -73,6 +88,7 @@ fn bad_values_say_what_is_expected() {
         ("bg=chartreuse", "background must be a hex colour"),
         ("crop=1,2,3", "crop must be four"),
         ("effort=12", "effort must be from 0 to 9"),
+        ("chroma=422", "chroma must be one of auto, 420, 444"),
         ("blur=0", "blur must be a sigma"),
         (
             "lossless=1&format=jpeg",

@@ -261,6 +261,42 @@ fn webp_lossless_round_trips_exactly() {
     }
 }
 
+/// The luma component's sampling factors from a baseline JPEG's SOF0: 0x22 means the chroma
+/// is at half resolution both ways (4:2:0), 0x11 full resolution (4:4:4).
+fn jpeg_luma_sampling(jpeg: &[u8]) -> u8 {
+    let sof = jpeg
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .expect("SOF0");
+    // FF C0, length (2), precision, height (2), width (2), components, then id + sampling.
+    assert_eq!(jpeg[sof + 9], 3, "three components");
+    jpeg[sof + 11]
+}
+
+#[test]
+fn jpeg_colour_is_subsampled_below_q90_unless_asked_otherwise() {
+    let jpeg = common::jpeg_with_exif(1, false);
+    for (query, want) in [
+        ("format=jpeg&q=80", 0x22),
+        ("format=jpeg&q=90", 0x11),
+        ("format=jpeg&q=80&chroma=444", 0x11),
+        ("format=jpeg&q=95&chroma=420", 0x22),
+    ] {
+        let out = run(&jpeg, query);
+        assert_eq!(jpeg_luma_sampling(&out.bytes), want, "{query}");
+        let img = common::second_decode(&out.bytes);
+        assert_eq!(img.dimensions(), (60, 40), "{query}");
+    }
+    // Full colour costs bytes: the same picture at the same quality is larger.
+    let photo = common::encode(
+        &DynamicImage::ImageRgb8(common::landscape()),
+        ImageFormat::Png,
+    );
+    let small = run(&photo, "format=jpeg&q=80").bytes.len();
+    let full = run(&photo, "format=jpeg&q=80&chroma=444").bytes.len();
+    assert!(full > small, "{full} vs {small}");
+}
+
 #[test]
 fn progressive_and_baseline_jpegs_are_both_possible() {
     let jpeg = common::jpeg_with_exif(1, false);

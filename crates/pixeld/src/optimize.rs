@@ -65,6 +65,9 @@ pub struct OptionFlags {
     /// CPU effort 0 (fast) to 9 (small).
     #[arg(long)]
     effort: Option<u8>,
+    /// Chroma subsampling for JPEG and AVIF: auto (default: 420 below quality 90), 420 or 444.
+    #[arg(long)]
+    chroma: Option<String>,
     /// Allow upscaling.
     #[arg(long)]
     enlarge: bool,
@@ -104,6 +107,7 @@ impl OptionFlags {
         push("lossless", self.lossless.then(|| "true".into()));
         push("progressive", self.progressive.map(|v| v.to_string()));
         push("effort", self.effort.map(|v| v.to_string()));
+        push("chroma", self.chroma.clone());
         push("enlarge", self.enlarge.then(|| "true".into()));
         push("metadata", self.keep_metadata.then(|| "keep".into()));
         push("keep_gps", self.keep_gps.then(|| "true".into()));

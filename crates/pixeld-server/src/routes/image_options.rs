@@ -97,6 +97,21 @@ pub enum IccDoc {
     Keep,
 }
 
+/// Chroma subsampling of JPEG and AVIF output (default `auto`: `420` below quality 90, `444`
+/// from 90 up and for AVIF with transparency; lossy WebP is always 4:2:0).
+#[derive(ToSchema)]
+pub enum ChromaDoc {
+    /// 4:2:0 below quality 90, 4:4:4 otherwise (default).
+    #[serde(rename = "auto")]
+    Auto,
+    /// Colour at half resolution both ways: the smallest files.
+    #[serde(rename = "420")]
+    Cs420,
+    /// Colour at full resolution: for graphics and text on colour.
+    #[serde(rename = "444")]
+    Cs444,
+}
+
 /// Keep or strip EXIF metadata and the ICC profile; the boolean words work too (an empty value
 /// means keep, like a bare `?metadata`).
 #[derive(ToSchema)]
@@ -189,6 +204,9 @@ pub struct ContentParams {
     /// CPU effort, 0 fastest to 9 smallest (default 4).
     #[param(minimum = 0, maximum = 9)]
     pub effort: Option<u8>,
+    /// Chroma subsampling for JPEG and AVIF (default `auto`).
+    #[param(inline)]
+    pub chroma: Option<ChromaDoc>,
     /// mozjpeg trellis quantisation (default false).
     pub trellis: Option<bool>,
     /// JPEG shrink-on-decode straight to the target size (default false).
@@ -285,6 +303,10 @@ pub struct OptionsDoc {
     /// CPU effort, 0 fastest to 9 smallest.
     #[schema(minimum = 0, maximum = 9)]
     pub effort: Option<u8>,
+    // Chroma subsampling for JPEG and AVIF (default `auto`).
+    #[allow(missing_docs)]
+    #[schema(required = false, inline)]
+    pub chroma: ChromaDoc,
     /// mozjpeg trellis quantisation.
     #[schema(required = false)]
     pub trellis: bool,
@@ -402,6 +424,7 @@ mod tests {
                 "gravity" => "north",
                 "metadata" => "keep",
                 "icc" => "keep",
+                "chroma" => "444",
                 "enlarge" | "flip" | "flop" | "lossless" | "progressive" | "trellis"
                 | "fast_shrink" | "palette" | "keep_gps" => "false",
                 _ => "1",
