@@ -100,7 +100,10 @@ def vips(job):
 
 
 def ours_at_ssim(job, target):
-    """Smallest output we make whose SSIM reaches `target` (sharp's), over quality 50-95."""
+    """Our bytes at `target` SSIM (sharp's), over quality 50-95: the lowest quality that reaches
+    it, and the bytes interpolated between it and the quality just below (which misses), since
+    one quality step can move SSIM past the target by a lot (AVIF: q60 → q61 is +0.005).
+    Returns (q, bytes at q, interpolated bytes) or None."""
     name, inp, query, _, _, ext = job
     if target is None or "q=" not in query:
         return None
@@ -109,19 +112,26 @@ def ours_at_ssim(job, target):
     def at(q):
         qq = re.sub(r"q=\d+", f"q={q}", query)
         run([OURS, "run", src, qq, "1", out], capture_output=True, check=True)
-        v = ssim(src, out)
-        return (q, os.path.getsize(out), v) if v is not None and v >= target else None
+        return os.path.getsize(out), ssim(src, out)
 
     # Coarse steps of 5, then back down one by one to the lowest quality that still reaches it.
+    missed = None  # (bytes, ssim) of the last coarse step that missed
     for q in range(50, 100, 5):
-        hit = at(q)
-        if hit:
-            for lower in range(q - 1, max(q - 5, 0), -1):
-                finer = at(lower)
-                if not finer:
-                    break
-                hit = finer
-            return at(hit[0])
+        b, v = at(q)
+        if v is None or v < target:
+            missed = (b, v) if v is not None else None
+            continue
+        below = missed if q - 5 >= 50 else None
+        for lower in range(q - 1, max(q - 5, 0), -1):
+            lb, lv = at(lower)
+            if lv is None or lv < target:
+                below = (lb, lv) if lv is not None else None
+                break
+            q, b, v = lower, lb, lv
+        b, v = at(q)  # leaves the matched output on disk
+        if below is None or v == below[1]:
+            return q, b, b
+        return q, b, below[0] + (target - below[1]) / (v - below[1]) * (b - below[0])
     return None
 
 
@@ -139,14 +149,14 @@ def main():
           f"(idle: ours {base['ours']//1024} MB, sharp/node {base['sharp']//1024} MB, vips {base['vips']//1024} MB)\n")
     header = ("| job | ours ms | sharp ms | vips ms | ours÷sharp | ours÷vips | ours extra RSS MB | "
               "sharp extra RSS MB | RSS ours÷sharp | bytes ours / sharp / vips | SSIM ours / sharp / vips | "
-              "ours at sharp's SSIM: q, bytes, ÷sharp bytes |")
+              "ours at sharp's SSIM: q, bytes, ÷sharp bytes (interpolated) |")
     print(header)
     print("|" + "|".join(["---"] * (header.count("|") - 1)) + "|")
     for job in JOBS:
         o, s, v = ours(job), sharp(job), vips(job)
         ox, sx = (o["rss"] - base["ours"]) / 1024, (s["rss"] - base["sharp"]) / 1024
         m = ours_at_ssim(job, s["ssim"])
-        matched = "n/a" if m is None else f"q{m[0]}, {m[1]}, {m[1] / s['bytes']:.2f}"
+        matched = "n/a" if m is None else f"q{m[0]}, {m[1]}, {m[2] / s['bytes']:.3f}"
         print(f"| {job[0]} | {o['median_ms']:.1f} | {s['median_ms']:.1f} | {v['median_ms']:.1f} | "
               f"{o['median_ms'] / s['median_ms']:.2f} | {o['median_ms'] / v['median_ms']:.2f} | "
               f"{ox:.1f} | {sx:.1f} | {ox / sx if sx > 0 else float('nan'):.2f} | "
