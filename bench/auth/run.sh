@@ -14,6 +14,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$ROOT/bench/auth"
 cd "$ROOT"
+# What the build links (C toolchain, nasm, libdav1d), idempotently.
+scripts/setup run >/dev/null
 
 DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-50}

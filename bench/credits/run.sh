@@ -14,6 +14,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
+# What the build links (C toolchain, nasm, libdav1d), idempotently.
+scripts/setup run >/dev/null
 SECS=${SECONDS_PER_RUN:-10}
 BACKENDS=${BACKENDS:-sqlite postgres}
 PG_ADMIN=${PIXELD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}

@@ -16,6 +16,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$ROOT/bench/images-http"
 cd "$ROOT"
+# What the build links (C toolchain, nasm, libdav1d), idempotently.
+scripts/setup run >/dev/null
 
 DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-4}
