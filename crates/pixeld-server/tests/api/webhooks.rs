@@ -170,6 +170,22 @@ async fn finished(app: &TestApp, token: &str, id: &str) -> Value {
     panic!("render {id} still pending");
 }
 
+/// Waits (bounded) until no job is queued or running.
+async fn jobs_settled(app: &TestApp) {
+    for _ in 0..600 {
+        let now = pixeld_core::clock::Clock::now(&*app.clock);
+        let counts = app.app.store.job_counts(now).await.unwrap();
+        if counts
+            .iter()
+            .all(|c| c.count == 0 || matches!(c.state.as_str(), "done" | "failed"))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("jobs still queued or running");
+}
+
 fn now_unix(app: &TestApp) -> i64 {
     pixeld_core::clock::Clock::now(&*app.clock).unix_timestamp()
 }
@@ -555,6 +571,9 @@ async fn a_render_that_fails_says_why_in_its_webhook_and_records_are_swept() {
             "{status}"
         );
 
+        // The receiver has the webhook before the worker marks its job done; wait for both
+        // jobs to finish so that the clock moves past them.
+        jobs_settled(&app).await;
         // Render records and the delivery log are kept 30 days, then swept.
         app.clock.advance(time::Duration::days(29));
         let report = app.app.sweep().await.unwrap();
