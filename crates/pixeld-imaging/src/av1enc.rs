@@ -37,7 +37,9 @@ fn speed_settings(speed: u8) -> SpeedSettings {
     s
 }
 
-fn encode_planes(
+/// Codes one still picture from 8-bit planes (data, stride), BT.601 full range, with the
+/// still-picture speed settings above; returns the AV1 bitstream.
+pub(crate) fn encode_planes(
     width: usize,
     height: usize,
     sampling: ChromaSampling,

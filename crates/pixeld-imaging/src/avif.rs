@@ -683,40 +683,13 @@ mod tests {
                 })
                 .collect()
         };
-        let cfg = Config::new().with_encoder_config(EncoderConfig {
-            width: w,
-            height: h,
-            bit_depth: 8,
-            chroma_sampling: sampling,
-            pixel_range: PixelRange::Full,
-            color_description: Some(ColorDescription {
-                color_primaries: ColorPrimaries::BT709,
-                transfer_characteristics: TransferCharacteristics::SRGB,
-                matrix_coefficients: MatrixCoefficients::BT601,
-            }),
-            still_picture: true,
-            quantizer: 20,
-            speed_settings: SpeedSettings::from_preset(10),
-            ..Default::default()
-        });
-        let mut ctx: Context<u8> = cfg.new_context().unwrap();
-        let mut frame = ctx.new_frame();
-        frame.planes[0].copy_from_raw_u8(&luma, w, 1);
-        if sampling != ChromaSampling::Cs400 {
-            frame.planes[1].copy_from_raw_u8(&chroma(1), w / sx, 1);
-            frame.planes[2].copy_from_raw_u8(&chroma(2), w / sx, 1);
-        }
-        ctx.send_frame(frame).unwrap();
-        ctx.flush();
-        let mut av1 = Vec::new();
-        loop {
-            match ctx.receive_packet() {
-                Ok(mut p) => av1.append(&mut p.data),
-                Err(EncoderStatus::Encoded) => {}
-                Err(EncoderStatus::LimitReached) => break,
-                Err(e) => panic!("{e:?}"),
-            }
-        }
+        let (c1, c2) = (chroma(1), chroma(2));
+        let planes: &[(&[u8], usize)] = if sampling == ChromaSampling::Cs400 {
+            &[(&luma, w)]
+        } else {
+            &[(&luma, w), (&c1, w / sx), (&c2, w / sx)]
+        };
+        let av1 = crate::av1enc::encode_planes(w, h, sampling, 20, 10, planes).unwrap();
         avif_serialize::Aviffy::new()
             .set_chroma_subsampling((sx == 2, sy == 2))
             .set_monochrome(sampling == ChromaSampling::Cs400)

@@ -248,7 +248,7 @@ fn encode_avif(_: &DynamicImage, _: &Options, _: &Keep) -> Result<Vec<u8>> {
 /// tuned for video: for one still picture speed 7 came within 0.2–0.5 % of speed 6's bytes at
 /// equal SSIM on the bench photographs in 60 % of its time, so the default sits there.
 #[cfg(feature = "avif")]
-pub(crate) fn avif_speed(effort: u8) -> u8 {
+fn avif_speed(effort: u8) -> u8 {
     (11 - effort.min(9)).min(10)
 }
 

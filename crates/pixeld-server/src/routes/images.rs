@@ -316,8 +316,8 @@ fn rendition_response(
 
 /// The image transformed by the query options (`w`, `h`, `fit`, `gravity`, `crop`, `rotate`,
 /// `flip`, `flop`, `bg`, `blur`, `sharpen`, `format`, `q`, `lossless`, `progressive`, `effort`,
-/// `chroma`, `trellis`, `palette`, `metadata`, `keep_gps`, `icc`). `format=auto` (the default) picks the
-/// best format the `Accept` header allows. Outputs are cached and carry an `ETag`.
+/// `chroma`, `trellis`, `palette`, `metadata`, `keep_gps`, `icc`). `format=auto` (the default)
+/// picks the best format the `Accept` header allows. Outputs are cached and carry an `ETag`.
 #[utoipa::path(get, path = "/v1/images/{id}/content", tag = "images",
     params(("id" = Uuid, Path, description = "Image id"), super::image_options::ContentParams),
     responses((status = 200, description = "The transformed image", content(
