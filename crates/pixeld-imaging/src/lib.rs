@@ -45,6 +45,7 @@ mod options;
 mod pipeline;
 mod raw;
 mod transform;
+mod zlib;
 
 pub use analyze::{Analysis, ImageKind, PaletteColor, blurhash_png, hamming_distance};
 pub use error::{Error, Result};

@@ -21,8 +21,9 @@
 //! layer types a card uses (frame-less text and image layers on a painted page), built on the
 //! same takumi with the same bundled fonts; its pixels are compared with the real render's so
 //! the replica cannot drift silently. Encoders are timed on the same pixels: what the renderer
-//! uses, `pixeld_imaging::encode_png_fast` (one filter chosen from a row sample, libdeflate
-//! level 5), checked to decode to the exact pixels; pixeld-imaging's upload encoder at efforts
+//! uses, `pixeld_imaging::encode_png_fast` (one filter chosen from a row sample, pixeld-imaging's
+//! own deflate), checked to decode to the exact pixels; libdeflate at levels 1, 5 and 9 on the
+//! same unfiltered rows (level 5 was the renderer's deflate before); pixeld-imaging's upload encoder at efforts
 //! 0, 1 and 3 (oxipng presets 0, 1, 1+); takumi's own `write_image`; and the `image` crate's
 //! PNG encoder (png 0.18) at a few filter and zlib-level settings.
 
@@ -289,6 +290,28 @@ fn phases(job: &Job, runs: usize, out_dir: &Path) {
         0.0,
         &format!(",\"max_diff\":{diff}"),
     );
+    // libdeflate on the unfiltered RGB rows: the zlib stream alone (a PNG adds ~60 bytes).
+    let rows: Vec<u8> = bitmap
+        .as_raw()
+        .chunks_exact(4 * bitmap.width() as usize)
+        .flat_map(|row| {
+            std::iter::once(0).chain(row.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]))
+        })
+        .collect();
+    for level in [1, 5, 9] {
+        let (enc, len) = time(runs, || {
+            let mut z = libdeflater::Compressor::new(
+                libdeflater::CompressionLvl::new(level).expect("a libdeflate level"),
+            );
+            let mut out = vec![0; z.zlib_compress_bound(rows.len())];
+            z.zlib_compress(&rows, &mut out).expect("compresses")
+        });
+        phase(
+            &format!("deflate only: libdeflate level {level}, unfiltered RGB rows"),
+            enc,
+            &format!(",\"bytes\":{len}"),
+        );
+    }
     for effort in [0u8, 1, 3] {
         let eopts = pixeld_imaging::Options {
             effort: Some(effort),
