@@ -20,13 +20,16 @@ const MIN_MATCH: usize = 4;
 const MAX_MATCH: usize = 258;
 /// Deflate's window: no distance may exceed it.
 const WINDOW: usize = 32 * 1024;
+/// 64 Ki slots: on the bench card 16 bits gave 0.6 % fewer bytes than 14 at the same speed.
 const HASH_BITS: u32 = 16;
 /// Symbols per block. Smaller blocks follow changes in the picture more closely but each
-/// carries its code tables (~60–100 bytes).
-const BLOCK_SYMBOLS: usize = 1 << 14;
+/// carries its code tables (~60–100 bytes). On the bench card: 2^11 symbols 88 370 bytes,
+/// 2^12 88 484, 2^13 89 447, 2^14 90 286, 2^15 91 171.
+const BLOCK_SYMBOLS: usize = 1 << 12;
 /// A match shorter than this is only taken if the next byte does not start a longer one
-/// (one step of lazy matching); longer ones are taken at once.
-const LAZY_BELOW: usize = 16;
+/// (one step of lazy matching); longer ones are taken at once. On the bench card: 16 → 32
+/// saved 0.6 % of the bytes, always looking ahead 0.7 %.
+const LAZY_BELOW: usize = 32;
 
 /// Compresses PNG image data (rows of `pitch` bytes, each a filter-type byte followed by
 /// pixels of `bpp` bytes) into a zlib stream. Correct for any `data`, `pitch` and `bpp`:
