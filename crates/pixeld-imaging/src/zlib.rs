@@ -407,16 +407,17 @@ impl Block {
             } else {
                 let (len, d) = (s.len as usize, s.dist as usize);
                 let lc = LEN_CODE[len - 3] as usize;
-                lit.put(out, 257 + lc);
-                out.put(
-                    (len - LEN_BASE[lc] as usize) as u32,
-                    u32::from(LEN_EXTRA[lc]),
-                );
                 let dc = dist_code(d);
-                dist.put(out, dc);
+                // Each code with its extra bits in one write (at most 15 + 5 and 15 + 13 bits).
+                let (code, bits) = lit.get(257 + lc);
                 out.put(
-                    (d - DIST_BASE[dc] as usize) as u32,
-                    u32::from(DIST_EXTRA[dc]),
+                    code | ((len - LEN_BASE[lc] as usize) as u32) << bits,
+                    bits + u32::from(LEN_EXTRA[lc]),
+                );
+                let (code, bits) = dist.get(dc);
+                out.put(
+                    code | ((d - DIST_BASE[dc] as usize) as u32) << bits,
+                    bits + u32::from(DIST_EXTRA[dc]),
                 );
             }
         }
@@ -550,7 +551,13 @@ impl Code {
     }
 
     fn put(&self, out: &mut Bits, sym: usize) {
-        out.put(u32::from(self.codes[sym]), u32::from(self.lens[sym]));
+        let (code, bits) = self.get(sym);
+        out.put(code, bits);
+    }
+
+    /// The code of `sym` and its length in bits.
+    fn get(&self, sym: usize) -> (u32, u32) {
+        (u32::from(self.codes[sym]), u32::from(self.lens[sym]))
     }
 }
 
