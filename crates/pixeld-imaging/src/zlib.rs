@@ -98,44 +98,6 @@ fn parse(
     }
 }
 
-/// About how many bits [`compress`] would spend on the bytes of `data` for which `counted`
-/// is true, given the rest as context: what the symbols that start there cost with a Huffman
-/// code built for them (the code tables and the stream's framing left out). For comparing
-/// ways of filtering the same rows without writing them.
-pub(crate) fn estimate(
-    data: &[u8],
-    pitch: usize,
-    bpp: usize,
-    counted: impl Fn(usize) -> bool,
-) -> u64 {
-    let mut block = Block::new();
-    parse(data, pitch, bpp, |i, sym| {
-        if counted(i) {
-            match sym {
-                None => block.litlen[data[i] as usize] += 1,
-                Some((len, dist)) => {
-                    block.litlen[257 + LEN_CODE[len - 3] as usize] += 1;
-                    block.dist[dist_code(dist)] += 1;
-                }
-            }
-        }
-    });
-    let bits = |freq: &[u32], extra: &dyn Fn(usize) -> u64| -> u64 {
-        let code = Code::new(freq, 15);
-        freq.iter()
-            .enumerate()
-            .map(|(s, &f)| u64::from(f) * (u64::from(code.lens[s]) + extra(s)))
-            .sum()
-    };
-    bits(&block.litlen, &|s| {
-        if s > END {
-            u64::from(LEN_EXTRA[s - 257])
-        } else {
-            0
-        }
-    }) + bits(&block.dist, &|s| u64::from(DIST_EXTRA[s]))
-}
-
 struct Parser<'a> {
     data: &'a [u8],
     /// The fixed candidate distances: one pixel left, and the row above one pixel right, at

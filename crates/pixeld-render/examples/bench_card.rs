@@ -21,9 +21,10 @@
 //! layer types a card uses (frame-less text and image layers on a painted page), built on the
 //! same takumi with the same bundled fonts; its pixels are compared with the real render's so
 //! the replica cannot drift silently. Encoders are timed on the same pixels: what the renderer
-//! uses, `pixeld_imaging::encode_png_fast` (one filter chosen from a row sample, pixeld-imaging's
-//! own deflate), checked to decode to the exact pixels; libdeflate at levels 1, 5 and 9 on the
-//! same unfiltered rows (level 5 was the renderer's deflate before); pixeld-imaging's upload encoder at efforts
+//! uses, `pixeld_imaging::encode_png_fast` (one filter chosen from a row sample; unfiltered
+//! rows through pixeld-imaging's own deflate, filtered ones through libdeflate level 5), checked
+//! to decode to the exact pixels; libdeflate at levels 1, 5 and 9 on the same unfiltered rows
+//! (level 5 was the renderer's only deflate before); pixeld-imaging's upload encoder at efforts
 //! 0, 1 and 3 (oxipng presets 0, 1, 1+); takumi's own `write_image`; and the `image` crate's
 //! PNG encoder (png 0.18) at a few filter and zlib-level settings.
 
