@@ -12,7 +12,7 @@
 //! its `MinSum` trial alone costs several times what the render does. A residual-sum heuristic
 //! (libpng's) is cheap but wrong on rendered gradients: in a 135° gradient each row is the row
 //! above shifted by one pixel, which LZ77 matches whole when the rows are left unfiltered. So
-//! the filters are ranked by compressing the sample with the compressor each would get.
+//! the filters are ranked by compressing the sample with libdeflate.
 
 use libdeflater::{CompressionLvl, Compressor};
 
@@ -69,15 +69,23 @@ fn encode(pixels: Rgba, force: Option<Filter>) -> Result<Vec<u8>> {
     let rows = Rows::new(data, w, bpp);
 
     let mut z = Compressor::new(CompressionLvl::new(LEVEL).expect("libdeflate level 1-12"));
-    let filter = force.unwrap_or_else(|| choose(&rows, &mut z));
-    let idat = if filter == Filter::None {
+    let (filter, ours) = match force {
+        Some(f) => (f, f == Filter::None),
+        None => choose(&rows, &mut z),
+    };
+    let idat = if ours {
         // The rows already carry a zero ("None") filter byte each: the stream as it is.
         zlib::compress(&rows.data, rows.pitch, bpp)
     } else {
-        let mut filtered = Vec::with_capacity(rows.data.len());
-        for y in 0..h {
-            rows.filter(filter, y, &mut filtered);
-        }
+        let filtered = if filter == Filter::None {
+            std::borrow::Cow::Borrowed(&rows.data)
+        } else {
+            let mut filtered = Vec::with_capacity(rows.data.len());
+            for y in 0..h {
+                rows.filter(filter, y, &mut filtered);
+            }
+            std::borrow::Cow::Owned(filtered)
+        };
         let mut out = vec![0; z.zlib_compress_bound(filtered.len())];
         let n = z
             .zlib_compress(&filtered, &mut out)
@@ -114,12 +122,14 @@ fn is_opaque(rgba: &[u8]) -> bool {
         .all(|block| block.chunks_exact(4).fold(u8::MAX, |m, p| m & p[3]) == u8::MAX)
 }
 
-/// The candidate whose filtered sample rows compress smallest, each with the compressor the
-/// final pass would use for it. Each band is measured as what it adds to the row above it
+/// The candidate whose filtered sample rows compress smallest with libdeflate. (Trying
+/// unfiltered rows with [`crate::zlib`] instead, as the final pass would, passed over None on
+/// screenshots whose whole image it compresses smaller than libdeflate's Up: the sample's two
+/// rows per band leave it too little to match.) Each band is measured as what it adds to the row above it
 /// (compressed size with that row minus the size of the row alone), so that no filter is
 /// charged for a band's first row having nothing to match: unfiltered rows depend on that
 /// context most, and were wrongly passed over without it.
-fn choose(rows: &Rows, z: &mut Compressor) -> Filter {
+fn choose(rows: &Rows, z: &mut Compressor) -> (Filter, bool) {
     let height = rows.height();
     let starts: Vec<usize> = if height <= BANDS * BAND_ROWS {
         vec![0]
@@ -145,10 +155,7 @@ fn choose(rows: &Rows, z: &mut Compressor) -> Filter {
             }
         }
         // Both buffers are within libdeflate's bound; a failure would only mean "not better".
-        let mut size = |buf: &[u8]| match filter {
-            Filter::None => zlib::compress(buf, rows.pitch, rows.bpp).len(),
-            _ => z.zlib_compress(buf, &mut out).unwrap_or(usize::MAX / 2),
-        };
+        let mut size = |buf: &[u8]| z.zlib_compress(buf, &mut out).unwrap_or(usize::MAX / 2);
         let mut cost = size(&sample);
         if !context.is_empty() {
             cost = cost.saturating_sub(size(&context));
@@ -157,7 +164,11 @@ fn choose(rows: &Rows, z: &mut Compressor) -> Filter {
             best = (cost, filter);
         }
     }
-    best.1
+    // Unfiltered rows that the sample shows to be mostly matches (at most half a bit per
+    // byte) go to our deflate; others (noisy wallpapers) to libdeflate, where ours was slower
+    // and larger.
+    let counted = (sample.len() - context.len()).max(1);
+    (best.1, best.1 == Filter::None && best.0 * 16 <= counted)
 }
 
 /// 8-bit rows of 3 (RGB) or 4 (RGBA) bytes per pixel, each after a zero byte: the PNG
@@ -363,6 +374,46 @@ mod tests {
             let filtered = size(&img, Some(f));
             assert!(chosen * 3 < filtered * 2, "{f:?}: {chosen} vs {filtered}");
         }
+    }
+
+    #[test]
+    fn noise_left_unfiltered_goes_through_libdeflate_and_still_decodes_exactly() {
+        // Noise: no filter helps, so None is chosen, but the sample is far over half a bit
+        // per byte, so the rows go to libdeflate rather than to the picture-distance parser.
+        let img = rgba(97, 53, |x, y| {
+            let mut h = (x * 0x9E37_79B9) ^ (y.wrapping_mul(0x85EB_CA6B));
+            h ^= h >> 15;
+            h = h.wrapping_mul(0x2C1B_3C6D);
+            h ^= h >> 12;
+            let [r, g, b, _] = h.to_le_bytes();
+            [r, g, b, 255]
+        });
+        let rows = Rows::new(img.data.clone(), 97, 3);
+        let mut z = Compressor::new(CompressionLvl::new(LEVEL).unwrap());
+        assert_eq!(choose(&rows, &mut z), (Filter::None, false));
+        let (_, pixels) = decode(&encode_png_fast(img.clone()).unwrap());
+        let rgb: Vec<u8> = img
+            .data
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        assert_eq!(pixels, rgb);
+    }
+
+    #[test]
+    fn a_rendered_gradient_goes_through_our_deflate() {
+        let img = rgba(600, 315, diagonal);
+        let rows = Rows::new(img.data.clone(), 600, 3);
+        let mut z = Compressor::new(CompressionLvl::new(LEVEL).unwrap());
+        assert_eq!(choose(&rows, &mut z), (Filter::None, true));
+        let png = encode_png_fast(img.clone()).unwrap();
+        let (_, pixels) = decode(&png);
+        assert_eq!(pixels.len(), 600 * 315 * 3);
+        assert!(
+            pixels
+                .chunks_exact(3)
+                .eq(img.data.chunks_exact(4).map(|p| &p[..3]))
+        );
     }
 
     #[test]
