@@ -1,12 +1,13 @@
 //! Lossless PNG for pixels served while someone waits (rendered cards): one filter for the
 //! whole image, chosen from a sample of rows, and one deflate pass.
 //!
-//! Unfiltered rows — what rendered graphics want — go through [`crate::zlib`], a deflate
-//! parser that looks for matches where pictures repeat (the pixel to the left, the row above,
-//! the row above shifted by a pixel) before it hashes: on the bench card it takes about half of
-//! libdeflate level 5's time for 6 % more bytes. Filtered rows (photographs, smooth
-//! wallpapers) leave little for those distances and much for hash chains, so they go through
-//! libdeflate level 5, where ours was both slower and larger.
+//! Unfiltered rows that are mostly matches (rendered cards, UI: the sample costs at most half
+//! a bit per byte) go through [`crate::zlib`], a deflate parser that looks for matches where
+//! pictures repeat (the pixel to the left, the row above, the row above shifted by a pixel)
+//! before it hashes: on the bench card it takes about half of libdeflate level 5's time for
+//! 5.6 % more bytes. Everything else (photographs and smooth wallpapers, which want a
+//! prediction filter; noise) goes through libdeflate level 5, whose hash chains find the short
+//! matches those have, where ours was both slower and larger.
 //!
 //! oxipng's fastest preset deflates the whole image once per filter strategy it tries, and
 //! its `MinSum` trial alone costs several times what the render does. A residual-sum heuristic
@@ -20,15 +21,18 @@ use crate::error::{Error, Result};
 use crate::raw::Rgba;
 use crate::zlib;
 
-/// libdeflate's level for filtered rows: on the bench card (unfiltered) level 4 was 1.8 %
-/// larger for ~0.3 ms less, level 6 1 % smaller for ~0.8 ms more.
+/// libdeflate's level for the filter trials and the rows [`crate::zlib`] does not take: on the
+/// bench card (unfiltered) level 4 was 1.8 % larger for ~0.3 ms less, level 6 1 % smaller for
+/// ~0.8 ms more.
 const LEVEL: i32 = 5;
 
 /// Sampled bands of rows spread evenly over the image, each with the row above it as context
-/// (24 of the bench card's 630 rows per trial, and the 8 context rows again alone). On 27
-/// images (the bench card, the README's render and screenshots, Debian's MATE wallpapers and
-/// photographs at 1280 px) the choice was the smallest of the four filters for 26 and 1.006×
-/// the smallest on geometric mean (at most 1.17×).
+/// (24 of the bench card's 630 rows per trial, and the 8 context rows again alone; the four
+/// trials cost ~1.5 ms there, a third of the encoder). On 46 rendered cards and photos
+/// (takumi's test fixtures, the bench card and variants of it, a 1280×720 photo) the choice,
+/// measured with libdeflate for every filter, came out 1.1 % above the smallest of the four
+/// (geometric mean) and at most 13 % above it; 4 bands of 4 rows cost as much for +2.4 % and
+/// at most +31 %, 8 bands of 4 rows 0.5 ms more for +0.9 %.
 const BANDS: usize = 8;
 const BAND_ROWS: usize = 2;
 
