@@ -385,7 +385,7 @@ mod tests {
         // Noise: no filter helps, so None is chosen, but the sample is far over half a bit
         // per byte, so the rows go to libdeflate rather than to the picture-distance parser.
         let img = rgba(97, 53, |x, y| {
-            let mut h = (x * 0x9E37_79B9) ^ (y.wrapping_mul(0x85EB_CA6B));
+            let mut h = x.wrapping_mul(0x9E37_79B9) ^ y.wrapping_mul(0x85EB_CA6B);
             h ^= h >> 15;
             h = h.wrapping_mul(0x2C1B_3C6D);
             h ^= h >> 12;
