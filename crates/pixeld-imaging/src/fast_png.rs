@@ -50,8 +50,9 @@ const CANDIDATES: [Filter; 4] = [Filter::None, Filter::Up, Filter::Sub, Filter::
 
 /// Encodes straight-alpha RGBA pixels as a lossless 8-bit PNG, fast: RGB when every pixel is
 /// opaque, one filter chosen from a row sample, one deflate pass ([`crate::zlib`]'s for
-/// unfiltered rows, libdeflate's for filtered ones), no metadata, no palette. For renders; uploaded images go through [`crate::process`], where oxipng's effort is an
-/// option.
+/// unfiltered rows that are mostly matches, libdeflate's for the rest), no metadata, no
+/// palette. For renders; uploaded images go through [`crate::process`], where oxipng's effort
+/// is an option.
 pub fn encode_png_fast(pixels: Rgba) -> Result<Vec<u8>> {
     encode(pixels, None)
 }
@@ -80,22 +81,14 @@ fn encode(pixels: Rgba, force: Option<Filter>) -> Result<Vec<u8>> {
     let idat = if ours {
         // The rows already carry a zero ("None") filter byte each: the stream as it is.
         zlib::compress(&rows.data, rows.pitch, bpp)
+    } else if filter == Filter::None {
+        deflate(&mut z, &rows.data)?
     } else {
-        let filtered = if filter == Filter::None {
-            std::borrow::Cow::Borrowed(&rows.data)
-        } else {
-            let mut filtered = Vec::with_capacity(rows.data.len());
-            for y in 0..h {
-                rows.filter(filter, y, &mut filtered);
-            }
-            std::borrow::Cow::Owned(filtered)
-        };
-        let mut out = vec![0; z.zlib_compress_bound(filtered.len())];
-        let n = z
-            .zlib_compress(&filtered, &mut out)
-            .map_err(|e| Error::Encode(format!("libdeflate: {e:?}")))?;
-        out.truncate(n);
-        out
+        let mut filtered = Vec::with_capacity(rows.data.len());
+        for y in 0..h {
+            rows.filter(filter, y, &mut filtered);
+        }
+        deflate(&mut z, &filtered)?
     };
     drop(rows);
 
@@ -126,13 +119,23 @@ fn is_opaque(rgba: &[u8]) -> bool {
         .all(|block| block.chunks_exact(4).fold(u8::MAX, |m, p| m & p[3]) == u8::MAX)
 }
 
+fn deflate(z: &mut Compressor, data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = vec![0; z.zlib_compress_bound(data.len())];
+    let n = z
+        .zlib_compress(data, &mut out)
+        .map_err(|e| Error::Encode(format!("libdeflate: {e:?}")))?;
+    out.truncate(n);
+    Ok(out)
+}
+
 /// The candidate whose filtered sample rows compress smallest with libdeflate. (Trying
 /// unfiltered rows with [`crate::zlib`] instead, as the final pass would, passed over None on
 /// screenshots whose whole image it compresses smaller than libdeflate's Up: the sample's two
-/// rows per band leave it too little to match.) Each band is measured as what it adds to the row above it
-/// (compressed size with that row minus the size of the row alone), so that no filter is
-/// charged for a band's first row having nothing to match: unfiltered rows depend on that
-/// context most, and were wrongly passed over without it.
+/// rows per band leave it too little to match.) Each band is measured as what it adds to the
+/// row above it (compressed size with that row minus the size of the row alone), so that no
+/// filter is charged for a band's first row having nothing to match: unfiltered rows depend on
+/// that context most, and were wrongly passed over without it. The flag says whether the
+/// unfiltered choice is mostly matches, for [`crate::zlib`].
 fn choose(rows: &Rows, z: &mut Compressor) -> (Filter, bool) {
     let height = rows.height();
     let starts: Vec<usize> = if height <= BANDS * BAND_ROWS {
