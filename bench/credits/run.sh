@@ -79,11 +79,11 @@ if os.path.exists(sys.argv[2]):
         scale, tps, lat = line.split()
         peer["one" if scale == "1" else "each"] = (float(tps), float(lat))
 print()
-print("| backend | concurrent | organisations | debits/s | p50 ms | p99 ms | pgbench tps (avg ms) | ours ÷ pgbench/2 |")
-print("|---|---:|---|---:|---:|---:|---:|---:|")
+print("| backend | concurrent | organisations | debits/s | p50 ms | p99 ms | per commit | pgbench tps (avg ms) | ours ÷ pgbench/2 |")
+print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     p = peer.get(r["orgs"]) if r["backend"] == "postgres" and r["concurrency"] == 32 else None
     ptxt = f"{p[0]:.0f} ({p[1]:.1f})" if p else "—"
     ratio = f"{r['debits_per_s'] / (p[0] / 2):.2f}" if p else "—"
-    print(f"| {r['backend']} | {r['concurrency']} | {r['orgs']} | {r['debits_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {ptxt} | {ratio} |")
+    print(f"| {r['backend']} | {r['concurrency']} | {r['orgs']} | {r['debits_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r.get('per_transaction', 1):.1f} | {ptxt} | {ratio} |")
 PY

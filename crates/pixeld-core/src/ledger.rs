@@ -351,6 +351,16 @@ impl Totals {
     }
 }
 
+/// How holds and settles shared transactions (the store's group commit), counted since the
+/// store was opened in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct GroupStats {
+    /// Holds and settles answered.
+    pub requests: u64,
+    /// Transactions they took.
+    pub transactions: u64,
+}
+
 /// Which entries to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EntryFilter {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::billing::{Order, OrderStatus};
 use crate::invoices::{BillingProfile, Invoice};
 use crate::ledger::{
-    Applied, Debit, EntryFilter, Finish, Finished, LedgerEntry, Reservation, Totals,
+    Applied, Debit, EntryFilter, Finish, Finished, GroupStats, LedgerEntry, Reservation, Totals,
 };
 use crate::page::PageRequest;
 use crate::plans::Subscription;
@@ -1011,6 +1011,9 @@ pub trait Store: PrivacyStore + SupportStore + Send + Sync + 'static {
     ) -> StoreResult<Vec<Reservation>>;
     /// The sums a consistent ledger agrees on, for checks.
     async fn ledger_totals(&self, org_id: Uuid) -> StoreResult<Totals>;
+    /// How this process's holds and settles shared transactions: concurrent ones of one
+    /// organisation are written together, one commit per group.
+    fn ledger_group_stats(&self) -> GroupStats;
 
     // payments
     /// Writes a new order.

@@ -3,7 +3,8 @@
 //! A debit is what metered work does: hold the price (`ledger_reserve`), then settle it
 //! (`ledger_finish`). `CONCURRENCY` tasks debit for `SECONDS` each run, either all on one
 //! organisation (every debit queues on the same balance row: the worst case) or each on its
-//! own. Prints one line of JSON per run; `bench/credits/run.sh` makes the table.
+//! own. Prints one line of JSON per run (with how many holds and settles shared each
+//! transaction, from the store's group commit); `bench/credits/run.sh` makes the table.
 //!
 //!   cargo run --release -p pixeld-store --example ledger_bench -- sqlite:///tmp/l.db 32 10 one
 
@@ -95,6 +96,7 @@ async fn main() {
             org(&store, 1_000_000_000).await
         });
     }
+    let groups = store.ledger_group_stats();
     let stop = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let tasks: Vec<_> = orgs
@@ -118,6 +120,9 @@ async fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_unstable();
+    let groups_after = store.ledger_group_stats();
+    let per_transaction = (groups_after.requests - groups.requests) as f64
+        / (groups_after.transactions - groups.transactions).max(1) as f64;
     let check = store.ledger_totals(one).await.expect("totals");
     assert!(
         check.consistent(),
@@ -133,6 +138,7 @@ async fn main() {
             "debits_per_s": (all.len() as f64 / elapsed).round(),
             "p50_ms": (percentile(&all, 0.50) * 100.0).round() / 100.0,
             "p99_ms": (percentile(&all, 0.99) * 100.0).round() / 100.0,
+            "per_transaction": (per_transaction * 10.0).round() / 10.0,
         })
     );
 }

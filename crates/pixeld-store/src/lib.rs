@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use pixeld_core::store::{Store, StoreError};
 
+mod group;
 #[macro_use]
 mod ledger;
 #[macro_use]

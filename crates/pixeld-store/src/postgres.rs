@@ -12,6 +12,7 @@ use crate::OpenError;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    groups: std::sync::Arc<crate::group::Groups>,
 }
 
 impl PgStore {
@@ -23,7 +24,10 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(|e| OpenError::Connect(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            groups: Default::default(),
+        })
     }
 
     /// Applies the PostgreSQL migrations (safe to run from several nodes at once: sqlx takes an
@@ -60,6 +64,12 @@ store_impl!(
     "postgres",
     " FOR UPDATE SKIP LOCKED"
 );
-ledger_impl!(PgStore, sqlx::Postgres, PgRow);
+ledger_impl!(
+    PgStore,
+    sqlx::Postgres,
+    PgRow,
+    "SELECT org_id, balance, next_expiry FROM credit_balances WHERE org_id IN (",
+    ") ORDER BY org_id FOR UPDATE"
+);
 privacy_impl!(PgStore, sqlx::Postgres, PgRow);
 support_impl!(PgStore, sqlx::Postgres, PgRow);

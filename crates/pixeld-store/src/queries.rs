@@ -1369,11 +1369,14 @@ macro_rules! store_impl {
             }
 
             async fn ledger_reserve(&self, r: &pixeld_core::ledger::Reservation, e: &pixeld_core::ledger::LedgerEntry, now: time::OffsetDateTime) -> pixeld_core::store::StoreResult<pixeld_core::ledger::Debit<pixeld_core::ledger::Reservation>> {
-                self.ledger_reserve_tx(r, e, now).await
+                self.ledger_reserve_grouped(r, e, now).await
             }
 
             async fn ledger_finish(&self, org_id: uuid::Uuid, reservation_id: uuid::Uuid, how: pixeld_core::ledger::Finish, e: &pixeld_core::ledger::LedgerEntry, now: time::OffsetDateTime) -> pixeld_core::store::StoreResult<pixeld_core::ledger::Finished> {
-                self.ledger_finish_tx(org_id, reservation_id, how, e, now).await
+                match how {
+                    pixeld_core::ledger::Finish::Settle { cost } => self.ledger_settle_grouped(org_id, reservation_id, cost, e, now).await,
+                    _ => self.ledger_finish_tx(org_id, reservation_id, how, e, now).await,
+                }
             }
 
             async fn ledger_expire(&self, now: time::OffsetDateTime, limit: i64) -> pixeld_core::store::StoreResult<u64> {
@@ -1421,6 +1424,10 @@ macro_rules! store_impl {
 
             async fn ledger_totals(&self, org_id: uuid::Uuid) -> pixeld_core::store::StoreResult<pixeld_core::ledger::Totals> {
                 self.ledger_totals_q(org_id).await
+            }
+
+            fn ledger_group_stats(&self) -> pixeld_core::ledger::GroupStats {
+                self.groups.stats()
             }
 
             async fn create_order(&self, o: &pixeld_core::billing::Order) -> pixeld_core::store::StoreResult<()> {

@@ -16,6 +16,7 @@ use crate::OpenError;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    groups: std::sync::Arc<crate::group::Groups>,
 }
 
 impl SqliteStore {
@@ -33,7 +34,10 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(|e| OpenError::Connect(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            groups: Default::default(),
+        })
     }
 
     /// Applies the SQLite migrations.
@@ -69,6 +73,12 @@ fn read_ts_opt(row: &SqliteRow, col: &str) -> Result<Option<OffsetDateTime>, sql
 }
 
 store_impl!(SqliteStore, sqlx::Sqlite, SqliteRow, "sqlite", "");
-ledger_impl!(SqliteStore, sqlx::Sqlite, SqliteRow);
+ledger_impl!(
+    SqliteStore,
+    sqlx::Sqlite,
+    SqliteRow,
+    "UPDATE credit_balances SET updated_at = updated_at WHERE org_id IN (",
+    ") RETURNING org_id, balance, next_expiry"
+);
 privacy_impl!(SqliteStore, sqlx::Sqlite, SqliteRow);
 support_impl!(SqliteStore, sqlx::Sqlite, SqliteRow);

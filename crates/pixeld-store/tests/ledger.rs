@@ -508,6 +508,262 @@ async fn two_hundred_concurrent_holds_on_fifty_credits_exactly_fifty_succeed() {
     .await;
 }
 
+#[tokio::test]
+async fn concurrent_holds_and_settles_of_one_organisation_share_transactions() {
+    on_both(|store| async move {
+        let org = org(&store).await;
+        let at = t0();
+        grant(&store, org, "g", 1000, None, at).await;
+        let before = store.ledger_group_stats();
+        let tasks: Vec<_> = (0..64)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let r = held(reserve(&store, org, &format!("reserve:{i}"), 3, at).await);
+                    (
+                        r.id,
+                        finish(&store, org, r.id, Finish::Settle { cost: 3 }, at).await,
+                    )
+                })
+            })
+            .collect();
+        let mut ids = std::collections::HashSet::new();
+        for t in tasks {
+            let (rid, done) = t.await.unwrap();
+            match done {
+                Finished::New(e) => {
+                    assert_eq!(
+                        (e.kind, e.amount, e.reservation_id),
+                        (EntryKind::Settle, 0, Some(rid))
+                    );
+                }
+                other => panic!("expected a new settle, got {other:?}"),
+            }
+            assert!(ids.insert(rid));
+        }
+        let t = consistent(&store, org).await;
+        assert_eq!((t.balance, t.held), (1000 - 64 * 3, 0));
+        let entries = store
+            .ledger_entries(
+                org,
+                &EntryFilter::default(),
+                PageRequest {
+                    after: None,
+                    limit: 500,
+                },
+            )
+            .await
+            .unwrap();
+        let count = |k: EntryKind| entries.iter().filter(|e| e.kind == k).count();
+        assert_eq!(
+            (count(EntryKind::Reserve), count(EntryKind::Settle)),
+            (64, 64)
+        );
+        // Every entry's balance_after is the sum of the entries up to it, in id order.
+        let mut balance = 0;
+        for e in &entries {
+            balance += e.amount;
+            assert_eq!(e.balance_after, balance, "{e:?}");
+        }
+        for id in &ids {
+            let r = store.reservation(org, *id).await.unwrap().unwrap();
+            assert_eq!((r.state, r.cost), (ReservationState::Settled, Some(3)));
+            assert!(r.finished_at.is_some());
+        }
+        let after = store.ledger_group_stats();
+        let (requests, transactions) = (
+            after.requests - before.requests,
+            after.transactions - before.transactions,
+        );
+        assert_eq!(requests, 128);
+        assert!(
+            transactions < requests,
+            "128 concurrent holds and settles took {transactions} transactions"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_debits_of_many_organisations_share_transactions_and_each_adds_up() {
+    on_both(|store| async move {
+        let at = t0();
+        let mut orgs = Vec::new();
+        for i in 0..16 {
+            let o = org(&store).await;
+            grant(&store, o, "g", 100 + i, None, at).await;
+            orgs.push(o);
+        }
+        // A second organisation of the group has a lot due to expire: its holds go one at a
+        // time (the lot expires first), beside the others' in groups.
+        let expiring = org(&store).await;
+        grant(
+            &store,
+            expiring,
+            "soon",
+            10,
+            Some(at + Duration::hours(1)),
+            at,
+        )
+        .await;
+        grant(&store, expiring, "later", 10, None, at).await;
+        let later = at + Duration::hours(2);
+        let before = store.ledger_group_stats();
+        let mut tasks = Vec::new();
+        for round in 0..4 {
+            for (i, o) in orgs.iter().enumerate() {
+                let (store, o) = (store.clone(), *o);
+                tasks.push(tokio::spawn(async move {
+                    let r = held(
+                        reserve(
+                            &store,
+                            o,
+                            &format!("reserve:{round}"),
+                            1 + i as i64 % 3,
+                            later,
+                        )
+                        .await,
+                    );
+                    let cost = 1 + i as i64 % 3;
+                    assert!(matches!(
+                        finish(&store, o, r.id, Finish::Settle { cost }, later).await,
+                        Finished::New(_)
+                    ));
+                }));
+            }
+            for k in 0..2 {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    let _ =
+                        reserve(&store, expiring, &format!("reserve:{round}:{k}"), 3, later).await;
+                }));
+            }
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        for (i, o) in orgs.iter().enumerate() {
+            let t = consistent(&store, *o).await;
+            assert_eq!(
+                (t.balance, t.held),
+                (100 + i as i64 - 4 * (1 + i as i64 % 3), 0)
+            );
+        }
+        // The due lot expired before any hold: 10 credits left, three holds of 3 fit.
+        let t = consistent(&store, expiring).await;
+        assert_eq!((t.balance, t.held), (1, 9));
+        let entries = store
+            .ledger_entries(expiring, &EntryFilter::default(), PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            entries
+                .iter()
+                .filter(|e| e.kind == EntryKind::Expire)
+                .count(),
+            1
+        );
+        let after = store.ledger_group_stats();
+        let requests = after.requests - before.requests;
+        let transactions = after.transactions - before.transactions;
+        assert_eq!(requests, 16 * 4 * 2 + 8);
+        assert!(
+            transactions < requests,
+            "{requests} concurrent holds and settles took {transactions} transactions"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_hold_retried_while_the_first_is_in_flight_applies_once() {
+    on_both(|store| async move {
+        let org = org(&store).await;
+        let at = t0();
+        grant(&store, org, "g", 100, None, at).await;
+        // Eight copies of one request (same key) among eight others, all at once.
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let store = store.clone();
+                let key = if i % 2 == 0 {
+                    "reserve:same".to_string()
+                } else {
+                    format!("reserve:{i}")
+                };
+                tokio::spawn(async move { (i % 2 == 0, reserve(&store, org, &key, 5, at).await) })
+            })
+            .collect();
+        let (mut new, mut replayed) = (Vec::new(), Vec::new());
+        for t in tasks {
+            match t.await.unwrap() {
+                (true, Debit::Done(Applied::New(r))) => new.push(r.id),
+                (true, Debit::Done(Applied::Replayed(r))) => replayed.push(r.id),
+                (false, Debit::Done(Applied::New(_))) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((new.len(), replayed.len()), (1, 7));
+        assert!(replayed.iter().all(|id| *id == new[0]));
+        let t = consistent(&store, org).await;
+        assert_eq!((t.balance, t.held), (100 - 9 * 5, 9 * 5));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn settles_sent_twice_at_once_or_for_less_than_held_apply_exactly() {
+    on_both(|store| async move {
+        let org = org(&store).await;
+        let at = t0();
+        grant(&store, org, "g", 100, None, at).await;
+        let mut rids = Vec::new();
+        for i in 0..8 {
+            rids.push(held(reserve(&store, org, &format!("reserve:{i}"), 5, at).await).id);
+        }
+        // Every reservation settled twice at once; two of them for less than they hold.
+        let tasks: Vec<_> = rids
+            .iter()
+            .chain(rids.iter())
+            .enumerate()
+            .map(|(n, rid)| {
+                let (store, rid) = (store.clone(), *rid);
+                let cost = if rid == rids[1] || rid == rids[5] {
+                    2
+                } else {
+                    5
+                };
+                tokio::spawn(async move {
+                    (
+                        n,
+                        rid,
+                        finish(&store, org, rid, Finish::Settle { cost }, at).await,
+                    )
+                })
+            })
+            .collect();
+        let mut firsts = std::collections::HashMap::new();
+        let mut replays = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                (_, rid, Finished::New(e)) => {
+                    assert!(firsts.insert(rid, e).is_none(), "settled twice")
+                }
+                (_, rid, Finished::Replayed(e)) => replays.push((rid, e)),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((firsts.len(), replays.len()), (8, 8));
+        for (rid, e) in replays {
+            assert_eq!(firsts[&rid], e);
+        }
+        assert_eq!(firsts[&rids[1]].amount, 3);
+        assert_eq!(firsts[&rids[0]].amount, 0);
+        let t = consistent(&store, org).await;
+        assert_eq!((t.balance, t.held), (100 - 6 * 5 - 2 * 2, 0));
+    })
+    .await;
+}
+
 /// One step of the property test.
 #[derive(Debug, Clone)]
 enum Op {
