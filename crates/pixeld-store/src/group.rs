@@ -14,10 +14,14 @@
 //! One spawned task leads the groups while any wait, so a caller that goes away (a cancelled
 //! request) cannot strand the others.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pixeld_core::ledger::{Debit, Finished, GroupStats, LedgerEntry, Reservation};
+use pixeld_core::ledger::{
+    Applied, Debit, EntryKind, Finished, GroupStats, LedgerEntry, Lot, Reservation,
+    ReservationState, draw,
+};
 use pixeld_core::store::{StoreError, StoreResult};
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
@@ -143,4 +147,165 @@ impl Drop for LeaderGuard<'_> {
 /// The answer a waiting caller gets when its leader died before answering.
 pub(crate) fn leader_gone() -> StoreError {
     StoreError::Backend("ledger: the transaction holding this request stopped".into())
+}
+
+/// The balance rows a group locked: organisation → (balance before the group, balance after
+/// the holds planned so far). Organisations left out (no balance row, a lot due to expire)
+/// have their ops answered one at a time.
+pub(crate) type Balances = BTreeMap<Uuid, (i64, i64)>;
+
+/// A settle a group writes: the reservation it ends and its entry (`source` and `token_id`
+/// still to be filled from the reservation row).
+pub(crate) struct PlannedSettle {
+    /// Position of its op in the group.
+    pub(crate) i: usize,
+    pub(crate) org: Uuid,
+    pub(crate) rid: Uuid,
+    /// Credits the work cost: settled here only when it is the whole amount held (nothing goes
+    /// back to lots).
+    pub(crate) cost: i64,
+    pub(crate) at: OffsetDateTime,
+    pub(crate) entry: LedgerEntry,
+}
+
+/// The settles of a group whose organisations are locked: the first settle of each
+/// reservation (a second one is answered alone, as a replay, after the commit). They go
+/// before the holds and give nothing back, so each entry's balance is the balance before.
+pub(crate) fn plan_settles(ops: &[Op], balances: &Balances) -> Vec<PlannedSettle> {
+    let mut out: Vec<PlannedSettle> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let Op::Settle {
+            org,
+            rid,
+            cost,
+            e,
+            now,
+            ..
+        } = op
+        else {
+            continue;
+        };
+        let Some(&(balance, _)) = balances.get(org) else {
+            continue;
+        };
+        if out.iter().any(|s| s.rid == *rid) {
+            continue;
+        }
+        let mut entry = e.clone();
+        entry.id = Uuid::now_v7();
+        entry.org_id = *org;
+        entry.kind = EntryKind::Settle;
+        entry.amount = 0;
+        entry.balance_after = balance;
+        entry.reservation_id = Some(*rid);
+        out.push(PlannedSettle {
+            i,
+            org: *org,
+            rid: *rid,
+            cost: (*cost).max(0),
+            at: *now,
+            entry,
+        });
+    }
+    out
+}
+
+/// What a group writes for its holds.
+#[derive(Default)]
+pub(crate) struct PlannedHolds<'a> {
+    /// Position of the op in the group, and its reservation.
+    pub(crate) held: Vec<(usize, &'a Reservation)>,
+    /// Their `reserve` entries, in the same order.
+    pub(crate) entries: Vec<LedgerEntry>,
+    /// `(reservation, seq, lot, amount)` rows of `credit_allocations`.
+    pub(crate) allocations: Vec<(Uuid, i32, Uuid, i64)>,
+    /// Credits taken from each lot.
+    pub(crate) lots: Vec<(Uuid, i64)>,
+    /// How much each organisation's balance moves.
+    pub(crate) moved: Vec<(Uuid, i64)>,
+}
+
+/// The holds of a group that their organisations' balances cover, in arrival order, drawing
+/// on `lots` (each organisation's lots with credits left) soonest expiry first, exactly as one
+/// at a time would. Moves the balances' "after" and the lots' `remaining` as it goes.
+pub(crate) fn plan_holds<'a>(
+    ops: &'a [Op],
+    balances: &mut Balances,
+    lots: &mut BTreeMap<Uuid, Vec<Lot>>,
+) -> StoreResult<PlannedHolds<'a>> {
+    let mut plan = PlannedHolds::default();
+    for (i, op) in ops.iter().enumerate() {
+        let Op::Reserve { r, e, .. } = op else {
+            continue;
+        };
+        let Some((_, after)) = balances.get_mut(&r.org_id) else {
+            continue;
+        };
+        if r.amount <= 0 || e.org_id != r.org_id || *after < r.amount {
+            continue;
+        }
+        let own = lots.entry(r.org_id).or_default();
+        let taken = draw(own, r.amount);
+        if taken.is_empty() {
+            return Err(StoreError::Backend(format!(
+                "ledger: the lots of {} hold less than its balance says",
+                r.org_id
+            )));
+        }
+        for (seq, (lot, take)) in taken.into_iter().enumerate() {
+            if let Some(l) = own.iter_mut().find(|l| l.id == lot) {
+                l.remaining -= take;
+            }
+            match plan.lots.iter_mut().find(|(id, _)| *id == lot) {
+                Some((_, total)) => *total += take,
+                None => plan.lots.push((lot, take)),
+            }
+            plan.allocations.push((r.id, seq as i32, lot, take));
+        }
+        *after -= r.amount;
+        let mut entry = e.clone();
+        entry.id = Uuid::now_v7();
+        entry.amount = -r.amount;
+        entry.balance_after = *after;
+        entry.reservation_id = Some(r.id);
+        entry.source = Some(r.op.clone());
+        entry.token_id = r.token_id;
+        plan.entries.push(entry);
+        plan.held.push((i, r));
+    }
+    plan.moved = balances
+        .iter()
+        .filter(|(_, (before, after))| before != after)
+        .map(|(org, (before, after))| (*org, after - before))
+        .collect();
+    Ok(plan)
+}
+
+/// The answer to a hold the group wrote.
+pub(crate) fn held_outcome(r: &Reservation) -> Outcome {
+    let mut r = r.clone();
+    r.state = ReservationState::Held;
+    r.cost = None;
+    r.finished_at = None;
+    Outcome::Reserved(Debit::Done(Applied::New(r)))
+}
+
+/// The latest request time in a group: lots due by then expire first (one at a time).
+pub(crate) fn latest(ops: &[Op]) -> OffsetDateTime {
+    ops.iter()
+        .map(|op| match op {
+            Op::Reserve { now, .. } | Op::Settle { now, .. } => *now,
+        })
+        .max()
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The organisations of a group, in the order their balance rows are locked.
+pub(crate) fn orgs(ops: &[Op]) -> std::collections::BTreeSet<Uuid> {
+    ops.iter()
+        .map(|op| match op {
+            Op::Reserve { r, .. } => r.org_id,
+            Op::Settle { org, .. } => *org,
+        })
+        .collect()
 }

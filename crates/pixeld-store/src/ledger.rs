@@ -2,6 +2,10 @@
 //! organisation's balance row, so writers of one organisation queue behind each other (a row
 //! lock on PostgreSQL, the write lock on SQLite) and everything they read is current. The
 //! business-key index makes a retried write a no-op that finds the first one.
+//!
+//! Holds and settles, the two writes of every metered request, go through the group commit
+//! (`crate::group`): concurrent ones share one transaction, which locks all their balance rows
+//! first. Everything else, and whatever a group cannot take, is one write per transaction.
 
 macro_rules! entry_cols {
     () => {
@@ -16,7 +20,7 @@ macro_rules! reservation_cols {
 }
 
 macro_rules! ledger_impl {
-    ($store:ty, $db:ty, $row:ty, $lock_head:literal, $lock_tail:literal) => {
+    ($store:ty, $db:ty, $row:ty) => {
         mod ledger_sql {
             use super::*;
             use pixeld_core::ledger::*;
@@ -128,25 +132,6 @@ macro_rules! ledger_impl {
                     .bind(e.reservation_id).bind(e.lot_id).bind(e.expires_at.map(ts)).bind(ts(e.created_at))
                     .execute(&mut *c).await.map_err(be)?;
                 Ok(r.rows_affected() == 1)
-            }
-
-            /// Writes entries in one statement unless a business key exists; `false` (and the
-            /// caller rolls back) when any did.
-            pub(super) async fn insert_entries(c: &mut Conn, es: &[LedgerEntry]) -> StoreResult<bool> {
-                if es.is_empty() {
-                    return Ok(true);
-                }
-                let mut q = sqlx::QueryBuilder::<$db>::new(concat!("INSERT INTO credit_entries (", entry_cols!(), ") "));
-                q.push_values(es, |mut b, e| {
-                    b.push_bind(e.id).push_bind(e.org_id).push_bind(e.kind.as_str()).push_bind(e.amount)
-                        .push_bind(e.balance_after).push_bind(e.business_key.clone()).push_bind(e.source.clone())
-                        .push_bind(e.reason.clone()).push_bind(e.actor_id).push_bind(e.token_id)
-                        .push_bind(e.reservation_id).push_bind(e.lot_id).push_bind(e.expires_at.map(ts))
-                        .push_bind(ts(e.created_at));
-                });
-                q.push(" ON CONFLICT (org_id, business_key) DO NOTHING");
-                let r = q.build().execute(&mut *c).await.map_err(be)?;
-                Ok(r.rows_affected() == es.len() as u64)
             }
 
             pub(super) async fn entry_by_key<'e, E>(x: E, org: Uuid, key: &str) -> StoreResult<Option<LedgerEntry>>
@@ -582,246 +567,6 @@ macro_rules! ledger_impl {
                         }
                     }
                 }
-            }
-
-            /// One transaction for a group of holds and settles: one statement locks the
-            /// balance rows of their organisations, multi-row statements write them, one
-            /// commit. Per organisation, settles that give nothing back go first (they leave
-            /// the balance as it is), then the holds the balance covers, in arrival order.
-            /// Anything else is left [`Outcome::Alone`]; where a group statement finds what only
-            /// the one-at-a-time path handles (a replayed key, a partial settle) the whole
-            /// group is rolled back and left.
-            async fn group_tx(
-                &self,
-                ops: &[crate::group::Op],
-            ) -> pixeld_core::store::StoreResult<Vec<crate::group::Outcome>> {
-                use std::collections::BTreeMap;
-                use crate::group::{Op, Outcome};
-                use pixeld_core::ledger::{Applied, Debit, EntryKind, Finished, Lot, ReservationState};
-                use crate::backend_error as be;
-                let all_alone = || ops.iter().map(|_| Outcome::Alone).collect::<Vec<_>>();
-                let org_of = |op: &Op| match op {
-                    Op::Reserve { r, .. } => r.org_id,
-                    Op::Settle { org, .. } => *org,
-                };
-                let latest = ops
-                    .iter()
-                    .map(|op| match op {
-                        Op::Reserve { now, .. } | Op::Settle { now, .. } => *now,
-                    })
-                    .max()
-                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-                let orgs: std::collections::BTreeSet<uuid::Uuid> = ops.iter().map(org_of).collect();
-                let mut out = all_alone();
-                let mut tx = self.pool.begin().await.map_err(be)?;
-
-                // Lock the balance rows, in org order (so two nodes' groups cannot deadlock).
-                let mut q = sqlx::QueryBuilder::<$db>::new($lock_head);
-                let mut ids = q.separated(", ");
-                for org in &orgs {
-                    ids.push_bind(*org);
-                }
-                q.push($lock_tail);
-                // org → (balance before, balance after the group); organisations with no
-                // balance row or with a lot due to expire are left to the one-at-a-time path.
-                let mut balances: BTreeMap<uuid::Uuid, (i64, i64)> = BTreeMap::new();
-                for row in q.build().fetch_all(&mut *tx).await.map_err(be)? {
-                    let org: uuid::Uuid = row.try_get("org_id").map_err(be)?;
-                    let balance: i64 = row.try_get("balance").map_err(be)?;
-                    let due = read_ts_opt(&row, "next_expiry").map_err(be)?.is_some_and(|d| d <= latest);
-                    if !due {
-                        balances.insert(org, (balance, balance));
-                    }
-                }
-                let mut written = 0;
-
-                // Settles: one guarded UPDATE (the state change is the guard, as on the
-                // one-at-a-time path), then one INSERT of their entries.
-                let settles: Vec<(usize, uuid::Uuid, uuid::Uuid, i64, time::OffsetDateTime)> = ops
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, op)| match op {
-                        Op::Settle { org, rid, cost, now, .. } if balances.contains_key(org) => {
-                            Some((i, *org, *rid, (*cost).max(0), *now))
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                if !settles.is_empty() {
-                    let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE credit_reservations SET state = 'settled', cost = CASE id");
-                    for (_, _, rid, cost, _) in &settles {
-                        q.push(" WHEN ").push_bind(*rid).push(" THEN CASE WHEN ").push_bind(*cost)
-                            .push(" > amount THEN amount ELSE ").push_bind(*cost).push(" END");
-                    }
-                    q.push(" END, finished_at = CASE id");
-                    for (_, _, rid, _, now) in &settles {
-                        q.push(" WHEN ").push_bind(*rid).push(" THEN ").push_bind(ts(*now));
-                    }
-                    q.push(" END WHERE state = 'held' AND (org_id, id) IN (");
-                    let mut pairs = q.separated(", ");
-                    for (_, org, rid, _, _) in &settles {
-                        pairs.push("(").push_bind_unseparated(*org).push_unseparated(", ").push_bind_unseparated(*rid).push_unseparated(")");
-                    }
-                    q.push(") RETURNING org_id, id, amount, cost, op, token_id");
-                    let rows = q.build().fetch_all(&mut *tx).await.map_err(be)?;
-                    let mut entries = Vec::new();
-                    for row in &rows {
-                        let org: uuid::Uuid = row.try_get("org_id").map_err(be)?;
-                        let id: uuid::Uuid = row.try_get("id").map_err(be)?;
-                        let amount: i64 = row.try_get("amount").map_err(be)?;
-                        let cost: i64 = row.try_get::<Option<i64>, _>("cost").map_err(be)?.unwrap_or(0);
-                        if amount != cost {
-                            // Credits go back to lots: the one-at-a-time path does that.
-                            return Ok(all_alone());
-                        }
-                        // The first settle of this reservation in the group; a second one is
-                        // answered alone (as a replay) after the commit.
-                        let Some(&(i, ..)) = settles.iter().find(|(i, o, rid, ..)| *o == org && *rid == id && matches!(out[*i], Outcome::Alone)) else {
-                            continue;
-                        };
-                        let Op::Settle { e, .. } = &ops[i] else { continue };
-                        let mut entry = e.clone();
-                        entry.id = uuid::Uuid::now_v7();
-                        entry.org_id = org;
-                        entry.kind = EntryKind::Settle;
-                        entry.amount = 0;
-                        entry.balance_after = balances[&org].1;
-                        entry.reservation_id = Some(id);
-                        entry.source = Some(row.try_get("op").map_err(be)?);
-                        entry.token_id = entry.token_id.or(row.try_get("token_id").map_err(be)?);
-                        entries.push(entry.clone());
-                        out[i] = Outcome::Settled(Finished::New(entry));
-                    }
-                    if !ledger_sql::insert_entries(&mut *tx, &entries).await? {
-                        return Ok(all_alone());
-                    }
-                    written += entries.len();
-                }
-
-                // Holds the balance covers, in arrival order.
-                let mut held = Vec::new();
-                let mut entries = Vec::new();
-                for (i, op) in ops.iter().enumerate() {
-                    let Op::Reserve { r, e, .. } = op else { continue };
-                    let Some((_, after)) = balances.get_mut(&r.org_id) else { continue };
-                    if r.amount <= 0 || e.org_id != r.org_id || *after < r.amount {
-                        continue;
-                    }
-                    *after -= r.amount;
-                    let mut entry = e.clone();
-                    entry.id = uuid::Uuid::now_v7();
-                    entry.amount = -r.amount;
-                    entry.balance_after = *after;
-                    entry.reservation_id = Some(r.id);
-                    entry.source = Some(r.op.clone());
-                    entry.token_id = r.token_id;
-                    entries.push(entry);
-                    held.push((i, r));
-                }
-                if !held.is_empty() {
-                    if !ledger_sql::insert_entries(&mut *tx, &entries).await? {
-                        return Ok(all_alone());
-                    }
-                    let mut q = sqlx::QueryBuilder::<$db>::new(concat!("INSERT INTO credit_reservations (", reservation_cols!(), ") "));
-                    q.push_values(&held, |mut b, (_, r)| {
-                        b.push_bind(r.id).push_bind(r.org_id).push_bind(r.op.clone()).push_bind(r.amount)
-                            .push("NULL").push("'held'").push_bind(r.token_id)
-                            .push_bind(ts(r.expires_at)).push_bind(ts(r.created_at)).push("NULL");
-                    });
-                    q.build().execute(&mut *tx).await.map_err(be)?;
-
-                    // Lots drawn as one at a time would: soonest expiry first.
-                    let held_orgs: std::collections::BTreeSet<uuid::Uuid> = held.iter().map(|(_, r)| r.org_id).collect();
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT org_id, id, remaining, expires_at, created_at FROM credit_lots WHERE remaining > 0 AND org_id IN (",
-                    );
-                    let mut ids = q.separated(", ");
-                    for org in &held_orgs {
-                        ids.push_bind(*org);
-                    }
-                    q.push(")");
-                    let mut lots: BTreeMap<uuid::Uuid, Vec<Lot>> = BTreeMap::new();
-                    for r in q.build().fetch_all(&mut *tx).await.map_err(be)? {
-                        let lot = Lot {
-                            id: r.try_get("id").map_err(be)?,
-                            remaining: r.try_get("remaining").map_err(be)?,
-                            expires_at: read_ts_opt(&r, "expires_at").map_err(be)?,
-                            created_at: read_ts(&r, "created_at").map_err(be)?,
-                        };
-                        lots.entry(r.try_get("org_id").map_err(be)?).or_default().push(lot);
-                    }
-                    let mut allocations = Vec::new();
-                    let mut per_lot: Vec<(uuid::Uuid, i64)> = Vec::new();
-                    for (_, r) in &held {
-                        let own = lots.entry(r.org_id).or_default();
-                        let taken = pixeld_core::ledger::draw(own, r.amount);
-                        if taken.is_empty() {
-                            return Err(pixeld_core::store::StoreError::Backend(format!(
-                                "ledger: the lots of {} hold less than its balance says", r.org_id
-                            )));
-                        }
-                        for (seq, (lot, take)) in taken.into_iter().enumerate() {
-                            if let Some(l) = own.iter_mut().find(|l| l.id == lot) {
-                                l.remaining -= take;
-                            }
-                            match per_lot.iter_mut().find(|(id, _)| *id == lot) {
-                                Some((_, total)) => *total += take,
-                                None => per_lot.push((lot, take)),
-                            }
-                            allocations.push((r.id, seq as i32, lot, take));
-                        }
-                    }
-                    let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE credit_lots SET remaining = remaining - CASE id");
-                    for (lot, take) in &per_lot {
-                        q.push(" WHEN ").push_bind(*lot).push(" THEN ").push_bind(*take);
-                    }
-                    q.push(" ELSE 0 END WHERE id IN (");
-                    let mut ids = q.separated(", ");
-                    for (lot, _) in &per_lot {
-                        ids.push_bind(*lot);
-                    }
-                    q.push(")");
-                    q.build().execute(&mut *tx).await.map_err(be)?;
-                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO credit_allocations (reservation_id, seq, lot_id, amount) ");
-                    q.push_values(&allocations, |mut b, (rid, seq, lot, take)| {
-                        b.push_bind(*rid).push_bind(*seq).push_bind(*lot).push_bind(*take);
-                    });
-                    q.build().execute(&mut *tx).await.map_err(be)?;
-
-                    // The balances, by what the group took; the CHECK keeps each at zero or above.
-                    let moved: Vec<(uuid::Uuid, i64)> = balances
-                        .iter()
-                        .filter(|(_, (before, after))| before != after)
-                        .map(|(org, (before, after))| (*org, after - before))
-                        .collect();
-                    let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE credit_balances SET balance = balance + CASE org_id");
-                    for (org, delta) in &moved {
-                        q.push(" WHEN ").push_bind(*org).push(" THEN ").push_bind(*delta);
-                    }
-                    q.push(" ELSE 0 END WHERE org_id IN (");
-                    let mut ids = q.separated(", ");
-                    for (org, _) in &moved {
-                        ids.push_bind(*org);
-                    }
-                    q.push(")");
-                    let r = q.build().execute(&mut *tx).await.map_err(be)?;
-                    if r.rows_affected() != moved.len() as u64 {
-                        return Err(pixeld_core::store::StoreError::Backend("ledger: a locked balance row vanished".into()));
-                    }
-                    written += held.len();
-                    for (i, r) in &held {
-                        let mut r = (*r).clone();
-                        r.state = ReservationState::Held;
-                        r.cost = None;
-                        r.finished_at = None;
-                        out[*i] = Outcome::Reserved(Debit::Done(Applied::New(r)));
-                    }
-                }
-                tx.commit().await.map_err(be)?;
-                if written > 0 {
-                    self.groups.count(written);
-                }
-                Ok(out)
             }
 
             async fn ledger_expire_tx(&self, now: time::OffsetDateTime, limit: i64) -> pixeld_core::store::StoreResult<u64> {
