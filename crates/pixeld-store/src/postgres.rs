@@ -57,6 +57,65 @@ fn read_ts_opt(row: &PgRow, col: &str) -> Result<Option<OffsetDateTime>, sqlx::E
     row.try_get::<Option<OffsetDateTime>, _>(col)
 }
 
+/// A ledger group's writes in one statement (see [`PgStore::group_tx`]): every part reads its
+/// rows from arrays, so the text never changes and PostgreSQL plans it once per connection.
+/// Settles are taken only when whole (the cost covers what was held: nothing goes back to
+/// lots); the counts returned tell whether a business key existed, in which case the caller
+/// rolls back.
+const GROUP_WRITE: &str = "\
+WITH sv AS (
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::uuid[],
+                       $6::text[], $7::bigint[], $8::bigint[], $9::text[], $10::text[],
+                       $11::uuid[], $12::uuid[], $13::uuid[], $14::timestamptz[],
+                       $15::timestamptz[])
+    AS v(org_id, id, cost, at, entry_id, kind, amount, balance_after, business_key, reason,
+         actor_id, token_id, lot_id, expires_at, created_at)
+), s AS (
+  UPDATE credit_reservations r SET state = 'settled', cost = r.amount, finished_at = sv.at
+  FROM sv WHERE r.org_id = sv.org_id AND r.id = sv.id AND r.state = 'held' AND r.amount <= sv.cost
+  RETURNING r.id, r.op, r.token_id
+), se AS (
+  INSERT INTO credit_entries (id, org_id, kind, amount, balance_after, business_key, source,
+                              reason, actor_id, token_id, reservation_id, lot_id, expires_at,
+                              created_at)
+  SELECT sv.entry_id, sv.org_id, sv.kind, sv.amount, sv.balance_after, sv.business_key, s.op,
+         sv.reason, sv.actor_id, COALESCE(sv.token_id, s.token_id), s.id, sv.lot_id,
+         sv.expires_at, sv.created_at
+  FROM s JOIN sv ON sv.id = s.id
+  ON CONFLICT (org_id, business_key) DO NOTHING RETURNING 1
+), re AS (
+  INSERT INTO credit_entries (id, org_id, kind, amount, balance_after, business_key, source,
+                              reason, actor_id, token_id, reservation_id, lot_id, expires_at,
+                              created_at)
+  SELECT * FROM unnest($16::uuid[], $17::uuid[], $18::text[], $19::bigint[], $20::bigint[],
+                       $21::text[], $22::text[], $23::text[], $24::uuid[], $25::uuid[],
+                       $26::uuid[], $27::uuid[], $28::timestamptz[], $29::timestamptz[])
+  ON CONFLICT (org_id, business_key) DO NOTHING RETURNING 1
+), rr AS (
+  INSERT INTO credit_reservations (id, org_id, op, amount, cost, state, token_id, expires_at,
+                                   created_at, finished_at)
+  SELECT id, org_id, op, amount, NULL, 'held', token_id, expires_at, created_at, NULL
+  FROM unnest($30::uuid[], $31::uuid[], $32::text[], $33::bigint[], $34::uuid[],
+              $35::timestamptz[], $36::timestamptz[])
+    AS v(id, org_id, op, amount, token_id, expires_at, created_at)
+), lo AS (
+  UPDATE credit_lots c SET remaining = c.remaining - v.take
+  FROM unnest($37::uuid[], $38::bigint[]) AS v(id, take) WHERE c.id = v.id
+), al AS (
+  INSERT INTO credit_allocations (reservation_id, seq, lot_id, amount)
+  SELECT * FROM unnest($39::uuid[], $40::int[], $41::uuid[], $42::bigint[])
+), ba AS (
+  UPDATE credit_balances c SET balance = c.balance + v.delta
+  FROM unnest($43::uuid[], $44::bigint[]) AS v(org_id, delta) WHERE c.org_id = v.org_id
+  RETURNING 1
+)
+SELECT (SELECT array_agg(id ORDER BY id) FROM s) AS ids,
+       (SELECT array_agg(op ORDER BY id) FROM s) AS ops,
+       (SELECT array_agg(token_id ORDER BY id) FROM s) AS tokens,
+       (SELECT count(*) FROM se) AS se_n,
+       (SELECT count(*) FROM re) AS re_n,
+       (SELECT count(*) FROM ba) AS ba_n";
+
 impl PgStore {
     /// A ledger group (see `crate::group`) in four round trips, however many requests it
     /// holds: `BEGIN`; one statement that locks the balance rows in org order and reads their
@@ -117,128 +176,80 @@ impl PgStore {
             return Ok(out);
         }
 
-        let mut q = QueryBuilder::<sqlx::Postgres>::new("WITH ");
-        if !settles.is_empty() {
-            // Only whole settles (cost ≥ amount held): nothing goes back to lots.
-            q.push(
-                "s AS (UPDATE credit_reservations r SET state = 'settled', cost = r.amount, \
-                 finished_at = v.at FROM (",
-            );
-            q.push_values(&settles, |mut b, s| {
-                b.push_bind(s.org)
-                    .push_bind(s.rid)
-                    .push_bind(s.cost)
-                    .push_bind(s.at);
-            });
-            q.push(
-                ") AS v(org_id, id, cost, at) WHERE r.org_id = v.org_id AND r.id = v.id \
-                 AND r.state = 'held' AND r.amount <= v.cost RETURNING r.id, r.op, r.token_id), \
-                 se AS (INSERT INTO credit_entries (id, org_id, kind, amount, balance_after, \
-                 business_key, source, reason, actor_id, token_id, reservation_id, lot_id, \
-                 expires_at, created_at) SELECT w.id, w.org_id, w.kind, w.amount, w.balance_after, \
-                 w.business_key, s.op, w.reason, w.actor_id, COALESCE(w.token_id, s.token_id), \
-                 s.id, w.lot_id, w.expires_at, w.created_at FROM s JOIN (",
-            );
-            q.push_values(&settles, |mut b, s| {
-                let e = &s.entry;
-                b.push_bind(s.rid)
-                    .push_bind(e.id)
-                    .push_bind(e.org_id)
-                    .push_bind(e.kind.as_str())
-                    .push_bind(e.amount)
-                    .push_bind(e.balance_after)
-                    .push_bind(e.business_key.clone())
-                    .push_bind(e.reason.clone())
-                    .push_bind(e.actor_id)
-                    .push_bind(e.token_id)
-                    .push_bind(e.lot_id)
-                    .push_bind(e.expires_at)
-                    .push_bind(e.created_at);
-            });
-            q.push(
-                ") AS w(rid, id, org_id, kind, amount, balance_after, business_key, reason, \
-                 actor_id, token_id, lot_id, expires_at, created_at) ON w.rid = s.id \
-                 ON CONFLICT (org_id, business_key) DO NOTHING RETURNING 1)",
-            );
+        // One constant statement, so PostgreSQL parses and plans it once per connection.
+        fn col<T, U>(items: &[T], f: impl Fn(&T) -> U) -> Vec<U> {
+            items.iter().map(f).collect()
         }
-        if !plan.held.is_empty() {
-            if !settles.is_empty() {
-                q.push(", ");
-            }
-            q.push(
-                "re AS (INSERT INTO credit_entries (id, org_id, kind, amount, balance_after, \
-                 business_key, source, reason, actor_id, token_id, reservation_id, lot_id, \
-                 expires_at, created_at) ",
-            );
-            q.push_values(&plan.entries, |mut b, e| {
-                b.push_bind(e.id)
-                    .push_bind(e.org_id)
-                    .push_bind(e.kind.as_str())
-                    .push_bind(e.amount)
-                    .push_bind(e.balance_after)
-                    .push_bind(e.business_key.clone())
-                    .push_bind(e.source.clone())
-                    .push_bind(e.reason.clone())
-                    .push_bind(e.actor_id)
-                    .push_bind(e.token_id)
-                    .push_bind(e.reservation_id)
-                    .push_bind(e.lot_id)
-                    .push_bind(e.expires_at)
-                    .push_bind(e.created_at);
-            });
-            q.push(
-                " ON CONFLICT (org_id, business_key) DO NOTHING RETURNING 1), \
-                 rr AS (INSERT INTO credit_reservations (id, org_id, op, amount, cost, state, \
-                 token_id, expires_at, created_at, finished_at) ",
-            );
-            q.push_values(&plan.held, |mut b, (_, r)| {
-                b.push_bind(r.id)
-                    .push_bind(r.org_id)
-                    .push_bind(r.op.clone())
-                    .push_bind(r.amount)
-                    .push("NULL")
-                    .push("'held'")
-                    .push_bind(r.token_id)
-                    .push_bind(r.expires_at)
-                    .push_bind(r.created_at)
-                    .push("NULL");
-            });
-            q.push("), lo AS (UPDATE credit_lots c SET remaining = c.remaining - v.take FROM (");
-            q.push_values(&plan.lots, |mut b, (lot, take)| {
-                b.push_bind(*lot).push_bind(*take);
-            });
-            q.push(
-                ") AS v(id, take) WHERE c.id = v.id), \
-                 al AS (INSERT INTO credit_allocations (reservation_id, seq, lot_id, amount) ",
-            );
-            q.push_values(&plan.allocations, |mut b, (rid, seq, lot, take)| {
-                b.push_bind(*rid)
-                    .push_bind(*seq)
-                    .push_bind(*lot)
-                    .push_bind(*take);
-            });
-            // The CHECK keeps each balance at zero or above.
-            q.push("), ba AS (UPDATE credit_balances c SET balance = c.balance + v.delta FROM (");
-            q.push_values(&plan.moved, |mut b, (org, delta)| {
-                b.push_bind(*org).push_bind(*delta);
-            });
-            q.push(") AS v(org_id, delta) WHERE c.org_id = v.org_id RETURNING 1)");
-        }
-        q.push(" SELECT ");
-        q.push(if settles.is_empty() {
-            "NULL::uuid[] AS ids, NULL::text[] AS ops, NULL::uuid[] AS tokens, 0::bigint AS se_n"
-        } else {
-            "(SELECT array_agg(id ORDER BY id) FROM s) AS ids, \
-             (SELECT array_agg(op ORDER BY id) FROM s) AS ops, \
-             (SELECT array_agg(token_id ORDER BY id) FROM s) AS tokens, \
-             (SELECT count(*) FROM se) AS se_n"
-        });
-        q.push(if plan.held.is_empty() {
-            ", 0::bigint AS re_n, 0::bigint AS ba_n"
-        } else {
-            ", (SELECT count(*) FROM re) AS re_n, (SELECT count(*) FROM ba) AS ba_n"
-        });
-        let row = q.build().fetch_one(&mut *tx).await.map_err(be)?;
+        let entries = |es: &[&pixeld_core::ledger::LedgerEntry]| {
+            (
+                col(es, |e| e.id),
+                col(es, |e| e.org_id),
+                col(es, |e| e.kind.as_str().to_owned()),
+                col(es, |e| e.amount),
+                col(es, |e| e.balance_after),
+                col(es, |e| e.business_key.clone()),
+                col(es, |e| e.source.clone()),
+                col(es, |e| e.reason.clone()),
+                col(es, |e| e.actor_id),
+                col(es, |e| e.token_id),
+                col(es, |e| e.reservation_id),
+                col(es, |e| e.lot_id),
+                col(es, |e| e.expires_at),
+                col(es, |e| e.created_at),
+            )
+        };
+        let se = entries(&settles.iter().map(|s| &s.entry).collect::<Vec<_>>());
+        let re = entries(&plan.entries.iter().collect::<Vec<_>>());
+        let held: Vec<&pixeld_core::ledger::Reservation> =
+            plan.held.iter().map(|(_, r)| *r).collect();
+        let row = sqlx::query(GROUP_WRITE)
+            .bind(col(&settles, |s| s.org))
+            .bind(col(&settles, |s| s.rid))
+            .bind(col(&settles, |s| s.cost))
+            .bind(col(&settles, |s| s.at))
+            .bind(se.0)
+            .bind(se.2)
+            .bind(se.3)
+            .bind(se.4)
+            .bind(se.5)
+            .bind(se.7)
+            .bind(se.8)
+            .bind(se.9)
+            .bind(se.11)
+            .bind(se.12)
+            .bind(se.13)
+            .bind(re.0)
+            .bind(re.1)
+            .bind(re.2)
+            .bind(re.3)
+            .bind(re.4)
+            .bind(re.5)
+            .bind(re.6)
+            .bind(re.7)
+            .bind(re.8)
+            .bind(re.9)
+            .bind(re.10)
+            .bind(re.11)
+            .bind(re.12)
+            .bind(re.13)
+            .bind(col(&held, |r| r.id))
+            .bind(col(&held, |r| r.org_id))
+            .bind(col(&held, |r| r.op.clone()))
+            .bind(col(&held, |r| r.amount))
+            .bind(col(&held, |r| r.token_id))
+            .bind(col(&held, |r| r.expires_at))
+            .bind(col(&held, |r| r.created_at))
+            .bind(col(&plan.lots, |l| l.0))
+            .bind(col(&plan.lots, |l| l.1))
+            .bind(col(&plan.allocations, |a| a.0))
+            .bind(col(&plan.allocations, |a| a.1))
+            .bind(col(&plan.allocations, |a| a.2))
+            .bind(col(&plan.allocations, |a| a.3))
+            .bind(col(&plan.moved, |m| m.0))
+            .bind(col(&plan.moved, |m| m.1))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(be)?;
         let ids: Vec<uuid::Uuid> = row
             .try_get::<Option<Vec<uuid::Uuid>>, _>("ids")
             .map_err(be)?
