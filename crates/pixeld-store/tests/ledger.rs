@@ -918,3 +918,101 @@ fn any_interleaving_keeps_balance_equal_to_the_entries_and_never_negative_on_sql
 fn any_interleaving_keeps_balance_equal_to_the_entries_and_never_negative_on_postgres() {
     property_on(Backend::Postgres);
 }
+
+/// Runs `waves` of ops against a fresh organisation, each wave's ops all at once (so holds
+/// and settles meet in shared transactions), and checks after every wave that the ledger is
+/// consistent and that what each op was told matches what the ledger holds.
+async fn run_waves(store: Arc<dyn Store>, waves: Vec<Vec<Op>>) -> Result<(), TestCaseError> {
+    let org = org(&store).await;
+    let now = t0();
+    let mut reservations: Vec<Uuid> = Vec::new();
+    for wave in waves {
+        let tasks: Vec<_> = wave
+            .into_iter()
+            .map(|op| {
+                let store = store.clone();
+                let target = match &op {
+                    Op::Settle { which, .. } | Op::Release { which } | Op::Refund { which } => {
+                        reservations.get(*which).copied()
+                    }
+                    _ => None,
+                };
+                tokio::spawn(async move {
+                    match op {
+                        Op::Grant {
+                            key,
+                            amount,
+                            expires_h,
+                        } => {
+                            let expires = expires_h.map(|h| now + Duration::hours(h));
+                            grant(&store, org, &format!("grant:{key}"), amount, expires, now).await;
+                            None
+                        }
+                        Op::Reserve { key, amount } => {
+                            match reserve(&store, org, &format!("reserve:{key}"), amount, now).await
+                            {
+                                Debit::Done(Applied::New(r)) => Some(r.id),
+                                _ => None,
+                            }
+                        }
+                        Op::Settle { cost, .. } => {
+                            if let Some(id) = target {
+                                finish(&store, org, id, Finish::Settle { cost }, now).await;
+                            }
+                            None
+                        }
+                        Op::Release { .. } => {
+                            if let Some(id) = target {
+                                finish(&store, org, id, Finish::Release, now).await;
+                            }
+                            None
+                        }
+                        Op::Refund { .. } => {
+                            if let Some(id) = target {
+                                finish(&store, org, id, Finish::Refund, now).await;
+                            }
+                            None
+                        }
+                        _ => None,
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            if let Some(id) = t.await.unwrap() {
+                let r = store.reservation(org, id).await.unwrap().unwrap();
+                prop_assert_eq!(r.org_id, org);
+                reservations.push(id);
+            }
+        }
+        let t = store.ledger_totals(org).await.unwrap();
+        prop_assert!(t.consistent(), "after a wave: {t:?}");
+        prop_assert!(t.held >= 0);
+    }
+    Ok(())
+}
+
+fn concurrent_property_on(backend: Backend) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some((_db, store)) = rt.block_on(TestDb::store(backend)) else {
+        return;
+    };
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(24);
+    let wave = proptest::collection::vec(op(), 1..12);
+    proptest!(ProptestConfig { cases, ..ProptestConfig::default() }, |(waves in proptest::collection::vec(wave, 1..8))| {
+        rt.block_on(run_waves(store.clone(), waves))?;
+    });
+}
+
+#[test]
+fn any_concurrent_mix_keeps_balance_equal_to_the_entries_and_never_negative_on_sqlite() {
+    concurrent_property_on(Backend::Sqlite);
+}
+
+#[test]
+fn any_concurrent_mix_keeps_balance_equal_to_the_entries_and_never_negative_on_postgres() {
+    concurrent_property_on(Backend::Postgres);
+}
