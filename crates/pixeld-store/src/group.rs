@@ -100,7 +100,7 @@ impl Groups {
 
     /// The leader's next group, oldest first; empty (and the leader done, so the next op
     /// starts a new one) when nothing waits.
-    pub(crate) fn take(&self) -> Vec<Op> {
+    fn take(&self) -> Vec<Op> {
         let mut q = self.queue();
         if q.waiting.is_empty() {
             q.running = false;
@@ -133,13 +133,35 @@ impl Groups {
     }
 }
 
-/// Ends the leader (see [`Groups::abandon`]) if it unwinds.
-pub(crate) struct LeaderGuard<'a>(pub(crate) &'a Groups);
+/// Ends the leader (see [`Groups::abandon`]) unless it stopped because nothing waited: a
+/// leader that panicked, or whose task was dropped with its runtime, must not leave the queue
+/// marked as led.
+pub(crate) struct LeaderGuard<'a> {
+    groups: &'a Groups,
+    done: bool,
+}
+
+impl<'a> LeaderGuard<'a> {
+    /// Guards the leader of `groups`.
+    pub(crate) fn new(groups: &'a Groups) -> Self {
+        Self {
+            groups,
+            done: false,
+        }
+    }
+
+    /// The next group (see [`Groups::take`]); once it is empty the leader is done.
+    pub(crate) fn take(&mut self) -> Vec<Op> {
+        let ops = self.groups.take();
+        self.done = ops.is_empty();
+        ops
+    }
+}
 
 impl Drop for LeaderGuard<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.abandon();
+        if !self.done {
+            self.groups.abandon();
         }
     }
 }
@@ -308,4 +330,73 @@ pub(crate) fn orgs(ops: &[Op]) -> std::collections::BTreeSet<Uuid> {
             Op::Settle { org, .. } => *org,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settle() -> (Op, oneshot::Receiver<StoreResult<Finished>>) {
+        let (done, answer) = oneshot::channel();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let org = Uuid::from_u128(1);
+        let e = LedgerEntry::new(org, EntryKind::Settle, "settle:2", now);
+        let rid = Uuid::from_u128(2);
+        let op = Op::Settle {
+            org,
+            rid,
+            cost: 1,
+            e,
+            now,
+            done,
+        };
+        (op, answer)
+    }
+
+    #[test]
+    fn the_first_op_starts_a_leader_which_takes_everything_queued_and_then_hands_over() {
+        let groups = Groups::default();
+        assert!(groups.submit(settle().0), "nothing runs: start a leader");
+        assert!(!groups.submit(settle().0), "a leader runs: wait for it");
+        let mut leader = LeaderGuard::new(&groups);
+        assert_eq!(leader.take().len(), 2);
+        assert!(!groups.submit(settle().0));
+        assert_eq!(leader.take().len(), 1);
+        assert!(leader.take().is_empty());
+        drop(leader);
+        assert!(
+            groups.submit(settle().0),
+            "the leader is done: the next op starts one"
+        );
+    }
+
+    #[test]
+    fn a_group_is_at_most_max_group_ops() {
+        let groups = Groups::default();
+        for _ in 0..MAX_GROUP + 3 {
+            groups.submit(settle().0);
+        }
+        let mut leader = LeaderGuard::new(&groups);
+        assert_eq!(leader.take().len(), MAX_GROUP);
+        assert_eq!(leader.take().len(), 3);
+        assert!(leader.take().is_empty());
+    }
+
+    #[test]
+    fn a_leader_dropped_midway_fails_its_waiters_and_frees_the_queue() {
+        let groups = Groups::default();
+        groups.submit(settle().0);
+        let mut leader = LeaderGuard::new(&groups);
+        let taken = leader.take();
+        let (queued, mut answer) = settle();
+        assert!(!groups.submit(queued));
+        // The leader's task is dropped (a panic, or its runtime shutting down).
+        drop(taken);
+        drop(leader);
+        assert!(
+            answer.try_recv().is_err(),
+            "the waiter is told, not left hanging"
+        );
+        assert!(groups.submit(settle().0), "the next op starts a new leader");
+    }
 }

@@ -507,9 +507,9 @@ macro_rules! ledger_impl {
                 }
                 let store = self.clone();
                 tokio::spawn(async move {
-                    let _guard = crate::group::LeaderGuard(&store.groups);
+                    let mut leader = crate::group::LeaderGuard::new(&store.groups);
                     loop {
-                        let ops = store.groups.take();
+                        let ops = leader.take();
                         if ops.is_empty() {
                             break;
                         }

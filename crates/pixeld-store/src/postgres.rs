@@ -120,8 +120,8 @@ impl PgStore {
     /// A ledger group (see `crate::group`) in four round trips, however many requests it
     /// holds: `BEGIN`; one statement that locks the balance rows in org order and reads their
     /// lots; one statement whose data-modifying `WITH` parts write every settle, entry,
-    /// reservation, lot, allocation and balance; `COMMIT`. Round trips, not rows, are what a
-    /// group's time goes to on PostgreSQL.
+    /// reservation, lot, allocation and balance; `COMMIT`. A round trip costs 0.15–0.35 ms
+    /// on a small machine, as much as inserting a few rows, so a group keeps to four.
     async fn group_tx(
         &self,
         ops: &[crate::group::Op],

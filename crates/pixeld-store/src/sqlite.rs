@@ -112,14 +112,15 @@ async fn insert_entries(
         .map_err(crate::backend_error)?;
     Ok(r.rows_affected() == es.len() as u64)
 }
+
 impl SqliteStore {
     /// A ledger group (see `crate::group`) in one transaction, statement by statement (on
-    /// SQLite a statement is a function call, not a round trip): one
-    /// statement locks the balance rows of their organisations, then multi-row
-    /// statements write settles (those that give nothing back, first) and the holds the
-    /// balances cover (see [`crate::group::plan_holds`]), then one commit. What a group
-    /// does not take is left [`crate::group::Outcome::Alone`]; a replayed key rolls the
-    /// whole group back and leaves it.
+    /// SQLite a statement is a function call, not a round trip): one statement locks the
+    /// balance rows of their organisations, then multi-row statements write settles (those
+    /// that give nothing back, first) and the holds the balances cover (see
+    /// [`crate::group::plan_holds`]), then one commit. What a group does not take is left
+    /// [`crate::group::Outcome::Alone`]; a replayed key rolls the whole group back and leaves
+    /// it.
     async fn group_tx(
         &self,
         ops: &[crate::group::Op],

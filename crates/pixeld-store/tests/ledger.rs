@@ -895,7 +895,14 @@ async fn run_ops(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErro
     Ok(())
 }
 
-fn property_on(backend: Backend) {
+/// Runs `check` on one backend's fresh database for `PROPTEST_CASES` cases (default
+/// `cases`) drawn from `strategy`, shrinking a failure to a minimal one.
+fn property_on<S, F, Fut>(backend: Backend, cases: u32, strategy: S, check: F)
+where
+    S: Strategy,
+    F: Fn(Arc<dyn Store>, S::Value) -> Fut,
+    Fut: std::future::Future<Output = Result<(), TestCaseError>>,
+{
     let rt = tokio::runtime::Runtime::new().unwrap();
     let Some((_db, store)) = rt.block_on(TestDb::store(backend)) else {
         return;
@@ -903,20 +910,28 @@ fn property_on(backend: Backend) {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|c| c.parse().ok())
-        .unwrap_or(48);
-    proptest!(ProptestConfig { cases, ..ProptestConfig::default() }, |(ops in proptest::collection::vec(op(), 1..40))| {
-        rt.block_on(run_ops(store.clone(), ops))?;
+        .unwrap_or(cases);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
     });
+    if let Err(e) = runner.run(&strategy, |v| rt.block_on(check(store.clone(), v))) {
+        panic!("{e}");
+    }
+}
+
+fn sequential_property_on(backend: Backend) {
+    property_on(backend, 48, proptest::collection::vec(op(), 1..40), run_ops);
 }
 
 #[test]
 fn any_interleaving_keeps_balance_equal_to_the_entries_and_never_negative_on_sqlite() {
-    property_on(Backend::Sqlite);
+    sequential_property_on(Backend::Sqlite);
 }
 
 #[test]
 fn any_interleaving_keeps_balance_equal_to_the_entries_and_never_negative_on_postgres() {
-    property_on(Backend::Postgres);
+    sequential_property_on(Backend::Postgres);
 }
 
 /// Runs `waves` of ops against a fresh organisation, each wave's ops all at once (so holds
@@ -993,18 +1008,8 @@ async fn run_waves(store: Arc<dyn Store>, waves: Vec<Vec<Op>>) -> Result<(), Tes
 }
 
 fn concurrent_property_on(backend: Backend) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some((_db, store)) = rt.block_on(TestDb::store(backend)) else {
-        return;
-    };
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(24);
-    let wave = proptest::collection::vec(op(), 1..12);
-    proptest!(ProptestConfig { cases, ..ProptestConfig::default() }, |(waves in proptest::collection::vec(wave, 1..8))| {
-        rt.block_on(run_waves(store.clone(), waves))?;
-    });
+    let waves = proptest::collection::vec(proptest::collection::vec(op(), 1..12), 1..8);
+    property_on(backend, 24, waves, run_waves);
 }
 
 #[test]
