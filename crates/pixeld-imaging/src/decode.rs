@@ -1,4 +1,5 @@
-//! Pixel decoding: mozjpeg for JPEG (with DCT shrink-on-decode), libdav1d for AVIF, the
+//! Pixel decoding: mozjpeg for JPEG (shrink-on-decode at 1/4 and 1/8 of sequential JPEGs by
+//! our own [`crate::jpeg_scaled`]), libdav1d for AVIF, the
 //! `image` crate for the rest. Always called after [`crate::format::read_header`] has checked the limits.
 
 use image::{DynamicImage, RgbImage};
@@ -50,6 +51,15 @@ pub(crate) fn normalize(img: DynamicImage) -> DynamicImage {
 }
 
 fn decode_jpeg(bytes: &[u8], shrink: u32) -> Result<DynamicImage> {
+    // Shrink-on-decode of sequential JPEGs at 1/4 and 1/8: our own decoder, which skips the
+    // coefficients the smaller picture does not need. Whatever it does not cover (and 1/2
+    // and full size) goes to libjpeg-turbo.
+    if shrink >= 4
+        && let Some(d) = crate::jpeg_scaled::decode(bytes, shrink)
+        && let Some(img) = RgbImage::from_raw(d.width, d.height, d.rgb)
+    {
+        return Ok(DynamicImage::ImageRgb8(img));
+    }
     // mozjpeg reports libjpeg errors by unwinding; catch them here so that no broken file
     // can take the process down.
     let result = std::panic::catch_unwind(|| -> std::io::Result<(usize, usize, Vec<u8>)> {

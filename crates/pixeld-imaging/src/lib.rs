@@ -39,6 +39,7 @@ mod error;
 mod fast_png;
 mod format;
 mod heif;
+mod jpeg_scaled;
 mod limits;
 mod metadata;
 mod options;

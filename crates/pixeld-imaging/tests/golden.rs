@@ -238,3 +238,61 @@ fn a_large_photo_is_analysed_with_its_full_dimensions() {
     assert_eq!(a.palette.len(), 5);
     assert!(!a.blurhash.is_empty());
 }
+
+/// Thumbnails of baseline photographs go through our own 1/4 and 1/8 decoder
+/// (`src/jpeg_scaled.rs`): they must look like the full picture resized, keep EXIF rotation,
+/// and keep their size under `fast_shrink` (which decodes to just above the target).
+#[test]
+fn thumbnails_shrunk_a_quarter_or_an_eighth_on_decode_keep_their_look() {
+    for name in [
+        "nature/Garden.jpg",
+        "nature/Wood.jpg",
+        "desktop/GreenTraditional.jpg",
+    ] {
+        let Some(src) = common::wallpaper(name) else {
+            return;
+        };
+        let full = decode_reference(&src, &limits()).unwrap();
+        // 2560 → 320 decodes at 1/4, → 160 at 1/8 (a 2× margin for Lanczos); 600 with
+        // fast_shrink decodes at 1/4 straight to 640.
+        for query in ["w=320", "w=160", "w=600&fast_shrink"] {
+            let out = process(
+                &src,
+                &Options::from_query(&format!("{query}&format=png")).unwrap(),
+                &limits(),
+            )
+            .unwrap();
+            let w: u32 = query[2..].split('&').next().unwrap().parse().unwrap();
+            let h = (f64::from(full.height()) * f64::from(w) / f64::from(full.width())).round();
+            assert_eq!((out.width, out.height), (w, h as u32), "{name} {query}");
+            let s = ssim_vs_reference(&src, &out.bytes);
+            assert!(s > 0.95, "{name} {query}: SSIM {s:.4}");
+        }
+        // EXIF orientation 6 (rotate 90° clockwise to display) on the same scan.
+        let mut payload = b"Exif\0\0".to_vec();
+        payload.extend_from_slice(&common::exif_block(6, false));
+        let rotated = common::with_app1(&src, &payload);
+        let out = process(
+            &rotated,
+            &Options::from_query("h=320&format=png").unwrap(),
+            &limits(),
+        )
+        .unwrap();
+        let upright = common::second_decode(&out.bytes);
+        let expect = image::imageops::rotate90(
+            &common::second_decode(
+                &process(
+                    &src,
+                    &Options::from_query("w=320&format=png").unwrap(),
+                    &limits(),
+                )
+                .unwrap()
+                .bytes,
+            )
+            .to_rgb8(),
+        );
+        assert_eq!(upright.dimensions(), expect.dimensions(), "{name}");
+        let err = mean_abs_error(&upright, &image::DynamicImage::ImageRgb8(expect)).unwrap();
+        assert!(err < 1.0, "{name}: rotated thumbnail differs by {err:.2}");
+    }
+}
