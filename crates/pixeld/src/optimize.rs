@@ -68,6 +68,17 @@ pub struct OptionFlags {
     /// Chroma subsampling for JPEG and AVIF: auto (default: 420 below quality 90), 420 or 444.
     #[arg(long)]
     chroma: Option<String>,
+    /// mozjpeg trellis quantisation (smaller JPEGs at the same quality setting, slower).
+    #[arg(long)]
+    trellis: bool,
+    /// JPEG shrink-on-decode straight to the target size, as sharp does (default: stop at 2×
+    /// the target and let Lanczos3 do the rest, which is sharper).
+    #[arg(long)]
+    fast_shrink: bool,
+    /// Lossless PNG palette / bit-depth reduction when the image allows it (true/false;
+    /// default true).
+    #[arg(long)]
+    palette: Option<bool>,
     /// Allow upscaling.
     #[arg(long)]
     enlarge: bool,
@@ -108,6 +119,9 @@ impl OptionFlags {
         push("progressive", self.progressive.map(|v| v.to_string()));
         push("effort", self.effort.map(|v| v.to_string()));
         push("chroma", self.chroma.clone());
+        push("trellis", self.trellis.then(|| "true".into()));
+        push("fast_shrink", self.fast_shrink.then(|| "true".into()));
+        push("palette", self.palette.map(|v| v.to_string()));
         push("enlarge", self.enlarge.then(|| "true".into()));
         push("metadata", self.keep_metadata.then(|| "keep".into()));
         push("keep_gps", self.keep_gps.then(|| "true".into()));
@@ -335,4 +349,41 @@ pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::OptionFlags;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        flags: OptionFlags,
+    }
+
+    fn options(args: &[&str]) -> pixeld_imaging::Options {
+        let argv = std::iter::once("pixeld").chain(args.iter().copied());
+        Cli::parse_from(argv)
+            .flags
+            .to_options()
+            .expect("valid flags")
+    }
+
+    #[test]
+    fn the_encoder_and_decoder_switches_have_flags_like_the_query() {
+        let o = options(&[
+            "--trellis",
+            "--fast-shrink",
+            "--palette",
+            "false",
+            "-W",
+            "300",
+        ]);
+        assert!(o.trellis && o.fast_shrink && !o.palette);
+        assert_eq!(o.width, Some(300));
+        let defaults = options(&[]);
+        assert!(!defaults.trellis && !defaults.fast_shrink && defaults.palette);
+    }
 }
