@@ -9,6 +9,7 @@ sharp.cache(false); // every run starts cold, like a server handling distinct up
 
 const jobs = {
   jpeg800: (s) => s.resize({ width: 800 }).jpeg({ quality: 80 }),
+  jpeg200: (s) => s.resize({ width: 200 }).jpeg({ quality: 80 }),
   webp800: (s) => s.resize({ width: 800 }).webp({ quality: 80 }),
   webplossless: (s) => s.webp({ lossless: true }),
   avif2048: (s) => s.resize({ width: 2048 }).avif(),

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! bench run <input> <query> <runs> <output>   # median/min ms as JSON, writes the output
+//! bench analyze <input> <runs>                 # median/min ms of `analyze` as JSON
 //! bench noop                                  # does nothing: baseline RSS of the binary
 //! bench ssim <original> <output>              # SSIM of output vs Lanczos3 of a full decode
 //! ```
@@ -18,6 +19,7 @@ fn main() {
         Some("run") if args.len() == 5 => {
             run(&args[1], &args[2], args[3].parse().expect("runs"), &args[4])
         }
+        Some("analyze") if args.len() == 3 => analyze(&args[1], args[2].parse().expect("runs")),
         Some("noop") => {}
         Some("ssim") if args.len() == 3 => {
             let limits = Limits::default();
@@ -30,7 +32,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: bench run <input> <query> <runs> <output> | bench noop | bench ssim <original> <output>"
+                "usage: bench run <input> <query> <runs> <output> | bench analyze <input> <runs> | bench noop | bench ssim <original> <output>"
             );
             std::process::exit(2);
         }
@@ -59,5 +61,23 @@ fn run(input: &str, query: &str, runs: usize, output: &str) {
         out.bytes.len(),
         out.width,
         out.height
+    );
+}
+
+fn analyze(input: &str, runs: usize) {
+    let bytes = std::fs::read(input).expect("read input");
+    let limits = Limits::default();
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let a = pixeld_imaging::analyze(&bytes, &limits).expect("analyze");
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        std::hint::black_box(a);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{{\"median_ms\":{:.2},\"min_ms\":{:.2}}}",
+        times[times.len() / 2],
+        times[0]
     );
 }
