@@ -618,6 +618,27 @@ impl<'a> Bits<'a> {
     }
 }
 
+/// An AC symbol read by the general (one symbol) path.
+enum Ac {
+    /// End of block.
+    End,
+    /// ZRL: sixteen zero coefficients.
+    Zeros16,
+    /// `run` zeros, then a coefficient whose magnitude takes `size` bits.
+    Coefficient { run: usize, size: u32 },
+}
+
+#[inline(always)]
+fn ac_symbol(bits: &mut Bits, ac: &Huffman) -> Option<Ac> {
+    let rs = symbol(bits, ac)?;
+    let (run, size) = (usize::from(rs >> 4), u32::from(rs & 15));
+    Some(match (run, size) {
+        (15, 0) => Ac::Zeros16,
+        (_, 0) => Ac::End,
+        _ => Ac::Coefficient { run, size },
+    })
+}
+
 /// `out += value × pattern` over the first `N × N` values.
 #[inline(always)]
 fn add<const N: usize>(out: &mut [f32; 4], pattern: &[f32; 4], value: f32) {
@@ -829,22 +850,19 @@ fn decode_block<const N: usize>(
             }
             continue;
         }
-        let rs = symbol(bits, ac)?;
-        let (run, size) = (usize::from(rs >> 4), u32::from(rs & 15));
-        if size == 0 {
-            if run == 15 {
-                k += 16;
-                continue;
+        match ac_symbol(bits, ac)? {
+            Ac::End => return Some(()),
+            Ac::Zeros16 => k += 16,
+            Ac::Coefficient { run, size } => {
+                let value = extend(bits.bits(size), size);
+                k += run;
+                if k > 63 {
+                    return None;
+                }
+                add::<N>(out, &pat.per_k[k], value as f32);
+                k += 1;
             }
-            return Some(()); // EOB
         }
-        let value = extend(bits.bits(size), size);
-        k += run;
-        if k > 63 {
-            return None;
-        }
-        add::<N>(out, &pat.per_k[k], value as f32);
-        k += 1;
     }
     // The rest: lengths only, several symbols at a time.
     while k < 64 {
@@ -862,17 +880,14 @@ fn decode_block<const N: usize>(
             k = next;
             continue;
         }
-        let rs = symbol(bits, ac)?;
-        let (run, size) = (usize::from(rs >> 4), u32::from(rs & 15));
-        if size == 0 {
-            if run == 15 {
-                k += 16;
-                continue;
+        match ac_symbol(bits, ac)? {
+            Ac::End => return Some(()),
+            Ac::Zeros16 => k += 16,
+            Ac::Coefficient { run, size } => {
+                bits.consume(size);
+                k += run + 1;
             }
-            return Some(());
         }
-        bits.consume(size);
-        k += run + 1;
     }
     if k > 64 {
         return None;
