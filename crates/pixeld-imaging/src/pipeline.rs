@@ -361,10 +361,12 @@ fn process_animation(
 /// single decode (JPEGs are decoded at 1/2 to 1/8 scale, which is plenty for all measures).
 pub fn analyze(bytes: &[u8], limits: &Limits) -> Result<Analysis> {
     let header = format::read_header(bytes, limits)?;
-    // 256 px on the short side is enough for every measure below.
+    // 256 px on the short side is enough for every measure below, and they all resize
+    // further down themselves (to 128 px and less), so JPEGs shrink on decode as far as
+    // that allows (`fast`): the 2× margin is for pictures people look at.
     let short = f64::from(header.width.min(header.height));
     let scale = (256.0 / short).min(1.0);
-    let up = decode_upright(bytes, limits, Some((scale, IccMode::Srgb)), false)?;
+    let up = decode_upright(bytes, limits, Some((scale, IccMode::Srgb)), true)?;
     let lossless = matches!(
         up.header.format,
         SourceFormat::Png | SourceFormat::Gif | SourceFormat::Bmp | SourceFormat::Tiff
