@@ -32,8 +32,12 @@ const fonts = [400, 700].map((weight) => ({
   data: fs.readFileSync(path.join(fontsDir, `sans/inter-latin-${weight}-normal.woff2`)),
 }));
 
+// The number of the render under way: every value gets " #run" after it, as bench_card's
+// run_data does for ours, so that no engine renders the same picture twice.
+let run = 0;
+
 function fill(s) {
-  return s.replace(/\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g, (_, k) => String(data[k] ?? ''));
+  return s.replace(/\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g, (_, k) => `${String(data[k] ?? '')} #${run}`);
 }
 
 function gradient(p) {
@@ -137,6 +141,7 @@ const render = engine === 'takumi' ? await setupTakumi() : await setupSatori();
 const setupMs = Number(process.hrtime.bigint() - t0) / 1e6;
 let out;
 for (let i = 0; i <= runs; i++) {
+  run = i;
   const t = process.hrtime.bigint();
   out = await render();
   console.log(JSON.stringify({ engine, run: i, ms: +(Number(process.hrtime.bigint() - t) / 1e6).toFixed(3) }));

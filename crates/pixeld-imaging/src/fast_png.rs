@@ -91,7 +91,11 @@ fn encode(pixels: Rgba, force: Option<Filter>) -> Result<Vec<u8>> {
         deflate(&mut z, &filtered)?
     };
     drop(rows);
+    write_png(width, height, opaque, &idat)
+}
 
+/// The PNG file around compressed image data: signature, IHDR, IDAT chunks, IEND.
+fn write_png(width: u32, height: u32, opaque: bool, idat: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(idat.len() + 64);
     let mut enc = png::Encoder::new(&mut out, width, height);
     enc.set_color(if opaque {
@@ -110,6 +114,120 @@ fn encode(pixels: Rgba, force: Option<Filter>) -> Result<Vec<u8>> {
     }
     writer.finish().map_err(png_err)?;
     Ok(out)
+}
+
+/// Rows per span of a [`PngBase`]: 16 rows of a 1200 px card (57 KiB) are about a tenth of
+/// its picture, and a span's closing stored block costs at most 5 bytes.
+const SPAN_ROWS: usize = 16;
+
+/// An opaque picture that later ones mostly repeat, such as a template's static layers under
+/// changing text, kept with its PNG image data compressed in spans of [`SPAN_ROWS`] rows.
+/// [`PngBase::encode`] compresses only the spans of a new picture whose rows, or the rows
+/// within deflate's 32 KiB reach before them, differ from the base, and copies the others.
+///
+/// Only for pictures [`encode_png_fast`] would leave unfiltered and give to pixeld's own
+/// deflate (rendered cards, UI): [`PngBase::new`] returns `None` for the others.
+#[derive(Debug, Clone)]
+pub struct PngBase {
+    width: u32,
+    height: u32,
+    /// The unfiltered RGB rows, each after its zero filter byte.
+    rows: Vec<u8>,
+    spans: Vec<Vec<u8>>,
+}
+
+impl PngBase {
+    /// The base for `pixels`, or `None` when they have translucent pixels or are better
+    /// filtered (photographs, noise): then there is nothing to gain over [`encode_png_fast`].
+    pub fn new(pixels: &Rgba) -> Option<PngBase> {
+        let (w, h) = (pixels.width as usize, pixels.height as usize);
+        if w == 0
+            || h == 0
+            || w.checked_mul(h).and_then(|n| n.checked_mul(4)) != Some(pixels.data.len())
+            || !is_opaque(&pixels.data)
+        {
+            return None;
+        }
+        let rows = Rows::new(pixels.data.clone(), w, 3);
+        let mut z = Compressor::new(CompressionLvl::new(LEVEL).expect("libdeflate level 1-12"));
+        if choose(&rows, &mut z) != (Filter::None, true) {
+            return None;
+        }
+        let span = SPAN_ROWS * rows.pitch;
+        let spans = (0..rows.data.len())
+            .step_by(span)
+            .map(|s| {
+                let e = (s + span).min(rows.data.len());
+                zlib::compress_span(&rows.data, s, e, rows.pitch, 3)
+            })
+            .collect();
+        Some(PngBase {
+            width: pixels.width,
+            height: pixels.height,
+            rows: rows.data,
+            spans,
+        })
+    }
+
+    /// Width and height of the base.
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Bytes held: the rows and their compressed spans.
+    pub fn cost(&self) -> usize {
+        self.rows.len() + self.spans.iter().map(Vec::len).sum::<usize>()
+    }
+
+    /// Encodes `pixels`, copying the base's compressed spans where `pixels` repeat it, and
+    /// returns the PNG with the base of `pixels` themselves, for the next picture that
+    /// resembles them (`None` when `pixels` went to [`encode_png_fast`]: another size, or
+    /// translucent pixels). A span is a function of its rows and the 32 KiB before them, so
+    /// the PNG is the same bytes whichever base it was encoded against; it decodes to exactly
+    /// `pixels`.
+    pub fn encode(&self, pixels: Rgba) -> Result<(Vec<u8>, Option<PngBase>)> {
+        if (pixels.width, pixels.height) != (self.width, self.height)
+            || pixels.data.len() != self.width as usize * self.height as usize * 4
+            || !is_opaque(&pixels.data)
+        {
+            return Ok((encode_png_fast(pixels)?, None));
+        }
+        let rows = Rows::new(pixels.data, self.width as usize, 3);
+        let pitch = rows.pitch;
+        let height = rows.height();
+        // changed[y]: how many of rows 0..y differ from the base's.
+        let mut changed = Vec::with_capacity(height + 1);
+        changed.push(0usize);
+        for (new, old) in rows
+            .data
+            .chunks_exact(pitch)
+            .zip(self.rows.chunks_exact(pitch))
+        {
+            let last = changed.last().copied().unwrap_or(0);
+            changed.push(last + usize::from(new != old));
+        }
+        // A span's copies reach at most 32 KiB back: the rows that covers must match too.
+        let reach = (32 * 1024usize).div_ceil(pitch);
+        let spans: Vec<Vec<u8>> = (0..self.spans.len())
+            .map(|k| {
+                let (y0, y1) = (k * SPAN_ROWS, ((k + 1) * SPAN_ROWS).min(height));
+                if changed[y1] == changed[y0.saturating_sub(reach)] {
+                    self.spans[k].clone()
+                } else {
+                    zlib::compress_span(&rows.data, y0 * pitch, y1 * pitch, pitch, 3)
+                }
+            })
+            .collect();
+        let idat = zlib::zlib_from_spans(spans.iter().map(Vec::as_slice), &rows.data);
+        let png = write_png(self.width, self.height, true, &idat)?;
+        let next = PngBase {
+            width: self.width,
+            height: self.height,
+            rows: rows.data,
+            spans,
+        };
+        Ok((png, Some(next)))
+    }
 }
 
 /// Whether every alpha byte is 255; stops at the first block that has a translucent pixel.
@@ -421,6 +539,125 @@ mod tests {
                 .chunks_exact(3)
                 .eq(img.data.chunks_exact(4).map(|p| &p[..3]))
         );
+    }
+
+    /// The diagonal gradient with a block of "text" (pixels of another colour pattern) over
+    /// rows `top..bottom`.
+    fn card_with_text(top: u32, bottom: u32, seed: u32) -> Rgba {
+        rgba(600, 315, move |x, y| {
+            if (top..bottom).contains(&y) && (40..560).contains(&x) && (x * 3 + y + seed) % 7 < 3 {
+                [255, 255, 255, 255]
+            } else {
+                diagonal(x, y)
+            }
+        })
+    }
+
+    fn rgb_of(img: &Rgba) -> Vec<u8> {
+        img.data
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect()
+    }
+
+    #[test]
+    fn a_base_reencodes_only_what_changed_and_decodes_to_the_exact_new_pixels() {
+        let base = PngBase::new(&card_with_text(0, 0, 0)).expect("a rendered gradient");
+        assert_eq!(base.size(), (600, 315));
+        for (top, bottom, seed) in [
+            (120, 150, 1),
+            (0, 3, 2),
+            (300, 315, 3),
+            (0, 315, 4),
+            (0, 0, 0),
+        ] {
+            let img = card_with_text(top, bottom, seed);
+            let (png, next) = base.encode(img.clone()).unwrap();
+            assert!(next.is_some());
+            let (color, pixels) = decode(&png);
+            assert_eq!(color, png::ColorType::Rgb);
+            assert_eq!(pixels, rgb_of(&img), "text over rows {top}..{bottom}");
+            // A second, independent inflater agrees, Adler-32 included.
+            let idat = png_idat(&png);
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&idat[..]), &mut out)
+                .expect("a valid zlib stream");
+            assert_eq!(out.len(), 315 * (600 * 3 + 1));
+            // Within 15 % (or 600 bytes) of encoding the whole picture in one pass: each span
+            // closes its last block.
+            let whole = encode_png_fast(img).unwrap().len();
+            assert!(
+                png.len() <= whole * 115 / 100 + 600,
+                "{} vs {whole}",
+                png.len()
+            );
+        }
+        // Rows far from the change are copied from the base: its first span is in the new
+        // stream as it is.
+        let (png, _) = base.encode(card_with_text(200, 220, 5)).unwrap();
+        let first = &base.spans[0];
+        assert!(png.windows(first.len()).any(|w| w == first.as_slice()));
+        // A change in the first rows leaves no span of the base before it to copy, and the
+        // later ones that are far enough still come from the base.
+        let (png, _) = base.encode(card_with_text(0, 5, 6)).unwrap();
+        assert!(!png.windows(first.len()).any(|w| w == first.as_slice()));
+        let last = base.spans.last().unwrap();
+        assert!(png.windows(last.len()).any(|w| w == last.as_slice()));
+    }
+
+    #[test]
+    fn a_picture_encodes_to_the_same_bytes_against_any_base() {
+        let plain = PngBase::new(&card_with_text(0, 0, 0)).unwrap();
+        let (first, next) = plain.encode(card_with_text(40, 90, 1)).unwrap();
+        let next = next.unwrap();
+        for img in [
+            card_with_text(40, 90, 1),
+            card_with_text(60, 120, 2),
+            card_with_text(0, 315, 3),
+        ] {
+            let (a, _) = plain.encode(img.clone()).unwrap();
+            let (b, _) = next.encode(img.clone()).unwrap();
+            let (c, _) = PngBase::new(&img).unwrap().encode(img.clone()).unwrap();
+            assert_eq!(a, b);
+            assert_eq!(a, c);
+        }
+        // And the base a picture leaves is the picture: encoding it again copies every span.
+        let (again, _) = next.encode(card_with_text(40, 90, 1)).unwrap();
+        assert_eq!(again, first);
+    }
+
+    /// The concatenated IDAT data of a PNG.
+    fn png_idat(png: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut i = 8;
+        while i + 8 <= png.len() {
+            let len = u32::from_be_bytes(png[i..i + 4].try_into().unwrap()) as usize;
+            if &png[i + 4..i + 8] == b"IDAT" {
+                out.extend_from_slice(&png[i + 8..i + 8 + len]);
+            }
+            i += 12 + len;
+        }
+        out
+    }
+
+    #[test]
+    fn a_base_hands_translucent_or_resized_pictures_and_photographs_to_the_plain_encoder() {
+        let base = PngBase::new(&card_with_text(0, 0, 0)).unwrap();
+        let translucent = rgba(600, 315, |x, y| {
+            let [r, g, b, _] = diagonal(x, y);
+            [r, g, b, if y == 100 { 128 } else { 255 }]
+        });
+        let (png, next) = base.encode(translucent.clone()).unwrap();
+        assert!(next.is_none());
+        let (color, pixels) = decode(&png);
+        assert_eq!(color, png::ColorType::Rgba);
+        assert_eq!(pixels, translucent.data);
+        let smaller = rgba(300, 315, diagonal);
+        let (_, pixels) = decode(&base.encode(smaller.clone()).unwrap().0);
+        assert_eq!(pixels, rgb_of(&smaller));
+        // Photographs are filtered, and a translucent picture is not a base.
+        assert!(PngBase::new(&rgba(600, 315, grainy)).is_none());
+        assert!(PngBase::new(&translucent).is_none());
     }
 
     #[test]

@@ -50,7 +50,7 @@ mod zlib;
 
 pub use analyze::{Analysis, ImageKind, PaletteColor, blurhash_png, hamming_distance};
 pub use error::{Error, Result};
-pub use fast_png::encode_png_fast;
+pub use fast_png::{PngBase, encode_png_fast};
 pub use format::SourceFormat;
 pub use limits::Limits;
 pub use metadata::ExifSummary;

@@ -40,7 +40,7 @@ pub(crate) fn compress(data: &[u8], pitch: usize, bpp: usize) -> Vec<u8> {
     out.bytes.extend_from_slice(&[0x78, 0x01]);
     let mut block = Block::new();
     let mut finished = false;
-    parse(data, pitch, bpp, |i, sym| {
+    parse(data, 0, pitch, bpp, |i, sym| {
         match sym {
             None => block.literal(data[i]),
             Some((len, dist)) => block.copy(len, dist),
@@ -59,19 +59,76 @@ pub(crate) fn compress(data: &[u8], pitch: usize, bpp: usize) -> Vec<u8> {
     bytes
 }
 
-/// Parses `data` into literals and matches, greedily with one step of lazy matching, and hands
-/// each to `emit` with its position: `None` for the literal `data[i]`, `Some((length,
-/// distance))` for a copy.
+/// Compresses `data[start..end]` into raw deflate blocks, none of them final, that may copy
+/// from anything in `data[..start]` within the window, and ends them on a byte boundary (with
+/// an empty stored block when needed). Such spans, in order, make a whole deflate stream with
+/// [`zlib_from_spans`]; a span depends only on the `WINDOW` bytes before it and on its own, so
+/// it can be kept and reused wherever those bytes are the same.
+pub(crate) fn compress_span(
+    data: &[u8],
+    start: usize,
+    end: usize,
+    pitch: usize,
+    bpp: usize,
+) -> Vec<u8> {
+    if start >= end {
+        return Vec::new();
+    }
+    let data = &data[..end];
+    let mut out = Bits::with_capacity((end - start) / 16 + 64);
+    let mut block = Block::new();
+    parse(data, start, pitch, bpp, |i, sym| {
+        match sym {
+            None => block.literal(data[i]),
+            Some((len, dist)) => block.copy(len, dist),
+        }
+        if block.syms.len() >= BLOCK_SYMBOLS {
+            block.write(&mut out, false);
+            block.clear();
+        }
+    });
+    if !block.syms.is_empty() {
+        block.write(&mut out, false);
+    }
+    out.align_with_stored_block();
+    out.finish()
+}
+
+/// A zlib stream of `data` from spans of [`compress_span`] that cover it, in order: the
+/// header, the spans, a final empty block and the Adler-32 of `data`.
+pub(crate) fn zlib_from_spans<'a>(
+    spans: impl IntoIterator<Item = &'a [u8]>,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut bytes = vec![0x78, 0x01];
+    for span in spans {
+        bytes.extend_from_slice(span);
+    }
+    // BFINAL = 1, BTYPE = 01 (fixed codes), then end-of-block, whose fixed code is 7 zero bits.
+    let mut last = Bits::with_capacity(2);
+    last.put(1, 1);
+    last.put(1, 2);
+    last.put(0, 7);
+    bytes.extend_from_slice(&last.finish());
+    bytes.extend_from_slice(&simd_adler32::adler32(&data).to_be_bytes());
+    bytes
+}
+
+/// Parses `data[start..]` into literals and matches, greedily with one step of lazy matching,
+/// and hands each to `emit` with its position: `None` for the literal `data[i]`, `Some((length,
+/// distance))` for a copy. Copies may reach back before `start`, never past the end of `data`.
 fn parse(
     data: &[u8],
+    start: usize,
     pitch: usize,
     bpp: usize,
     mut emit: impl FnMut(usize, Option<(usize, usize)>),
 ) {
     let mut parser = Parser::new(data, pitch, bpp);
+    parser.index(start.saturating_sub(WINDOW), start);
     // The match found at `i` by the previous step's look-ahead, if it looked.
     let mut ahead = None;
-    let mut i = 0;
+    let mut i = start;
     while i < data.len() {
         let found = ahead.take().unwrap_or_else(|| parser.longest(i));
         let take = match found {
@@ -125,6 +182,17 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Records every position in `from..to` in the hash table, later ones last: a span
+    /// parsed from `to` on then finds the repeats before it, as one parse from the start
+    /// would have.
+    fn index(&mut self, from: usize, to: usize) {
+        let end = to.min(self.data.len().saturating_sub(3));
+        for i in from..end {
+            let word = u32::from_le_bytes(self.data[i..i + 4].try_into().expect("4 bytes"));
+            self.head[slot(word)] = (i + 1) as u32;
+        }
+    }
+
     /// The longest match at `i` among the candidate distances, as (length, distance), if one
     /// is at least [`MIN_MATCH`] long. Records `i` in the hash table.
     fn longest(&mut self, i: usize) -> Option<(usize, usize)> {
@@ -147,7 +215,7 @@ impl<'a> Parser<'a> {
                 break;
             }
         }
-        let slot = (word.wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize;
+        let slot = slot(word);
         // The hash table is read only when the picture's own distances fell short: in a
         // gradient they rarely do, and the table's cache misses are most of a lookup.
         if best.0 < limit {
@@ -160,6 +228,12 @@ impl<'a> Parser<'a> {
         self.head[slot] = (i + 1) as u32;
         (best.0 >= MIN_MATCH).then_some(best)
     }
+}
+
+/// The hash-table slot of the four bytes `word`.
+#[inline(always)]
+fn slot(word: u32) -> usize {
+    (word.wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize
 }
 
 /// The longer of `best` and the match at distance `dist` from `i` (whose first four bytes are
@@ -603,6 +677,20 @@ impl Bits {
         }
     }
 
+    /// Ends the bits on a byte boundary: nothing when they are on one, else an empty stored
+    /// block (not final), whose header is followed by padding to the boundary and its
+    /// lengths (0 and its complement).
+    fn align_with_stored_block(&mut self) {
+        if self.n.is_multiple_of(8) {
+            return;
+        }
+        self.put(0, 3);
+        let pad = (8 - self.n % 8) % 8;
+        self.put(0, pad);
+        self.put(0, 16);
+        self.put(0xFFFF, 16);
+    }
+
     /// The bytes, the last one padded with zero bits.
     fn finish(mut self) -> Vec<u8> {
         let tail = self.n.div_ceil(8) as usize;
@@ -677,6 +765,39 @@ mod tests {
                 assert!(freq[s] > 0 || used.len() == 2, "{freq:?}");
             }
         }
+    }
+
+    #[test]
+    fn spans_cut_anywhere_make_one_stream_that_comes_back_exactly() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut random = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let noise: Vec<u8> = (0..60_000).map(|_| random() as u8).collect();
+        // Rows that repeat the row above shifted by a pixel, then noise, then the rows again,
+        // so that spans copy from before their start, across the window and not.
+        let rows: Vec<u8> = (0..60_000usize)
+            .map(|i| ((i % 1201) / 3 + i / 1201) as u8)
+            .collect();
+        let data: Vec<u8> = rows.iter().chain(&noise).chain(&rows).copied().collect();
+        for cuts in [
+            vec![0, data.len()],
+            vec![0, 1, 2, 3, data.len()],
+            vec![0, 1201, 1201 * 16, 60_000, 60_001, 130_000, data.len()],
+            vec![0, 77_777, 77_777, data.len() - 1, data.len()],
+        ] {
+            let spans: Vec<Vec<u8>> = cuts
+                .windows(2)
+                .map(|w| compress_span(&data, w[0], w[1], 1201, 3))
+                .collect();
+            let z = zlib_from_spans(spans.iter().map(Vec::as_slice), &data);
+            assert_eq!(inflate(&z), data, "cuts {cuts:?}");
+        }
+        // An empty picture is a valid empty stream.
+        assert!(inflate(&zlib_from_spans([], &[])).is_empty());
     }
 
     #[test]

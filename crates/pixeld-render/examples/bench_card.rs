@@ -121,6 +121,14 @@ fn vm_hwm_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// The data of render `i`: every value with " #i" after it, as `peers.mjs` does for the
+/// peers, so that no engine renders the same picture twice.
+fn run_data(data: &Data, i: usize) -> Data {
+    data.iter()
+        .map(|(k, v)| (k.clone(), format!("{v} #{i}")))
+        .collect()
+}
+
 fn run(job: &Job, runs: usize, out: &str) {
     let t = Instant::now();
     let renderer = Renderer::new().expect("bundled fonts load");
@@ -132,9 +140,18 @@ fn run(job: &Job, runs: usize, out: &str) {
     };
     let mut last = None;
     for i in 0..=runs {
+        // Every render has its own data, as a server's renders do (see run_data).
+        let data = run_data(&job.data, i);
         let t = Instant::now();
         let r = renderer
-            .render(&job.template, job.input(), &opts)
+            .render(
+                &job.template,
+                Input {
+                    data: &data,
+                    ..job.input()
+                },
+                &opts,
+            )
             .expect("renders");
         println!("{{\"engine\":\"ours\",\"run\":{i},\"ms\":{:.3}}}", ms(t));
         last = Some(r);

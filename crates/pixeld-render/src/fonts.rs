@@ -37,6 +37,9 @@ pub const MAX_FONT_BYTES: usize = 32 << 20;
 #[derive(Clone)]
 pub struct FontLibrary {
     pub(crate) fonts: Fonts,
+    /// Different for every set of fonts a library has held (copies share it): part of the key
+    /// of what the renderer caches from text it drew.
+    pub(crate) id: u64,
     /// Lower-cased name → family name as registered.
     families: BTreeMap<String, String>,
 }
@@ -47,6 +50,7 @@ impl FontLibrary {
     pub fn bundled() -> Result<Self> {
         let mut lib = FontLibrary {
             fonts: Fonts::default(),
+            id: 0,
             families: BTreeMap::new(),
         };
         for (_, bytes) in BUNDLED {
@@ -61,6 +65,8 @@ impl FontLibrary {
             .register(font)
             .map_err(|e| Error::Font(format!("{e}")))?;
         let names: Vec<String> = families.into_iter().map(|f| f.name).collect();
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        self.id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for n in &names {
             self.families.insert(n.to_lowercase(), n.clone());
         }

@@ -11,6 +11,8 @@ use crate::bind::{Data, Modification, bind};
 use crate::compile::{Compiler, ImageLookup, rgba_source};
 use crate::error::{Error, Result};
 use crate::fonts::FontLibrary;
+#[cfg(test)]
+use crate::template::Layer;
 use crate::template::{LayerKind, Template};
 use crate::validate::{Limits, check};
 
@@ -127,7 +129,12 @@ pub struct Renderer {
     fonts: FontLibrary,
     limits: Limits,
     image_limits: pixeld_imaging::Limits,
-    images: Mutex<ImageCache>,
+    images: Mutex<Lru<ImageSourceInput>>,
+    /// Rendered static layers by content, see [`Backdrop`].
+    backdrops: Mutex<Lru<Arc<Backdrop>>>,
+    /// Whether renders use backdrops (always, but for tests that compare with a render
+    /// painted in one pass).
+    use_backdrops: bool,
 }
 
 impl Renderer {
@@ -142,7 +149,9 @@ impl Renderer {
             fonts,
             limits,
             image_limits: pixeld_imaging::Limits::default(),
-            images: Mutex::new(ImageCache::new(128 << 20)),
+            images: Mutex::new(Lru::new(128 << 20)),
+            backdrops: Mutex::new(Lru::new(64 << 20)),
+            use_backdrops: true,
         }
     }
 
@@ -273,25 +282,196 @@ impl Renderer {
             }
             _ => {}
         }
-        let opts = RenderOptions::builder()
-            .viewport(viewport)
-            .node(node)
-            .fonts(&fonts.fonts)
-            .build();
-        let bitmap = takumi::render(opts).map_err(|e| Error::Render(e.to_string()))?;
-        let (width, height) = (bitmap.width(), bitmap.height());
-        let pixels = pixeld_imaging::Rgba {
-            width,
-            height,
-            data: bitmap.into_raw(),
+        let raster = |node, viewport| -> Result<pixeld_imaging::Rgba> {
+            let opts = RenderOptions::builder()
+                .viewport(viewport)
+                .node(node)
+                .fonts(&fonts.fonts)
+                .build();
+            let bitmap = takumi::render(opts).map_err(|e| Error::Render(e.to_string()))?;
+            Ok(pixeld_imaging::Rgba {
+                width: bitmap.width(),
+                height: bitmap.height(),
+                data: bitmap.into_raw(),
+            })
         };
-        let bytes = encode(pixels, out)?;
+        let split = static_prefix(template, input.modifications).filter(|_| self.use_backdrops);
+        let (pixels, backdrop) = match split {
+            Some(k) => {
+                let backdrop = self.backdrop(&bound, k, input.images, fonts, out.scale, |t| {
+                    let (node, viewport) = compiler.page(t)?;
+                    raster(node, viewport)
+                })?;
+                let mut over = bound.clone();
+                over.page.background = None;
+                over.layers.drain(..k);
+                let pixels = if over.layers.iter().all(|l| l.common.hidden) {
+                    backdrop.pixels.clone()
+                } else {
+                    let (node, viewport) = compiler.page(&over)?;
+                    let layer = raster(node, viewport)?;
+                    composite(&backdrop.pixels, layer)?
+                };
+                (pixels, Some(backdrop))
+            }
+            None => (raster(node, viewport)?, None),
+        };
+        let (width, height) = (pixels.width, pixels.height);
+        let reference = match (&backdrop, out.format) {
+            (Some(b), Format::Png) => b.png.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            _ => None,
+        };
+        let bytes = match (reference, backdrop) {
+            (Some(base), Some(backdrop)) => {
+                let (bytes, next) = base
+                    .encode(pixels)
+                    .map_err(|e| Error::Encode(e.to_string()))?;
+                if let Some(next) = next {
+                    *backdrop.png.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(next));
+                }
+                bytes
+            }
+            _ => encode(pixels, out)?,
+        };
         Ok(Rendered {
             bytes,
             format: out.format,
             width,
             height,
         })
+    }
+}
+
+/// The page background and the first top-level layers of a template, rendered once and
+/// reused by every render of the template whatever its data: the layers are painted in order,
+/// so those under the first layer that data or a modification can change are the same in
+/// every render. A render paints the other layers over a transparent page and lays them over
+/// the backdrop ([`composite`]), and a PNG re-encodes only the rows that differ from the
+/// previous render's ([`pixeld_imaging::PngBase`]; the bytes do not depend on which render
+/// came before).
+struct Backdrop {
+    pixels: pixeld_imaging::Rgba,
+    /// The last PNG render over this backdrop (at first the backdrop alone) with its image
+    /// data in spans, when the backdrop is opaque and unfiltered PNG suits it: renders of a
+    /// template mostly repeat the one before, over its static layers and elsewhere.
+    png: Mutex<Option<Arc<pixeld_imaging::PngBase>>>,
+}
+
+/// How many top-level layers, from the first, no data or modification can change, when the
+/// template gains from a backdrop: `None` when its background takes data, or when there is
+/// nothing static under the first changing layer (no background and no such layers).
+fn static_prefix(template: &Template, modifications: &[Modification]) -> Option<usize> {
+    let takes_data = |v: Result<String, serde_json::Error>| v.map_or(true, |j| j.contains("{{"));
+    if takes_data(serde_json::to_string(&template.page)) {
+        return None;
+    }
+    let named: BTreeSet<&str> = modifications.iter().map(|m| m.name.as_str()).collect();
+    let changes = |l: &crate::template::Layer| {
+        takes_data(serde_json::to_string(l)) || {
+            let mut stack = vec![l];
+            let mut hit = false;
+            while let Some(l) = stack.pop() {
+                hit |= named.contains(l.common.name.as_str());
+                stack.extend(l.children());
+            }
+            hit
+        }
+    };
+    let k = template.layers.iter().take_while(|l| !changes(l)).count();
+    (k > 0 || template.page.background.is_some()).then_some(k)
+}
+
+/// Lays `layer` (straight alpha, as takumi returns it) over `base` (the same size), as source
+/// over; the result differs from painting the layer's shapes onto the base directly by the
+/// rounding of its translucent edges, at most a level or two.
+fn composite(
+    base: &pixeld_imaging::Rgba,
+    layer: pixeld_imaging::Rgba,
+) -> Result<pixeld_imaging::Rgba> {
+    if (base.width, base.height) != (layer.width, layer.height) {
+        return Err(Error::Render("layers of different sizes".to_owned()));
+    }
+    let mut out = base.clone();
+    for (o, l) in out.data.chunks_exact_mut(4).zip(layer.data.chunks_exact(4)) {
+        let a = u32::from(l[3]);
+        if a == 0 {
+            continue;
+        }
+        if a == 255 {
+            o.copy_from_slice(l);
+            continue;
+        }
+        let b = u32::from(o[3]);
+        if b == 255 {
+            for c in 0..3 {
+                o[c] = ((u32::from(l[c]) * a + u32::from(o[c]) * (255 - a) + 127) / 255) as u8;
+            }
+        } else {
+            // Straight alpha over a translucent base: weights in 1/255² units.
+            let wb = b * (255 - a);
+            let total = a * 255 + wb;
+            for c in 0..3 {
+                o[c] =
+                    ((u32::from(l[c]) * a * 255 + u32::from(o[c]) * wb + total / 2) / total) as u8;
+            }
+            o[3] = ((total + 127) / 255) as u8;
+        }
+    }
+    Ok(out)
+}
+
+impl Renderer {
+    /// The backdrop of `bound`'s first `k` layers, from the cache or painted by `paint`.
+    fn backdrop(
+        &self,
+        bound: &Template,
+        k: usize,
+        images: &Images,
+        fonts: &FontLibrary,
+        scale: f32,
+        paint: impl FnOnce(&Template) -> Result<pixeld_imaging::Rgba>,
+    ) -> Result<Arc<Backdrop>> {
+        let mut base = bound.clone();
+        base.layers.truncate(k);
+        base.variables.clear();
+        let mut h = self
+            .backdrops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .hasher
+            .build_hasher();
+        h.write(&serde_json::to_vec(&base).map_err(|e| Error::Render(e.to_string()))?);
+        h.write_u32(scale.to_bits());
+        h.write_u64(fonts.id);
+        for (_, l) in base.walk() {
+            if let LayerKind::Image(i) = &l.kind
+                && let Some(bytes) = images.get(i.src.trim())
+            {
+                h.write(bytes);
+            }
+        }
+        let key = h.finish();
+        if let Some(b) = self
+            .backdrops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+        {
+            return Ok(b);
+        }
+        let pixels = paint(&base)?;
+        let png = pixeld_imaging::PngBase::new(&pixels);
+        // The reference render that replaces the first base costs about as much again.
+        let cost = pixels.data.len() + 2 * png.as_ref().map_or(0, pixeld_imaging::PngBase::cost);
+        let backdrop = Arc::new(Backdrop {
+            pixels,
+            png: Mutex::new(png.map(Arc::new)),
+        });
+        self.backdrops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(key, backdrop.clone(), cost);
+        Ok(backdrop)
     }
 }
 
@@ -479,18 +659,19 @@ fn encode_for_vector(px: pixeld_imaging::Rgba, lossless: bool) -> Result<Vec<u8>
     pixeld_imaging::encode_rgba(px, format, &opts).map_err(|e| Error::Encode(e.to_string()))
 }
 
-/// Decoded images by content hash, least recently used evicted past a byte budget.
-struct ImageCache {
+/// Values by content hash (decoded images, backdrops), least recently used evicted past a
+/// byte budget.
+struct Lru<V> {
     hasher: std::collections::hash_map::RandomState,
-    entries: HashMap<u64, (ImageSourceInput, usize, u64)>,
+    entries: HashMap<u64, (V, usize, u64)>,
     bytes: usize,
     budget: usize,
     tick: u64,
 }
 
-impl ImageCache {
+impl<V: Clone> Lru<V> {
     fn new(budget: usize) -> Self {
-        ImageCache {
+        Lru {
             hasher: Default::default(),
             entries: HashMap::new(),
             bytes: 0,
@@ -499,7 +680,7 @@ impl ImageCache {
         }
     }
 
-    fn get(&mut self, key: u64) -> Option<ImageSourceInput> {
+    fn get(&mut self, key: u64) -> Option<V> {
         self.tick += 1;
         let tick = self.tick;
         self.entries.get_mut(&key).map(|e| {
@@ -508,7 +689,7 @@ impl ImageCache {
         })
     }
 
-    fn put(&mut self, key: u64, img: ImageSourceInput, cost: usize) {
+    fn put(&mut self, key: u64, img: V, cost: usize) {
         if cost > self.budget {
             return;
         }
@@ -525,5 +706,178 @@ impl ImageCache {
                 self.bytes -= e.1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(v: serde_json::Value) -> Template {
+        crate::validate::parse(v.to_string().as_bytes(), &Limits::default()).expect("a template")
+    }
+
+    /// A 60×20 translucent logo as a data URI.
+    fn logo() -> String {
+        let img = image::RgbaImage::from_fn(60, 20, |x, y| {
+            image::Rgba([
+                (x * 4) as u8,
+                200,
+                (y * 12) as u8,
+                if (x + y) % 5 == 0 { 0 } else { 180 },
+            ])
+        });
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgba8(img)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .expect("encodes");
+        format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(png)
+        )
+    }
+
+    /// A card like the bench's: gradient, a static logo and frame, text from data, and a
+    /// static shape above the text.
+    fn card(background: bool) -> Template {
+        let mut v = serde_json::json!({
+            "page": {"width": 400, "height": 210},
+            "layers": [
+                {"type": "image", "name": "logo", "x": 20, "y": 16, "width": 120, "height": 40,
+                 "src": logo(), "fit": "contain"},
+                {"type": "frame", "name": "panel", "x": 10, "y": 70, "width": 380, "height": 90,
+                 "background": "#ffffff22", "radius": 12},
+                {"type": "text", "name": "title", "x": 20, "y": 76, "width": 360,
+                 "text": "{{title}}", "size": 28, "color": "#ffffff", "font": {"weight": 700}},
+                {"type": "shape", "name": "dot", "shape": "ellipse", "x": 340, "y": 170,
+                 "width": 30, "height": 30, "fill": "#f59e0b"}
+            ]
+        });
+        if background {
+            v["page"]["background"] = serde_json::json!({"linear": {"angle": 135, "stops": [
+                {"color": "#0f172a"}, {"color": "#1e3a8a", "at": 0.55}, {"color": "#7c3aed"}]}});
+        }
+        template(v)
+    }
+
+    fn render(
+        r: &Renderer,
+        t: &Template,
+        title: &str,
+        mods: &[Modification],
+        format: Format,
+    ) -> Vec<u8> {
+        let data: Data = [("title".to_owned(), title.to_owned())].into();
+        let input = Input {
+            data: &data,
+            modifications: mods,
+            images: &Images::new(),
+        };
+        let out = OutputOptions {
+            format,
+            ..Default::default()
+        };
+        r.render(t, input, &out).expect("renders").bytes
+    }
+
+    fn pixels(png: &[u8]) -> image::RgbaImage {
+        image::load_from_memory(png).expect("decodes").to_rgba8()
+    }
+
+    /// Largest channel difference, and how many channel values differ at all.
+    fn difference(a: &image::RgbaImage, b: &image::RgbaImage) -> (u8, usize) {
+        assert_eq!(a.dimensions(), b.dimensions());
+        a.as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .fold((0, 0), |(max, n), (x, y)| {
+                (max.max(x.abs_diff(*y)), n + usize::from(x != y))
+            })
+    }
+
+    fn one_pass() -> Renderer {
+        let mut r = Renderer::new().expect("fonts");
+        r.use_backdrops = false;
+        r
+    }
+
+    #[test]
+    fn renders_over_a_backdrop_look_like_renders_painted_in_one_pass() {
+        let r = Renderer::new().expect("fonts");
+        let whole = one_pass();
+        for background in [true, false] {
+            let t = card(background);
+            assert_eq!(static_prefix(&t, &[]), Some(2), "logo and panel are static");
+            for title in [
+                "Backdrops",
+                "A longer title that wraps onto a second line",
+                "",
+            ] {
+                let a = pixels(&render(&r, &t, title, &[], Format::Png));
+                let b = pixels(&render(&whole, &t, title, &[], Format::Png));
+                let (max, n) = difference(&a, &b);
+                // Only the rounding of translucent glyph edges over the backdrop differs.
+                assert!(max <= 3, "{title:?}: max difference {max}");
+                assert!(n * 200 < a.as_raw().len(), "{title:?}: {n} values differ");
+            }
+        }
+        // One backdrop per template (and background), whatever the titles.
+        assert_eq!(r.backdrops.lock().unwrap().entries.len(), 2);
+    }
+
+    #[test]
+    fn a_backdrop_render_is_the_same_bytes_cold_or_warm_and_in_every_format() {
+        let t = card(true);
+        for format in [Format::Png, Format::Jpeg, Format::Webp] {
+            let r = Renderer::new().expect("fonts");
+            let cold = render(&r, &t, "Same bytes", &[], format);
+            let warm = render(&r, &t, "Same bytes", &[], format);
+            assert_eq!(cold, warm, "{format:?}");
+            let other = render(&r, &t, "Other bytes", &[], format);
+            assert_ne!(cold, other, "{format:?}");
+            // After another render (the PNG's reference), the same data gives the same bytes.
+            assert_eq!(
+                render(&r, &t, "Same bytes", &[], format),
+                cold,
+                "{format:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn modifications_and_placeholders_keep_their_layers_out_of_the_backdrop() {
+        let r = Renderer::new().expect("fonts");
+        let t = card(true);
+        let hide = |name: &str| Modification {
+            name: name.to_owned(),
+            hidden: Some(true),
+            ..Default::default()
+        };
+        // Hiding the logo by a modification takes it out of the picture, in a render after
+        // one that cached the backdrop with it.
+        let with_logo = pixels(&render(&r, &t, "x", &[], Format::Png));
+        let without = pixels(&render(&r, &t, "x", &[hide("logo")], Format::Png));
+        let logo_px = |img: &image::RgbaImage| *img.get_pixel(40, 30);
+        assert_ne!(logo_px(&with_logo), logo_px(&without));
+        let whole = pixels(&render(&one_pass(), &t, "x", &[hide("logo")], Format::Png));
+        assert!(difference(&without, &whole).0 <= 3);
+        assert_eq!(static_prefix(&t, &[hide("logo")]), Some(0));
+        assert_eq!(static_prefix(&t, &[hide("panel")]), Some(1));
+        assert_eq!(static_prefix(&t, &[hide("dot")]), Some(2));
+        // A background that takes data is never a backdrop; a page with nothing static has
+        // none either.
+        let mut v = serde_json::to_value(&t).unwrap();
+        v["page"]["background"] = serde_json::json!("{{colour}}");
+        assert_eq!(static_prefix(&template(v), &[]), None);
+        let mut bare = card(false);
+        bare.layers.drain(..2);
+        assert_eq!(static_prefix(&bare, &[]), None);
+        // A placeholder inside a frame's child makes the frame change.
+        let mut nested = card(true);
+        let title: Layer = nested.layers[2].clone();
+        if let LayerKind::Frame(f) = &mut nested.layers[1].kind {
+            f.children.push(title);
+        }
+        assert_eq!(static_prefix(&nested, &[]), Some(1));
     }
 }
