@@ -59,4 +59,4 @@ pub use options::{
     accepts,
 };
 pub use pipeline::{Output, Probe, analyze, probe, process};
-pub use raw::{Rgba, decode_rgba, encode_rgba};
+pub use raw::{Rgba, decode_rgba, encode_rgba, resize_rgba};

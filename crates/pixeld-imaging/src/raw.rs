@@ -39,6 +39,25 @@ pub fn decode_rgba(bytes: &[u8], limits: &Limits, at_least: Option<(u32, u32)>) 
     })
 }
 
+/// Resizes straight-alpha RGBA pixels to `width` × `height` with Lanczos3, alpha
+/// premultiplied while filtering so that transparent pixels lend no colour to the edges.
+pub fn resize_rgba(pixels: Rgba, width: u32, height: u32) -> Result<Rgba> {
+    let Rgba {
+        width: w,
+        height: h,
+        data,
+    } = pixels;
+    let img = RgbaImage::from_raw(w, h, data)
+        .ok_or_else(|| Error::Encode("pixel buffer does not match its dimensions".to_owned()))?;
+    let out = crate::transform::resize(&DynamicImage::ImageRgba8(img), None, (width, height))?
+        .into_rgba8();
+    Ok(Rgba {
+        width,
+        height,
+        data: out.into_raw(),
+    })
+}
+
 /// Encodes straight-alpha RGBA pixels with the encoder settings of `opts` (quality, lossless,
 /// effort, progressive, palette). Opaque images are written without an alpha channel; JPEG
 /// flattens onto `opts.background` (white by default).

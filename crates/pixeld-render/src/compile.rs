@@ -17,13 +17,15 @@ use crate::template::{
 
 /// Image pixels or SVG for each image layer, resolved before compiling.
 pub(crate) trait ImageLookup {
-    /// The decoded source for an image layer's `src`; `filtered` when the layer has a CSS
-    /// filter (grayscale, blur).
+    /// The decoded source for an image layer's `src`, to be drawn into a box of `box_px`
+    /// device pixels (when the layer's size is in pixels) by `fit`; `filtered` when the layer
+    /// has a CSS filter (grayscale, blur).
     fn image(
         &self,
         layer: &str,
         src: &str,
         box_px: Option<(u32, u32)>,
+        fit: ImageFit,
         filtered: bool,
     ) -> Result<ImageSourceInput>;
 }
@@ -453,6 +455,7 @@ impl Compiler<'_> {
             &layer.common.name,
             i.src.trim(),
             box_px,
+            i.fit,
             i.grayscale || i.blur.is_some(),
         )?;
         let mut css = place;
