@@ -1,4 +1,5 @@
-//! The renderer: bind → check → compile → rasterise (takumi) → encode (pixeld-imaging).
+//! The renderer: bind → check → compile → rasterise (takumi, over a cached backdrop of the
+//! template's static layers) → encode (pixeld-imaging).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
