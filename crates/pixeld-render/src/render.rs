@@ -125,14 +125,19 @@ pub struct Input<'a> {
 }
 
 /// Renders templates with one font library. Share one `Renderer` across threads: fonts are
-/// parsed once and decoded images are cached by content.
+/// parsed once, decoded images are cached by content, and so is each template's backdrop (its
+/// static layers, painted once, by the first render that needs it).
 pub struct Renderer {
     fonts: FontLibrary,
     limits: Limits,
     image_limits: pixeld_imaging::Limits,
     images: Mutex<Lru<ImageSourceInput>>,
     /// Rendered static layers by content, see [`Backdrop`].
-    backdrops: Mutex<Lru<Arc<Backdrop>>>,
+    /// A slot per backdrop: the first render of a template paints it while the others that
+    /// need it wait for it (a CSV batch starts a render per core at once).
+    backdrops: Mutex<Lru<BackdropSlot>>,
+    /// How many backdrops have been painted (cache misses).
+    backdrops_painted: std::sync::atomic::AtomicU64,
     /// Whether renders use backdrops (always, but for tests that compare with a render
     /// painted in one pass).
     use_backdrops: bool,
@@ -152,6 +157,7 @@ impl Renderer {
             image_limits: pixeld_imaging::Limits::default(),
             images: Mutex::new(Lru::new(128 << 20)),
             backdrops: Mutex::new(Lru::new(64 << 20)),
+            backdrops_painted: std::sync::atomic::AtomicU64::new(0),
             use_backdrops: true,
         }
     }
@@ -472,29 +478,40 @@ impl Renderer {
             }
         }
         let key = h.digest128();
-        if let Some(b) = self
-            .backdrops
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-        {
-            return Ok(b);
+        let slot = {
+            let mut cache = self.backdrops.lock().unwrap_or_else(|p| p.into_inner());
+            match cache.get(key) {
+                Some(slot) => slot,
+                None => {
+                    // The pixels, and about twice the PNG rows (the backdrop's and the last
+                    // render's), counted before they exist.
+                    let area = bound.page.width as f32 * bound.page.height as f32 * scale * scale;
+                    let slot = BackdropSlot::default();
+                    cache.put(key, slot.clone(), (area * 10.0) as usize);
+                    slot
+                }
+            }
+        };
+        let mut painted = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = &*painted {
+            return Ok(b.clone());
         }
+        // A failed paint leaves the slot empty: the next render tries again.
         let pixels = paint(&base)?;
+        self.backdrops_painted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let png = pixeld_imaging::PngBase::new(&pixels);
-        // The reference render that replaces the first base costs about as much again.
-        let cost = pixels.data.len() + 2 * png.as_ref().map_or(0, pixeld_imaging::PngBase::cost);
         let backdrop = Arc::new(Backdrop {
             pixels,
             png: Mutex::new(png.map(Arc::new)),
         });
-        self.backdrops
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .put(key, backdrop.clone(), cost);
+        *painted = Some(backdrop.clone());
         Ok(backdrop)
     }
 }
+
+/// A backdrop once painted.
+type BackdropSlot = Arc<Mutex<Option<Arc<Backdrop>>>>;
 
 fn encode(pixels: pixeld_imaging::Rgba, out: &OutputOptions) -> Result<Vec<u8>> {
     use pixeld_imaging::OutputFormat as F;
@@ -867,6 +884,41 @@ mod tests {
         }
         // One backdrop per template (and background), whatever the titles.
         assert_eq!(r.backdrops.lock().unwrap().entries.len(), 2);
+    }
+
+    #[test]
+    fn renders_started_together_paint_their_backdrop_once() {
+        let r = Renderer::new().expect("fonts");
+        let t = card(true);
+        let pngs: Vec<Vec<u8>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|i| {
+                    let (r, t) = (&r, &t);
+                    s.spawn(move || render(r, t, &format!("Row {i}"), &[], Format::Png))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("renders"))
+                .collect()
+        });
+        assert_eq!(
+            r.backdrops_painted
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        // Each is its own picture, and the same bytes as that row rendered alone.
+        for (i, png) in pngs.iter().enumerate() {
+            assert_eq!(
+                png,
+                &render(&fresh(), &t, &format!("Row {i}"), &[], Format::Png)
+            );
+        }
+    }
+
+    /// A renderer of its own, with empty caches.
+    fn fresh() -> Renderer {
+        Renderer::new().expect("fonts")
     }
 
     #[test]
