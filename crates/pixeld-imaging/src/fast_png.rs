@@ -116,12 +116,19 @@ fn write_png(width: u32, height: u32, opaque: bool, idat: &[u8]) -> Result<Vec<u
     Ok(out)
 }
 
-/// Rows per span of a [`PngBase`]: 16 rows of a 1200 px card (57 KiB) are about a tenth of
-/// its picture, and a span's closing stored block costs at most 5 bytes.
+/// Rows per span of a [`PngBase`], at least: 16 rows of a 1200 px card (57 KiB) are about a
+/// tenth of its picture, and a span's closing stored block costs at most 5 bytes.
 const SPAN_ROWS: usize = 16;
 
+/// Rows per span for rows of `pitch` bytes: [`SPAN_ROWS`], or more for narrow pictures, so
+/// that a span is at least the 32 KiB that compressing it first indexes.
+fn span_rows(pitch: usize) -> usize {
+    SPAN_ROWS.max((32 * 1024usize).div_ceil(pitch.max(1)))
+}
+
 /// An opaque picture that later ones mostly repeat, such as a template's static layers under
-/// changing text, kept with its PNG image data compressed in spans of [`SPAN_ROWS`] rows.
+/// changing text, kept with its PNG image data compressed in spans of [`SPAN_ROWS`] rows (more
+/// when rows are short).
 /// [`PngBase::encode`] compresses only the spans of a new picture whose rows, or the rows
 /// within deflate's 32 KiB reach before them, differ from the base, and copies the others.
 ///
@@ -153,7 +160,7 @@ impl PngBase {
         if choose(&rows, &mut z) != (Filter::None, true) {
             return None;
         }
-        let span = SPAN_ROWS * rows.pitch;
+        let span = span_rows(rows.pitch) * rows.pitch;
         let spans = (0..rows.data.len())
             .step_by(span)
             .map(|s| {
@@ -208,9 +215,10 @@ impl PngBase {
         }
         // A span's copies reach at most 32 KiB back: the rows that covers must match too.
         let reach = (32 * 1024usize).div_ceil(pitch);
+        let n = span_rows(pitch);
         let spans: Vec<Vec<u8>> = (0..self.spans.len())
             .map(|k| {
-                let (y0, y1) = (k * SPAN_ROWS, ((k + 1) * SPAN_ROWS).min(height));
+                let (y0, y1) = (k * n, ((k + 1) * n).min(height));
                 if changed[y1] == changed[y0.saturating_sub(reach)] {
                     self.spans[k].clone()
                 } else {
@@ -624,6 +632,28 @@ mod tests {
         // And the base a picture leaves is the picture: encoding it again copies every span.
         let (again, _) = next.encode(card_with_text(40, 90, 1)).unwrap();
         assert_eq!(again, first);
+    }
+
+    #[test]
+    fn narrow_pictures_get_spans_of_at_least_32_kib() {
+        assert_eq!(span_rows(1200 * 3 + 1), SPAN_ROWS);
+        assert_eq!(span_rows(40 * 3 + 1), 271);
+        // A tall narrow strip: spans of 271 rows, a change in the middle, exact either way.
+        let strip = |mark: u32| {
+            rgba(40, 2000, move |x, y| {
+                if y == mark {
+                    [255, 0, 0, 255]
+                } else {
+                    diagonal(x, y)
+                }
+            })
+        };
+        let base = PngBase::new(&strip(5000)).expect("a rendered gradient");
+        assert_eq!(base.spans.len(), 8);
+        let img = strip(1000);
+        let (png, _) = base.encode(img.clone()).unwrap();
+        assert_eq!(decode(&png).1, rgb_of(&img));
+        assert_eq!(png, PngBase::new(&img).unwrap().encode(img).unwrap().0);
     }
 
     /// The concatenated IDAT data of a PNG.
