@@ -49,8 +49,8 @@ enum Filter {
 const CANDIDATES: [Filter; 4] = [Filter::None, Filter::Up, Filter::Sub, Filter::Paeth];
 
 /// Encodes straight-alpha RGBA pixels as a lossless 8-bit PNG, fast: RGB when every pixel is
-/// opaque, one filter chosen from a row sample, one deflate pass ([`crate::zlib`]'s for
-/// unfiltered rows that are mostly matches, libdeflate's for the rest), no metadata, no
+/// opaque, one filter chosen from a row sample, one deflate pass (pixeld's own, `src/zlib.rs`,
+/// for unfiltered rows that are mostly matches, libdeflate's for the rest), no metadata, no
 /// palette. For renders; uploaded images go through [`crate::process`], where oxipng's effort
 /// is an option.
 pub fn encode_png_fast(pixels: Rgba) -> Result<Vec<u8>> {
@@ -127,8 +127,8 @@ fn span_rows(pitch: usize) -> usize {
 }
 
 /// An opaque picture that later ones mostly repeat, such as a template's static layers under
-/// changing text, kept with its PNG image data compressed in spans of [`SPAN_ROWS`] rows (more
-/// when rows are short).
+/// changing text, kept with its PNG image data compressed in spans of 16 rows (more when rows
+/// are short).
 /// [`PngBase::encode`] compresses only the spans of a new picture whose rows, or the rows
 /// within deflate's 32 KiB reach before them, differ from the base, and copies the others.
 ///

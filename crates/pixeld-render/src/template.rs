@@ -2,8 +2,8 @@
 //!
 //! Templates are plain JSON (`deny_unknown_fields` everywhere, so a typo is an error, not a
 //! silently ignored property). String properties may hold `{{variable}}` placeholders, filled
-//! from the render data; see [`crate::bind`]. The published JSON Schema is generated from these
-//! types ([`json_schema`]) and kept in `schema/template-v1.json`.
+//! from the render data; see [`crate::fill_placeholders`]. The published JSON Schema is
+//! generated from these types ([`json_schema`]) and kept in `schema/template-v1.json`.
 
 use std::collections::BTreeMap;
 
