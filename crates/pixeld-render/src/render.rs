@@ -253,24 +253,19 @@ impl Renderer {
             images: &lookup,
             scale: out.scale,
         };
-        let (node, viewport) = compiler.page(&bound)?;
-        let svg = |node| {
-            let opts = takumi::prelude::SvgOptions::builder()
-                .viewport(viewport)
-                .node(node)
-                .fonts(&fonts.fonts)
-                .build();
-            takumi::render_svg(opts).map_err(|e| Error::Render(e.to_string()))
-        };
-        let vector = |bytes| Rendered {
-            bytes,
-            format: out.format,
-            width: bound.page.width,
-            height: bound.page.height,
-        };
-        match out.format {
-            Format::Svg => return Ok(vector(svg(node)?.into_bytes())),
-            Format::Pdf => {
+        if matches!(out.format, Format::Svg | Format::Pdf) {
+            let (node, viewport) = compiler.page(&bound)?;
+            let svg = |node| {
+                let opts = takumi::prelude::SvgOptions::builder()
+                    .viewport(viewport)
+                    .node(node)
+                    .fonts(&fonts.fonts)
+                    .build();
+                takumi::render_svg(opts).map_err(|e| Error::Render(e.to_string()))
+            };
+            let bytes = if out.format == Format::Svg {
+                svg(node)?.into_bytes()
+            } else {
                 // The same tree measured, for the positions of the text runs.
                 let opts = RenderOptions::builder()
                     .viewport(viewport)
@@ -278,16 +273,14 @@ impl Renderer {
                     .fonts(&fonts.fonts)
                     .build();
                 let measured = takumi::measure(opts).map_err(|e| Error::Render(e.to_string()))?;
-                let pdf = crate::pdf::document(
-                    &svg(node)?,
-                    &measured,
-                    &bound.page,
-                    out.scale,
-                    &fonts.fonts,
-                )?;
-                return Ok(vector(pdf));
-            }
-            _ => {}
+                crate::pdf::document(&svg(node)?, &measured, &bound.page, out.scale, &fonts.fonts)?
+            };
+            return Ok(Rendered {
+                bytes,
+                format: out.format,
+                width: bound.page.width,
+                height: bound.page.height,
+            });
         }
         let raster = |node, viewport| -> Result<pixeld_imaging::Rgba> {
             let opts = RenderOptions::builder()
@@ -321,15 +314,21 @@ impl Renderer {
                 };
                 (pixels, Some(backdrop))
             }
-            None => (raster(node, viewport)?, None),
+            None => {
+                let (node, viewport) = compiler.page(&bound)?;
+                (raster(node, viewport)?, None)
+            }
         };
         let (width, height) = (pixels.width, pixels.height);
-        let reference = match (&backdrop, out.format) {
-            (Some(b), Format::Png) => b.png.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-            _ => None,
-        };
-        let bytes = match (reference, backdrop) {
-            (Some(base), Some(backdrop)) => {
+        // A PNG over a backdrop is encoded against the previous one (see `Backdrop`).
+        let reference = backdrop
+            .filter(|_| out.format == Format::Png)
+            .and_then(|b| {
+                let base = b.png.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+                Some((b, base))
+            });
+        let bytes = match reference {
+            Some((backdrop, base)) => {
                 let (bytes, next) = base
                     .encode(pixels)
                     .map_err(|e| Error::Encode(e.to_string()))?;
