@@ -37,6 +37,8 @@ pub enum Metered {
     Optimize,
     /// An uploaded image checked and analysed.
     Analyze,
+    /// An image described (alt text and tags) by an AI vision provider.
+    Describe,
     /// An asset generated from a prompt.
     Generate,
     /// A product photo cut out and composed.
@@ -51,6 +53,7 @@ impl Metered {
             Metered::Preview => "preview",
             Metered::Optimize => "optimize",
             Metered::Analyze => "analyze",
+            Metered::Describe => "describe",
             Metered::Generate => "generate",
             Metered::Studio => "studio",
         }
@@ -69,6 +72,8 @@ pub struct Prices {
     pub optimize: i64,
     /// An upload's check and analysis.
     pub analyze: i64,
+    /// An image's alt text and tags from the AI vision provider.
+    pub describe: i64,
     /// A generated asset.
     pub generate: i64,
     /// A product-studio shot.
@@ -82,6 +87,7 @@ impl Default for Prices {
             preview: 1,
             optimize: 1,
             analyze: 1,
+            describe: 2,
             generate: 10,
             studio: 20,
         }
@@ -96,6 +102,7 @@ impl Prices {
             Metered::Preview => self.preview,
             Metered::Optimize => self.optimize,
             Metered::Analyze => self.analyze,
+            Metered::Describe => self.describe,
             Metered::Generate => self.generate,
             Metered::Studio => self.studio,
         }

@@ -73,6 +73,16 @@ pub enum Error {
     /// A signed message (a webhook, a payment confirmation) does not verify.
     #[error("{0}")]
     BadSignature(String),
+    /// The user restricted processing or objected to this use of their data; nothing was sent
+    /// or charged.
+    #[error("{0}")]
+    ProcessingRestricted(String),
+    /// The feature needs something this instance has not set up (named in the message).
+    #[error("{0}")]
+    NotConfigured(String),
+    /// An AI provider refused or failed the call; its message says why. Nothing was charged.
+    #[error("{0}")]
+    AiProvider(String),
     /// Storage or another dependency failed; details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -107,6 +117,9 @@ impl Error {
             Error::InsufficientCredits { .. } => "insufficient-credits",
             Error::Payment(_) => "payment-provider",
             Error::BadSignature(_) => "invalid-signature",
+            Error::ProcessingRestricted(_) => "processing-restricted",
+            Error::NotConfigured(_) => "not-configured",
+            Error::AiProvider(_) => "ai-provider",
             Error::Internal(_) => "internal",
         }
     }

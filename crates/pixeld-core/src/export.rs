@@ -115,7 +115,8 @@ this layout. Times are RFC 3339 in UTC; amounts of money are in minor units (cen
   orders.json          your purchases
   invoices.json        your invoices, with invoices/NUMBER.pdf
   templates.json       your templates, with every version in templates/ID.json
-  images.json          your uploads still within their 24 hours, with the files in images/
+  images.json          your uploads still within their 24 hours (with any AI description), with
+                       the files in images/
   renders.json         images rendered from your templates, with the files in renders/
   fonts.json           fonts you uploaded, with the files in fonts/
   support.json         your support requests, each with its messages
@@ -519,6 +520,8 @@ impl Pixeld {
                                "format": img.format, "bytes": img.bytes, "width": img.width,
                                "height": img.height,
                                "analysis": serde_json::from_str::<Value>(&img.analysis).unwrap_or(Value::Null),
+                               "description": img.description.as_deref()
+                                   .and_then(|d| serde_json::from_str::<Value>(d).ok()),
                                "uploaded_at": rfc3339(img.created_at),
                                "deleted_at": rfc3339(img.expires_at), "file": file}));
         }

@@ -46,13 +46,13 @@ pub struct Rendition {
 }
 
 /// One processing log entry, before it gets its id and time.
-struct LogEntry<'a> {
-    image_id: Option<Uuid>,
-    op: &'a str,
-    bytes_in: usize,
-    bytes_out: usize,
-    started: Instant,
-    status: &'a str,
+pub(crate) struct LogEntry<'a> {
+    pub(crate) image_id: Option<Uuid>,
+    pub(crate) op: &'a str,
+    pub(crate) bytes_in: usize,
+    pub(crate) bytes_out: usize,
+    pub(crate) started: Instant,
+    pub(crate) status: &'a str,
 }
 
 fn source_mime(format: &str) -> &'static str {
@@ -80,7 +80,7 @@ fn sanitize_filename(name: &str) -> Option<String> {
 }
 
 impl Pixeld {
-    async fn log(&self, p: &Principal, e: LogEntry<'_>) {
+    pub(crate) async fn log(&self, p: &Principal, e: LogEntry<'_>) {
         let row = ProcessingLog {
             id: Uuid::now_v7(),
             org_id: p.org_id,
@@ -153,6 +153,7 @@ impl Pixeld {
             sha256: hex_sha256(&bytes),
             analysis: serde_json::to_string(&analysis)
                 .map_err(|e| Error::Internal(e.to_string()))?,
+            description: None,
             object_key: upload_key(p.org_id, id),
             created_at: now,
             expires_at: now

@@ -10,6 +10,7 @@ pub mod billing;
 pub mod clock;
 pub mod consent;
 pub mod credits;
+pub mod describe;
 pub mod email;
 pub mod error;
 pub mod export;
@@ -151,6 +152,8 @@ pub struct Pixeld {
     pub renders: Arc<templates::RenderService>,
     /// Payment providers (none until configured).
     pub payments: Arc<billing::Providers>,
+    /// AI providers (none until configured).
+    pub ai: Arc<describe::AiProviders>,
     /// Free-plan grants this process has made.
     pub credits: Arc<credits::CreditState>,
     /// Signalled when this process queues a job, so an idle worker starts at once.
@@ -184,6 +187,7 @@ impl Pixeld {
             renders: Arc::default(),
             credits: Arc::default(),
             payments: Arc::default(),
+            ai: Arc::default(),
             jobs_ready: Arc::default(),
             usage: Arc::default(),
             instance_keys: Arc::default(),
@@ -195,6 +199,12 @@ impl Pixeld {
     /// The same application with these payment providers.
     pub fn with_payments(mut self, providers: billing::Providers) -> Self {
         self.payments = Arc::new(providers);
+        self
+    }
+
+    /// The same application with these AI providers.
+    pub fn with_ai(mut self, providers: describe::AiProviders) -> Self {
+        self.ai = Arc::new(providers);
         self
     }
 

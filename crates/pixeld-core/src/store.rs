@@ -276,6 +276,8 @@ pub struct ImageRecord {
     pub sha256: String,
     /// The analysis, as JSON.
     pub analysis: String,
+    /// The AI description (alt text and tags), as JSON, once one was asked for.
+    pub description: Option<String>,
     /// Object storage key.
     pub object_key: String,
     /// Upload time.
@@ -747,6 +749,13 @@ pub trait Store: PrivacyStore + SupportStore + Send + Sync + 'static {
     async fn create_image(&self, i: &ImageRecord) -> StoreResult<()>;
     /// One image of an organisation.
     async fn image_in_org(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<ImageRecord>>;
+    /// Stores an image's AI description (JSON); false when the image is gone.
+    async fn set_image_description(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        description: &str,
+    ) -> StoreResult<bool>;
     /// An organisation's images, by id.
     async fn list_images(&self, org_id: Uuid, page: PageRequest) -> StoreResult<Vec<ImageRecord>>;
     /// Deletes an image row and its variant rows; returns them (for object deletion), or `None`

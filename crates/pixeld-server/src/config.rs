@@ -55,6 +55,8 @@ pub struct Config {
     pub credits: CreditsConfig,
     /// Payment providers for buying credit packs (none by default).
     pub payments: PaymentsConfig,
+    /// AI providers (none by default).
+    pub ai: AiConfig,
     /// The seller and tax printed on invoices and receipts.
     pub invoices: InvoicesConfig,
     /// Country database (MMDB with `country_code`) for suggesting the pricing currency; by
@@ -112,6 +114,48 @@ pub struct PaymentsConfig {
     /// Hosts besides this site's that `success_url`, `cancel_url` and `return_url` may name
     /// (https only), e.g. your own web shop.
     pub redirect_hosts: Vec<String>,
+}
+
+/// AI providers. Nothing is sent to one unless it is configured here, and never for a user who
+/// restricted processing or objected to AI providers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AiConfig {
+    /// Image descriptions (alt text and tags) from a vision model behind an OpenAI-compatible
+    /// Chat Completions endpoint: OpenAI, or your own Ollama / vLLM / llama.cpp server.
+    pub vision: Option<VisionConfig>,
+}
+
+/// A vision model behind an OpenAI-compatible endpoint.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VisionConfig {
+    /// Base URL including the version: `https://api.openai.com/v1`, or
+    /// `http://127.0.0.1:11434/v1` for a local Ollama.
+    pub api_base: String,
+    /// Bearer key (`sk-…`); leave out for local servers that take none.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Model name, e.g. `gpt-4o-mini` or `llava:13b`.
+    pub model: String,
+    /// Seconds one description may take.
+    #[serde(default = "vision_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn vision_timeout() -> u64 {
+    60
+}
+
+// The key stays out of logs and `config check` output.
+impl std::fmt::Debug for VisionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VisionConfig")
+            .field("api_base", &self.api_base)
+            .field("model", &self.model)
+            .field("timeout_secs", &self.timeout_secs)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Stripe credentials.
@@ -435,6 +479,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             credits: CreditsConfig::default(),
             payments: PaymentsConfig::default(),
+            ai: AiConfig::default(),
             invoices: InvoicesConfig::default(),
             geoip_database: None,
         }
@@ -599,6 +644,21 @@ impl Config {
                 ));
             }
         }
+        if let Some(v) = &self.ai.vision {
+            match url::Url::parse(&v.api_base) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                _ => errors.push(format!(
+                    "ai.vision.api_base must be an http(s) URL such as https://api.openai.com/v1, not {:?}",
+                    v.api_base
+                )),
+            }
+            if v.model.trim().is_empty() {
+                errors.push("ai.vision.model must name a model, e.g. gpt-4o-mini".into());
+            }
+            if !(1..=600).contains(&v.timeout_secs) {
+                errors.push("ai.vision.timeout_secs must be between 1 and 600".into());
+            }
+        }
         if self.fetch.timeout_secs == 0 {
             errors.push("fetch.timeout_secs must be at least 1".into());
         }
@@ -608,6 +668,7 @@ impl Config {
             ("preview", p.preview),
             ("optimize", p.optimize),
             ("analyze", p.analyze),
+            ("describe", p.describe),
             ("generate", p.generate),
             ("studio", p.studio),
         ] {

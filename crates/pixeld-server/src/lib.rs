@@ -135,6 +135,27 @@ pub fn payment_providers(config: &Config) -> anyhow::Result<pixeld_core::billing
     Ok(providers)
 }
 
+/// The AI providers named in the configuration.
+pub fn ai_providers(config: &Config) -> anyhow::Result<pixeld_core::describe::AiProviders> {
+    let mut providers = pixeld_core::describe::AiProviders::default();
+    if let Some(v) = &config.ai.vision {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(v.timeout_secs))
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        providers.vision = Some(Arc::new(pixeld_ai::OpenAiVision::new(
+            pixeld_ai::VisionConfig {
+                api_base: v.api_base.clone(),
+                api_key: v.api_key.clone(),
+                model: v.model.clone(),
+            },
+            http,
+        )));
+    }
+    Ok(providers)
+}
+
 /// Opens storage (running migrations), object storage, the mailer, and builds the state.
 pub async fn state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     // One TLS crypto provider for every client (SMTP, URL fetches, S3).
@@ -163,7 +184,8 @@ pub async fn state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
         },
         settings(&config),
     )
-    .with_payments(payment_providers(&config)?);
+    .with_payments(payment_providers(&config)?)
+    .with_ai(ai_providers(&config)?);
     let geo = Arc::new(geo::GeoIp::from_config(config.geoip_database.as_deref())?);
     Ok(AppState {
         app,

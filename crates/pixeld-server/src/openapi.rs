@@ -37,7 +37,7 @@ use crate::routes::{
         orgs::set_role, orgs::remove_member, orgs::invite, orgs::list_invites, orgs::revoke_invite,
         orgs::accept_invite,
         images::upload, images::list_images, images::get_image, images::delete_image, images::content,
-        images::optimize, images::list_logs,
+        images::optimize, images::describe, images::list_logs,
         templates::create_template, templates::list_templates, templates::get_template,
         templates::save_template, templates::delete_template, templates::list_versions,
         templates::get_version, templates::preview, templates::thumbnail, templates::create_render, templates::get_render,

@@ -131,6 +131,21 @@ pub const KINDS: &[(&str, u16, &str)] = &[
         "The payment provider did not complete the request",
     ),
     ("invalid-signature", 400, "The signature does not verify"),
+    (
+        "processing-restricted",
+        403,
+        "Processing of this data is restricted",
+    ),
+    (
+        "not-configured",
+        501,
+        "This feature is not set up on this instance",
+    ),
+    (
+        "ai-provider",
+        502,
+        "The AI provider did not complete the request",
+    ),
     ("internal", 500, "Internal error"),
     ("timeout", 503, "The request took too long"),
 ];

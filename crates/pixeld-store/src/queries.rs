@@ -23,7 +23,7 @@ macro_rules! session_cols {
 macro_rules! image_cols {
     () => {
         "id, org_id, uploaded_by, token_id, filename, source_url, format, mime, bytes, width, height, sha256, \
-         analysis, object_key, created_at, expires_at"
+         analysis, description, object_key, created_at, expires_at"
     };
 }
 macro_rules! variant_cols {
@@ -278,6 +278,7 @@ macro_rules! store_impl {
                     height: r.try_get("height")?,
                     sha256: r.try_get("sha256")?,
                     analysis: r.try_get("analysis")?,
+                    description: r.try_get("description")?,
                     object_key: r.try_get("object_key")?,
                     created_at: read_ts(r, "created_at")?,
                     expires_at: read_ts(r, "expires_at")?,
@@ -917,10 +918,10 @@ macro_rules! store_impl {
             }
 
             async fn create_image(&self, i: &pixeld_core::store::ImageRecord) -> pixeld_core::store::StoreResult<()> {
-                sqlx::query(concat!("INSERT INTO images (", image_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
+                sqlx::query(concat!("INSERT INTO images (", image_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"))
                     .bind(i.id).bind(i.org_id).bind(i.uploaded_by).bind(i.token_id).bind(&i.filename).bind(&i.source_url)
                     .bind(&i.format).bind(&i.mime).bind(i.bytes).bind(i.width).bind(i.height).bind(&i.sha256)
-                    .bind(&i.analysis).bind(&i.object_key).bind(ts(i.created_at)).bind(ts(i.expires_at))
+                    .bind(&i.analysis).bind(&i.description).bind(&i.object_key).bind(ts(i.created_at)).bind(ts(i.expires_at))
                     .execute(&self.pool).await.map_err(crate::backend_error)?;
                 Ok(())
             }
@@ -929,6 +930,13 @@ macro_rules! store_impl {
                 let row = sqlx::query(concat!("SELECT ", image_cols!(), " FROM images WHERE org_id = $1 AND id = $2"))
                     .bind(org_id).bind(id).fetch_optional(&self.pool).await.map_err(crate::backend_error)?;
                 row.as_ref().map(rows::image).transpose().map_err(crate::backend_error)
+            }
+
+            async fn set_image_description(&self, org_id: uuid::Uuid, id: uuid::Uuid, description: &str) -> pixeld_core::store::StoreResult<bool> {
+                let r = sqlx::query("UPDATE images SET description = $1 WHERE org_id = $2 AND id = $3")
+                    .bind(description).bind(org_id).bind(id)
+                    .execute(&self.pool).await.map_err(crate::backend_error)?;
+                Ok(r.rows_affected() == 1)
             }
 
             async fn list_images(&self, org_id: uuid::Uuid, page: pixeld_core::page::PageRequest) -> pixeld_core::store::StoreResult<Vec<pixeld_core::store::ImageRecord>> {

@@ -7,6 +7,7 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use pixeld_core::describe::ImageDescription;
 use pixeld_core::images::Upload;
 use pixeld_core::store::{ImageRecord, ProcessingLog};
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,7 @@ pub fn router(max_upload_bytes: usize) -> Router<AppState> {
         .route("/v1/images/{id}", get(get_image).delete(delete_image))
         .route("/v1/images/{id}/content", get(content))
         .route("/v1/images/{id}/optimize", post(optimize))
+        .route("/v1/images/{id}/describe", post(describe))
         .route("/v1/processing-logs", get(list_logs))
 }
 
@@ -60,6 +62,9 @@ pub struct ImageView {
     /// hash, dominant colour, palette, brightness, photo/graphic guess.
     #[schema(value_type = Object)]
     pub analysis: serde_json::Value,
+    /// Alt text and tags from the AI vision provider, once asked for
+    /// (`POST /v1/images/{id}/describe`).
+    pub description: Option<DescriptionView>,
     /// Upload time.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -81,8 +86,37 @@ impl From<&ImageRecord> for ImageView {
             height: i.height,
             sha256: i.sha256.clone(),
             analysis: serde_json::from_str(&i.analysis).unwrap_or(serde_json::Value::Null),
+            description: ImageDescription::from_stored(i.description.as_deref())
+                .map(DescriptionView::from),
             created_at: i.created_at,
             expires_at: i.expires_at,
+        }
+    }
+}
+
+/// What the AI vision provider said about an image.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DescriptionView {
+    /// One or two sentences for the image's `alt` attribute.
+    #[schema(example = "A red bicycle leaning against a brick wall.")]
+    pub alt_text: String,
+    /// Lowercase keywords.
+    #[schema(example = json!(["bicycle", "red", "brick wall"]))]
+    pub tags: Vec<String>,
+    /// The model that wrote it.
+    pub model: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub described_at: OffsetDateTime,
+}
+
+impl From<ImageDescription> for DescriptionView {
+    fn from(d: ImageDescription) -> Self {
+        Self {
+            alt_text: d.alt_text,
+            tags: d.tags,
+            model: d.model,
+            described_at: d.described_at,
         }
     }
 }
@@ -447,6 +481,25 @@ pub async fn optimize(
     .into_response())
 }
 
+/// Asks the AI vision provider for the image's alt text and tags, keeps them with the image
+/// (they are deleted with it) and returns them. Costs the `describe` price, charged only when
+/// it succeeds. The provider gets a copy at most 1024 px on its longer side, re-encoded as JPEG
+/// without metadata, and no user or organisation identifier. Refused with
+/// `processing-restricted` when the caller or the uploader restricted processing or objected to
+/// AI providers, and with `not-configured` when the instance has no vision provider.
+#[utoipa::path(post, path = "/v1/images/{id}/describe", tag = "images", params(("id" = Uuid, Path, description = "Image id")),
+    responses((status = 200, description = "The description", body = DescriptionView),
+        (status = 403, description = "Processing restricted", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 501, description = "No vision provider configured", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider failed; nothing was charged", body = crate::problem::Problem, content_type = "application/problem+json")))]
+pub async fn describe(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<DescriptionView>> {
+    Ok(Json(st.app.describe_image(&p, id).await?.into()))
+}
+
 /// A processing log row.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LogView {
@@ -456,7 +509,7 @@ pub struct LogView {
     pub token_id: Option<Uuid>,
     /// Image, if any.
     pub image_id: Option<Uuid>,
-    /// `upload`, `transform`, `optimize`, `delete`.
+    /// `upload`, `transform`, `optimize`, `describe`, `delete`.
     pub op: String,
     /// Bytes read.
     pub bytes_in: i64,

@@ -149,6 +149,22 @@ fn processors(config: &Config) -> Vec<ProcessorView> {
             receives: "Your email address and the messages sent to you.".into(),
         });
     }
+    if let Some(v) = &config.ai.vision {
+        let host = url::Url::parse(&v.api_base)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| v.api_base.clone());
+        out.push(ProcessorView {
+            role: "AI image descriptions".into(),
+            name: format!("{host} (model {})", v.model),
+            receives: "Only when you ask for an image's description: a copy of that image at most \
+                       1024 pixels wide or tall, without its metadata (no EXIF, no GPS position, no \
+                       file name), and no name, email or account id. The request asks the provider \
+                       not to store it. Never sent if you restricted processing or objected to AI \
+                       providers."
+                .into(),
+        });
+    }
     if let ObjectsConfig::S3 {
         bucket, endpoint, ..
     } = &config.objects

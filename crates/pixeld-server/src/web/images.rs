@@ -32,6 +32,7 @@ pub fn router(max_upload: usize) -> Router<AppState> {
         )
         .route("/images/{id}", get(detail))
         .route("/images/{id}/optimize", post(optimize))
+        .route("/images/{id}/describe", post(describe))
         .route("/images/{id}/delete", post(delete))
         .route("/images/{id}/thumbnail", get(thumbnail))
         .route("/images/{id}/original", get(original))
@@ -279,6 +280,10 @@ struct DetailPage {
     blurhash: String,
     warnings: Vec<String>,
     result: Option<Result_>,
+    description: Option<pixeld_core::describe::ImageDescription>,
+    /// Who would receive the image when asked to describe it (none: not set up).
+    describe_to: Option<String>,
+    describe_price: i64,
 }
 
 async fn detail_view(st: &AppState, c: Chrome, img: &ImageRecord, choice: Choice) -> DetailPage {
@@ -348,6 +353,16 @@ async fn detail_view(st: &AppState, c: Chrome, img: &ImageRecord, choice: Choice
         blurhash: a.as_ref().map(|a| a.blurhash.clone()).unwrap_or_default(),
         warnings: a.map(|a| a.warnings).unwrap_or_default(),
         result: None,
+        description: pixeld_core::describe::ImageDescription::from_stored(
+            img.description.as_deref(),
+        ),
+        describe_to: st.app.ai.vision.as_ref().map(|v| v.recipient()),
+        describe_price: st
+            .app
+            .settings
+            .credits
+            .prices
+            .of(pixeld_core::credits::Metered::Describe),
     }
 }
 
@@ -429,6 +444,26 @@ async fn optimize(
         }
         Err(e) => {
             let c = w.chrome(image_title(&img), "images").error(message_of(&e));
+            page_with(status_of(&e), &detail_view(&st, c, &img, choice).await)
+        }
+    }
+}
+
+/// Asks the AI vision provider for alt text and tags, then shows the image page with them.
+async fn describe(State(st): State<AppState>, w: Web, Path(id): Path<Uuid>) -> Response {
+    let img = match st.app.image(w.principal(), id).await {
+        Ok(i) => i,
+        Err(e) => return not_found(&w, &e),
+    };
+    match st.app.describe_image(w.principal(), id).await {
+        Ok(_) => see_other(&format!("/images/{id}#description")),
+        Err(e) => {
+            let c = w.chrome(image_title(&img), "images").error(message_of(&e));
+            let choice = Choice {
+                format: "webp".into(),
+                fit: "inside".into(),
+                ..Choice::default()
+            };
             page_with(status_of(&e), &detail_view(&st, c, &img, choice).await)
         }
     }

@@ -5,6 +5,7 @@ mod support;
 mod accounts;
 mod conventions;
 mod credits;
+mod describe;
 mod fonts;
 mod images;
 mod orgs;
