@@ -139,6 +139,8 @@ pub fn payment_providers(config: &Config) -> anyhow::Result<pixeld_core::billing
 pub fn ai_providers(config: &Config) -> anyhow::Result<pixeld_core::describe::AiProviders> {
     let mut providers = pixeld_core::describe::AiProviders::default();
     if let Some(v) = &config.ai.vision {
+        // The same TLS crypto provider as every other client (callers outside `state` too).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(v.timeout_secs))
             .connect_timeout(Duration::from_secs(5))

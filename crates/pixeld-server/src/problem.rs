@@ -138,7 +138,7 @@ pub const KINDS: &[(&str, u16, &str)] = &[
     ),
     (
         "not-configured",
-        501,
+        409,
         "This feature is not set up on this instance",
     ),
     (

@@ -46,6 +46,9 @@ enum Command {
     Optimize(Box<optimize::OptimizeArgs>),
     /// Analyse image files and print JSON (format, size, EXIF summary, hashes, colours).
     Analyze(optimize::AnalyzeArgs),
+    /// Ask the configured AI vision provider (`[ai.vision]`) for alt text and tags of image
+    /// files; prints JSON. The provider gets a small copy without metadata.
+    Describe(optimize::DescribeArgs),
     /// Render a template to an image: with `--data`, or every row of a `--csv` on all cores.
     Render(Box<render::RenderArgs>),
     /// Data retention.
@@ -214,6 +217,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin { command } => admin::run(config()?, command).await,
         Command::Optimize(args) => tokio::task::block_in_place(|| optimize::optimize(*args)),
         Command::Analyze(args) => tokio::task::block_in_place(|| optimize::analyze(args)),
+        Command::Describe(args) => optimize::describe(&config()?, args).await,
         Command::Render(args) => tokio::task::block_in_place(|| render::render(*args)),
         Command::Retention {
             command: RetentionCommand::Run,

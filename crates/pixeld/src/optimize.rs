@@ -351,6 +351,72 @@ pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `pixeld describe` arguments.
+#[derive(clap::Args)]
+pub struct DescribeArgs {
+    /// Image files.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+}
+
+/// Runs `pixeld describe`: the configured vision provider's alt text and tags for each file, one
+/// JSON document per file (pretty for one input, one per line for several). A file that fails
+/// is named and the rest go on; the exit code is 1 if any failed, 2 without a provider.
+pub async fn describe(
+    config: &pixeld_server::config::Config,
+    args: DescribeArgs,
+) -> anyhow::Result<ExitCode> {
+    let Some(vision) = pixeld_server::ai_providers(config)?.vision else {
+        eprintln!(
+            "error: no AI vision provider is configured; set [ai.vision] api_base and model \
+             (or PIXELD_AI__VISION__API_BASE and PIXELD_AI__VISION__MODEL)"
+        );
+        return Ok(ExitCode::from(2));
+    };
+    let limits = Limits::default();
+    let single = args.inputs.len() == 1;
+    let mut failed = false;
+    for path in &args.inputs {
+        let result = async {
+            let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+            let copy = tokio::task::spawn_blocking(move || {
+                pixeld_core::describe::provider_copy(&bytes, &limits)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            vision
+                .describe(pixeld_ai::ImageInput {
+                    bytes: &copy,
+                    mime: "image/jpeg",
+                })
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        match result {
+            Ok(d) => {
+                let v = serde_json::json!({"file": path.display().to_string(), "alt_text": d.alt_text,
+                                           "tags": d.tags, "model": d.model});
+                if single {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                } else {
+                    println!("{v}");
+                }
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {}: {e}", path.display());
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;

@@ -676,3 +676,44 @@ fn retention_show_prints_the_windows_in_force_and_refuses_a_broken_privacy_file(
     assert!(text(&o).contains("at most 24h"), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_prints_alt_text_names_failures_and_needs_a_provider() {
+    let vision = pixeld_ai::testing::FakeVisionServer::start().await;
+    vision.describe_as("A colourful noise pattern.", &["pattern", "noise"]);
+    let dir = std::env::temp_dir().join(format!("pixeld-describe-{}", now_nanos()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_jpeg(&dir.join("a.jpg"), 1600, 1200);
+    std::fs::write(dir.join("broken.jpg"), b"\xff\xd8\xff\xe0 nope").unwrap();
+    let run = |with_provider: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pixeld"));
+        c.arg("describe")
+            .arg(dir.join("a.jpg"))
+            .arg(dir.join("broken.jpg"))
+            .env("PIXELD_DATA", &dir)
+            .env_remove("PIXELD_CONFIG");
+        if with_provider {
+            c.env("PIXELD_AI__VISION__API_BASE", &vision.api_base)
+                .env("PIXELD_AI__VISION__MODEL", "test-vision");
+        }
+        tokio::task::spawn_blocking(move || c.output())
+    };
+    let o = run(true).await.unwrap().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "one failure fails the run: {t}");
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(line["alt_text"], "A colourful noise pattern.");
+    assert_eq!(line["tags"], serde_json::json!(["pattern", "noise"]));
+    assert!(t.contains("broken.jpg"), "the failing file is named: {t}");
+    // One request: the broken file never reached the provider; the copy is small.
+    let sent = vision.received();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body["store"], serde_json::json!(false));
+    assert_eq!(sent[0].authorization, None, "no key configured, none sent");
+
+    let o = run(false).await.unwrap().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("[ai.vision]"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -490,7 +490,7 @@ pub async fn optimize(
 #[utoipa::path(post, path = "/v1/images/{id}/describe", tag = "images", params(("id" = Uuid, Path, description = "Image id")),
     responses((status = 200, description = "The description", body = DescriptionView),
         (status = 403, description = "Processing restricted", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 501, description = "No vision provider configured", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No vision provider configured", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 502, description = "The provider failed; nothing was charged", body = crate::problem::Problem, content_type = "application/problem+json")))]
 pub async fn describe(
     State(st): State<AppState>,

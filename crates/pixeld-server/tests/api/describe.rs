@@ -298,7 +298,7 @@ async fn without_a_vision_provider_describing_is_a_clear_error_and_no_processor_
             .await;
         let id = upload(&app, &token).await;
         let before = available(&app, &token).await;
-        let p = problem(describe(&app, &token, &id).await, 501, "not-configured").await;
+        let p = problem(describe(&app, &token, &id).await, 409, "not-configured").await;
         assert!(p["detail"].as_str().unwrap().contains("[ai.vision]"), "{p}");
         assert_eq!(available(&app, &token).await, before);
         let r = app
