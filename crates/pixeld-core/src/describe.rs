@@ -100,7 +100,13 @@ impl Pixeld {
                     .into(),
             )
         })?;
-        for user in [p.user.id, img.uploaded_by] {
+        // The caller's choices, and the uploader's when someone else uploaded it.
+        let users = if img.uploaded_by == p.user.id {
+            vec![p.user.id]
+        } else {
+            vec![p.user.id, img.uploaded_by]
+        };
+        for user in users {
             let choices = self.store.processing_choices(user).await?;
             if !choices.allows(Objection::AiProviders) {
                 return Err(Error::ProcessingRestricted(if user == p.user.id {
