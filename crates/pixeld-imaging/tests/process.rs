@@ -132,6 +132,27 @@ fn transparent_edges_do_not_bleed_hidden_colour_when_resized() {
 }
 
 #[test]
+fn lossy_webp_keeps_transparency_and_colour() {
+    // Lossy pictures go to libwebp as YUV plus an alpha plane (vendor/webp/PIXELD.md).
+    let png = common::red_disc_png();
+    let out = run(&png, "format=webp&q=80");
+    assert_eq!(out.format, OutputFormat::Webp);
+    assert_eq!(
+        &out.bytes[12..16],
+        b"VP8X",
+        "an alpha WebP has the extended header"
+    );
+    let img = common::second_decode(&out.bytes).to_rgba8();
+    let (w, h) = img.dimensions();
+    assert_eq!(img.get_pixel(0, 0).0[3], 0, "corner stays transparent");
+    let centre = img.get_pixel(w / 2, h / 2).0;
+    assert_eq!(centre[3], 255, "disc stays opaque");
+    assert!(
+        centre[0] > 200 && centre[1] < 40 && centre[2] < 40,
+        "disc stays red: {centre:?}"
+    );
+}
+#[test]
 fn transparency_is_flattened_onto_the_background_for_jpeg() {
     let png = common::red_disc_png();
     let out = run(&png, "format=jpeg&bg=%230000ff");
