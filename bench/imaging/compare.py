@@ -38,6 +38,8 @@ JOBS = [
     # 2× margin for the Lanczos step (src/pipeline.rs), `fast_shrink` does what they do.
     ("12MP → 800px JPEG q80, fast_shrink", "12mp.jpg", "w=800&format=jpeg&q=80&fast_shrink=true",
      "jpeg800", ["vipsthumbnail", "IN", "-s", "800x", "-o", "OUT[Q=80,strip]"], "jpg"),
+    ("12MP → 800px WebP q80, fast_shrink", "12mp.jpg", "w=800&format=webp&q=80&fast_shrink=true",
+     "webp800", ["vipsthumbnail", "IN", "-s", "800x", "-o", "OUT[Q=80,strip]"], "webp"),
     ("12MP → 200px JPEG q80 (thumbnail)", "12mp.jpg", "w=200&format=jpeg&q=80", "jpeg200",
      ["vipsthumbnail", "IN", "-s", "200x", "-o", "OUT[Q=80,strip]"], "jpg"),
     ("4MP → 800px JPEG q80", "4mp.jpg", "w=800&format=jpeg&q=80", "jpeg800",
