@@ -41,6 +41,23 @@ pub(crate) fn decode(
     Ok(normalize(img))
 }
 
+/// A YCbCr JPEG's own planes at 1/`shrink` (4 or 8), by [`crate::jpeg_scaled`]; `None` for
+/// anything it leaves to libjpeg-turbo, and for a truncated file (whose error the RGB route
+/// reports).
+pub(crate) fn decode_jpeg_ycc(
+    bytes: &[u8],
+    header: &Header,
+    shrink: u32,
+) -> Option<crate::jpeg_scaled::Ycc> {
+    if header.format != SourceFormat::Jpeg
+        || header.jpeg_components != 3
+        || !format::jpeg_has_end_marker(bytes, header.jpeg_scan_start)
+    {
+        return None;
+    }
+    crate::jpeg_scaled::decode_ycc(bytes, shrink)
+}
+
 /// Every later step works on 8-bit RGB or RGBA only.
 pub(crate) fn normalize(img: DynamicImage) -> DynamicImage {
     match img {

@@ -190,6 +190,35 @@ pub(crate) fn riff_chunk(out: &mut Vec<u8>, fourcc: &[u8; 4], data: &[u8]) {
     }
 }
 
+/// Lossy WebP from BT.601 full-range (JFIF) Y, Cb and Cr planes of a `size` picture, the
+/// chroma planes at half resolution (rounded up): mapped to VP8's limited range and coded
+/// with the same settings as [`encode_webp`].
+pub(crate) fn encode_webp_ycc(
+    planes: [Vec<u8>; 3],
+    size: (u32, u32),
+    opts: &Options,
+    keep: &Keep,
+) -> Result<Vec<u8>> {
+    // Y' = 16 + 219/255 Y and C' = 128 + 224/255 (C − 128), rounded: the same as libwebp's
+    // own RGB → YUV, which applies these factors to the BT.601 equations.
+    let luma: [u8; 256] = std::array::from_fn(|v| (16.0 + v as f64 * 219.0 / 255.0).round() as u8);
+    let chroma: [u8; 256] =
+        std::array::from_fn(|v| (128.0 + (v as f64 - 128.0) * 224.0 / 255.0).round() as u8);
+    let [mut y, mut u, mut v] = planes;
+    y.iter_mut().for_each(|p| *p = luma[usize::from(*p)]);
+    for p in u.iter_mut().chain(v.iter_mut()) {
+        *p = chroma[usize::from(*p)];
+    }
+    let cfg = webp_config(opts)?;
+    let bytes = webp::encode_yuv420(&y, &u, &v, size.0, size.1, &cfg)
+        .map_err(|e| Error::Encode(format!("libwebp: {e:?}")))?
+        .to_vec();
+    if keep.icc.is_none() && keep.exif.is_none() {
+        return Ok(bytes);
+    }
+    webp_with_metadata(&bytes, size.0, size.1, false, keep)
+}
+
 /// Re-wraps a simple WebP in the extended (VP8X) container so it can carry ICC and EXIF;
 /// the `webp` crate does not expose libwebp's mux API.
 fn webp_with_metadata(simple: &[u8], w: u32, h: u32, alpha: bool, keep: &Keep) -> Result<Vec<u8>> {

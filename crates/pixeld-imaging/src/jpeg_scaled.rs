@@ -71,6 +71,66 @@ pub(crate) fn decode(bytes: &[u8], shrink: u32) -> Option<Decoded> {
     Some(to_rgb(&parsed.frame, &planes, n, shrink))
 }
 
+/// A YCbCr JPEG's own planes (JFIF: BT.601, full range), each tightly packed: luma
+/// `width × height`, both chroma planes `chroma.0 × chroma.1`, subsampled as in the file
+/// (one chroma sample per `subsampling.0 × subsampling.1` luma samples, the last ones
+/// reaching past the edge when the size is not a multiple).
+pub(crate) struct Ycc {
+    pub width: usize,
+    pub height: usize,
+    pub y: Vec<u8>,
+    pub cb: Vec<u8>,
+    pub cr: Vec<u8>,
+    pub chroma: (usize, usize),
+    pub subsampling: (usize, usize),
+}
+
+/// Like [`decode`], but stops before colour conversion and returns the YCbCr planes, for an
+/// encoder that codes YCbCr itself. `None` also for grayscale files.
+pub(crate) fn decode_ycc(bytes: &[u8], shrink: u32) -> Option<Ycc> {
+    let parsed = parse(bytes)?;
+    let f = &parsed.frame;
+    if f.components.len() != 3 {
+        return None;
+    }
+    let (n, planes) = match shrink {
+        4 => (2, decode_scan::<2>(bytes, &parsed)?),
+        8 => (1, decode_scan::<1>(bytes, &parsed)?),
+        _ => return None,
+    };
+    let (width, height) = (
+        f.width.div_ceil(shrink as usize),
+        f.height.div_ceil(shrink as usize),
+    );
+    let chroma = chroma_size(f, n);
+    let pack = |i: usize, (w, h): (usize, usize)| -> Vec<u8> {
+        let stride = planes.strides[i];
+        let mut out = Vec::with_capacity(w * h);
+        for row in planes.planes[i].chunks_exact(stride).take(h) {
+            out.extend_from_slice(&row[..w]);
+        }
+        out
+    };
+    Some(Ycc {
+        width,
+        height,
+        y: pack(0, (width, height)),
+        cb: pack(1, chroma),
+        cr: pack(2, chroma),
+        chroma,
+        subsampling: (f.hmax, f.vmax),
+    })
+}
+
+/// The real (not MCU-padded) size of the chroma planes at n/8 scale.
+fn chroma_size(f: &Frame, n: usize) -> (usize, usize) {
+    let (sx, sy) = (f.hmax, f.vmax); // chroma is 1×1, luma hmax×vmax
+    (
+        f.width.div_ceil(sx).div_ceil(8 / n).max(1),
+        f.height.div_ceil(sy).div_ceil(8 / n).max(1),
+    )
+}
+
 // ---------------------------------------------------------------------------------------
 // Markers
 
@@ -324,7 +384,7 @@ struct Huffman {
     /// in the next `LOOKUP_BITS` bits: `advance << 8 | eob << 7 | bits`, where `advance`
     /// is how far they move through the block (run + 1 for a coefficient, 16 for ZRL) and
     /// `eob` says the last one ends the block. 0 where the first symbol does not fit.
-    skips: Vec<u32>,
+    skips: Vec<u16>,
     /// Canonical decoding of longer codes: the largest code of each length (−1: none).
     maxcode: [i32; 18],
     /// `symbols[code + offset[len]]` for a code of length `len`.
@@ -462,7 +522,7 @@ impl Huffman {
         e
     }
 
-    fn skip_entry(&self, window: u32) -> u32 {
+    fn skip_entry(&self, window: u32) -> u16 {
         let (mut used, mut advance) = (0u32, 0u32);
         while used < LOOKUP_BITS {
             let rest = LOOKUP_BITS - used;
@@ -472,11 +532,15 @@ impl Huffman {
             };
             used += t;
             if size == 0 && run != 15 {
-                return advance << 8 | 1 << 7 | used;
+                return (advance << 8 | 1 << 7 | used) as u16;
             }
             advance += if size == 0 { 16 } else { run + 1 };
         }
-        if used == 0 { 0 } else { advance << 8 | used }
+        if used == 0 {
+            0
+        } else {
+            (advance << 8 | used) as u16
+        }
     }
 }
 
@@ -869,7 +933,7 @@ fn decode_block<const N: usize>(
         if bits.count < 32 {
             bits.refill();
         }
-        let e = ac.skips[bits.peek(LOOKUP_BITS) as usize];
+        let e = u32::from(ac.skips[bits.peek(LOOKUP_BITS) as usize]);
         let next = k + (e >> 8) as usize;
         // An entry's symbols all belong to this block only if it does not run past its end.
         if e != 0 && next <= 64 {
@@ -920,8 +984,7 @@ fn to_rgb(f: &Frame, planes: &Planes, n: usize, shrink: u32) -> Decoded {
     }
     let (sx, sy) = (f.hmax, f.vmax); // chroma is 1×1, luma hmax×vmax
     // The chroma planes' real size (not MCU padding), for edge replication.
-    let cw = f.width.div_ceil(sx).div_ceil(8 / n).max(1);
-    let ch = f.height.div_ceil(sy).div_ceil(8 / n).max(1);
+    let (cw, ch) = chroma_size(f, n);
     let c_stride = planes.strides[1];
     let mut cb = vec![0u8; out_w];
     let mut cr = vec![0u8; out_w];
@@ -1322,7 +1385,7 @@ mod tests {
                 }
             }
             // The skip entry: every whole symbol, its advance, and the end of block.
-            let skip = t.skips[window as usize];
+            let skip = u32::from(t.skips[window as usize]);
             let mut advance = 0;
             let mut bits = 0;
             let mut eob = false;

@@ -1,5 +1,6 @@
 //! The three entry points: probe, process and analyze.
 
+use fast_image_resize as fr;
 use image::{DynamicImage, GenericImageView};
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +101,27 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe> {
     })
 }
 
+/// How far a JPEG shrinks on decode (1, 2, 4 or 8) when the output is `scale` of it.
+fn jpeg_shrink(header: &Header, scale: f64, fast: bool) -> u32 {
+    // `scale` is output pixels per source pixel; DCT scaling is uniform so axes don't matter.
+    // Only the power-of-two scales have fast reduced IDCTs in libjpeg-turbo/mozjpeg. At 1/4
+    // and 1/8 the reduced IDCT is close to a block average that aliases, so those leave at
+    // least 2× for the Lanczos step (as libvips does): measured SSIM 0.995 instead of 0.947
+    // against a full decode at 1/8, and +0.015 on a q80 JPEG at 1/4. At 1/2 the 4×4 IDCT is
+    // good enough to go straight to the target (no measurable SSIM change on a q80 JPEG).
+    // `fast` skips the margin everywhere, like sharp's default.
+    if header.format != SourceFormat::Jpeg || scale <= 0.0 {
+        return 1;
+    }
+    [8u32, 4, 2]
+        .into_iter()
+        .find(|&k| {
+            let margin = if fast || k == 2 { 1.0 } else { 2.0 };
+            f64::from(k) * scale * margin <= 1.0
+        })
+        .unwrap_or(1)
+}
+
 pub(crate) struct Upright {
     pub header: Header,
     pub image: DynamicImage,
@@ -120,25 +142,7 @@ pub(crate) fn decode_upright(
     let mut meta = read_meta(&header);
     let full = transform::oriented_size(header.width, header.height, meta.orientation);
     let (scale, icc_mode) = shrink_to.unwrap_or((1.0, IccMode::Srgb));
-    // `scale` is output pixels per source pixel; DCT scaling is uniform so axes don't matter.
-    // Only the power-of-two scales have fast reduced IDCTs in libjpeg-turbo/mozjpeg. At 1/4
-    // and 1/8 the reduced IDCT is close to a block average that aliases, so those leave at
-    // least 2× for the Lanczos step (as libvips does): measured SSIM 0.995 instead of 0.947
-    // against a full decode at 1/8, and +0.015 on a q80 JPEG at 1/4. At 1/2 the 4×4 IDCT is
-    // good enough to go straight to the target (no measurable SSIM change on a q80 JPEG).
-    // `fast` skips the margin everywhere, like sharp's default.
-    let shrink = if header.format == SourceFormat::Jpeg && scale > 0.0 {
-        [8u32, 4, 2]
-            .into_iter()
-            .find(|&k| {
-                let margin = if fast || k == 2 { 1.0 } else { 2.0 };
-                f64::from(k) * scale * margin <= 1.0
-            })
-            .unwrap_or(1)
-    } else {
-        1
-    };
-    // Only the power-of-two scales have fast reduced IDCTs in libjpeg-turbo/mozjpeg.
+    let shrink = jpeg_shrink(&header, scale, fast);
     let mut image = decode::decode(bytes, &header, limits, shrink)?;
     if let (Some(icc), IccMode::Srgb) = (&header.icc, icc_mode)
         && let Err(w) = color::convert_to_srgb(&mut image, icc)
@@ -226,6 +230,12 @@ fn kept_metadata(
 /// An animated GIF or WebP whose output keeps its format (see [`Format::Auto`]) is processed
 /// frame by frame, keeping delays and the loop count; other outputs get its first frame.
 pub fn process(bytes: &[u8], opts: &Options, limits: &Limits) -> Result<Output> {
+    process_with(bytes, opts, limits, true)
+}
+
+/// [`process`], with the YCbCr path of [`process_planar`] allowed or not (tests compare the
+/// two).
+fn process_with(bytes: &[u8], opts: &Options, limits: &Limits, planar: bool) -> Result<Output> {
     opts.validate()?;
     // Everything size-related is decided from the header, before any pixel is decoded.
     let header = format::read_header(bytes, limits)?;
@@ -258,6 +268,10 @@ pub fn process(bytes: &[u8], opts: &Options, limits: &Limits) -> Result<Output> 
         return process_animation(bytes, header, opts, limits, &geo, full, format, icc_mode);
     }
 
+    if planar && let Some(out) = process_planar(bytes, &header, opts, &geo, scale, format, icc_mode)
+    {
+        return out;
+    }
     let up = decode_upright(bytes, limits, Some((scale, icc_mode)), opts.fast_shrink)?;
     let mut warnings = up.meta.warnings;
     let img = transform_image(up.image, opts, &geo, up.full, format, &mut None)?;
@@ -271,6 +285,83 @@ pub fn process(bytes: &[u8], opts: &Options, limits: &Limits) -> Result<Output> 
         height,
         warnings,
     })
+}
+
+/// JPEG to lossy WebP without RGB in between, where nothing but a resize happens: the
+/// JPEG's own YCbCr planes, shrunk on decode by [`crate::jpeg_scaled`], are each resized and
+/// coded by libwebp as they are (only the range changes, from JFIF's full to VP8's limited).
+/// Both formats code BT.601 YCbCr with half-resolution chroma, so the RGB route would
+/// upsample the chroma, convert to RGB, resize three full planes, convert back and subsample
+/// again. Skipping that is about a tenth of a 12 MP → 800 px WebP job
+/// (`bench/imaging/README.md`), and the chroma is filtered once instead of three times.
+///
+/// `None` (the caller takes the RGB route) unless the source is a sequential YCbCr JPEG that
+/// [`crate::jpeg_scaled`] decodes at this scale, upright, with no colour profile to convert,
+/// and the options only resize it.
+#[allow(clippy::too_many_arguments)]
+fn process_planar(
+    bytes: &[u8],
+    header: &Header,
+    opts: &Options,
+    geo: &transform::Geometry,
+    scale: f64,
+    format: OutputFormat,
+    icc_mode: IccMode,
+) -> Option<Result<Output>> {
+    let plain = format == OutputFormat::Webp
+        && !opts.lossless
+        && header.format == SourceFormat::Jpeg
+        && header.jpeg_components == 3
+        && (header.icc.is_none() || icc_mode == IccMode::Keep)
+        && geo.scaled == geo.out
+        && opts.crop.is_none()
+        && opts.rotate == Rotation::None
+        && !opts.flip
+        && !opts.flop
+        && opts.blur.is_none()
+        && opts.sharpen.is_none();
+    if !plain {
+        return None;
+    }
+    let mut meta = read_meta(header);
+    let shrink = jpeg_shrink(header, scale, opts.fast_shrink);
+    if meta.orientation != 1 || shrink < 4 {
+        return None;
+    }
+    let ycc = decode::decode_jpeg_ycc(bytes, header, shrink)?;
+    let keep = kept_metadata(header, opts, icc_mode, &mut meta.warnings);
+    let (w, h) = geo.out;
+    let chroma = (w.div_ceil(2), h.div_ceil(2));
+    let planes = (|| {
+        let size = (ycc.width as u32, ycc.height as u32);
+        let whole = (f64::from(size.0), f64::from(size.1));
+        let y = transform::resize_plane(&ycc.y, size, whole, (w, h), fr::FilterType::Lanczos3)?;
+        // Chroma sample j stands for output pixels 2j and 2j + 1, as in libwebp's own
+        // subsampling: with an odd width the last one lies half outside the picture, so
+        // the source window grows to match (past the plane's edge, which repeats).
+        let c = (ycc.chroma.0 as u32, ycc.chroma.1 as u32);
+        let (sx, sy) = (ycc.subsampling.0 as f64, ycc.subsampling.1 as f64);
+        let window = (
+            f64::from(2 * chroma.0) * f64::from(size.0) / (f64::from(w) * sx),
+            f64::from(2 * chroma.1) * f64::from(size.1) / (f64::from(h) * sy),
+        );
+        // The triangle filter: about as soft as the RGB route's chroma, which libwebp
+        // averages over 2×2 after the Lanczos step. With Lanczos3 here too the file was
+        // 1.3 % larger at the same SSIM (bench/imaging/README.md), for colour detail that
+        // half-resolution chroma barely shows.
+        let cb = transform::resize_plane(&ycc.cb, c, window, chroma, fr::FilterType::Bilinear)?;
+        let cr = transform::resize_plane(&ycc.cr, c, window, chroma, fr::FilterType::Bilinear)?;
+        Ok([y, cb, cr])
+    })();
+    Some(planes.and_then(|planes| {
+        Ok(Output {
+            bytes: encode::encode_webp_ycc(planes, (w, h), opts, &keep)?,
+            format,
+            width: w,
+            height: h,
+            warnings: meta.warnings,
+        })
+    }))
 }
 
 /// Whether `opts` leave every pixel of a `full`-sized upright image as it is.
@@ -389,4 +480,151 @@ pub fn analyze(bytes: &[u8], limits: &Limits) -> Result<Analysis> {
         kind: m.kind,
         warnings: up.meta.warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use image::{ImageFormat, Rgb, RgbImage};
+
+    use super::*;
+    use crate::compare::{mean_abs_error, ssim};
+
+    /// A photograph from Debian's mate-backgrounds (2560×1600, 4:2:0, as the package ships
+    /// it), or `None` locally when the package is missing (a failure under `CI=true`).
+    fn garden() -> Option<Vec<u8>> {
+        let path = "/usr/share/backgrounds/mate/nature/Garden.jpg";
+        match std::fs::read(path) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "{path} is missing ({e}); run tests/fixtures.sh"
+                );
+                None
+            }
+        }
+    }
+
+    fn both_routes(bytes: &[u8], query: &str) -> (Output, Output) {
+        let opts = Options::from_query(query).unwrap();
+        let limits = Limits::default();
+        (
+            process_with(bytes, &opts, &limits, true).unwrap(),
+            process_with(bytes, &opts, &limits, false).unwrap(),
+        )
+    }
+
+    fn pixels(out: &Output) -> DynamicImage {
+        image::load_from_memory_with_format(&out.bytes, ImageFormat::WebP).unwrap()
+    }
+
+    #[test]
+    fn jpeg_to_webp_through_ycbcr_looks_like_the_rgb_route() {
+        let Some(jpeg) = garden() else { return };
+        for query in [
+            "w=400&format=webp&q=90&fast_shrink=true",
+            "w=300&format=webp&q=75",
+            "w=300&h=188&fit=fill&format=webp",
+            "w=301&h=187&fit=fill&format=webp",
+        ] {
+            let (planar, rgb) = both_routes(&jpeg, query);
+            assert_ne!(
+                planar.bytes, rgb.bytes,
+                "{query}: the YCbCr route was not taken"
+            );
+            assert_eq!((planar.width, planar.height), (rgb.width, rgb.height));
+            let (a, b) = (pixels(&planar), pixels(&rgb));
+            assert_eq!(a.dimensions(), (planar.width, planar.height));
+            let similar = ssim(&a, &b).unwrap();
+            let error = mean_abs_error(&a, &b).unwrap();
+            assert!(similar > 0.98, "{query}: SSIM {similar} between the routes");
+            assert!(
+                error < 2.0,
+                "{query}: mean error {error} between the routes"
+            );
+            // Against the picture itself (a full decode, resized), the new route is as good.
+            let reference = crate::compare::resize_exact(
+                &crate::compare::decode_reference(&jpeg, &Limits::default()).unwrap(),
+                planar.width,
+                planar.height,
+            )
+            .unwrap();
+            let (sa, sb) = (ssim(&reference, &a).unwrap(), ssim(&reference, &b).unwrap());
+            assert!(
+                sa > sb - 0.003,
+                "{query}: SSIM {sa} against {sb} by the RGB route"
+            );
+        }
+    }
+
+    #[test]
+    fn flat_colours_keep_their_value_through_the_ycbcr_route() {
+        // Full-range JFIF YCbCr must come out of VP8's limited range as the same colours:
+        // a wrong range mapping would wash out or crush them by 10-30 levels.
+        let colours = [
+            [230u8, 30, 40],
+            [20, 160, 60],
+            [30, 60, 200],
+            [224, 172, 140],
+            [16, 16, 16],
+            [245, 245, 245],
+        ];
+        let img = RgbImage::from_fn(768, 512, |x, y| {
+            Rgb(colours[(x / 256 + 3 * (y / 256)) as usize])
+        });
+        let mut jpeg = Vec::new();
+        DynamicImage::ImageRgb8(img)
+            .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+                &mut jpeg, 95,
+            ))
+            .unwrap();
+        let (planar, rgb) = both_routes(&jpeg, "w=96&format=webp&q=95");
+        assert_ne!(planar.bytes, rgb.bytes, "the YCbCr route was not taken");
+        let out = pixels(&planar).to_rgb8();
+        for (i, want) in colours.iter().enumerate() {
+            let (cx, cy) = (16 + 32 * (i as u32 % 3), 16 + 32 * (i as u32 / 3));
+            let got = out.get_pixel(cx, cy).0;
+            for c in 0..3 {
+                assert!(
+                    got[c].abs_diff(want[c]) <= 4,
+                    "colour {i}: {got:?} instead of {want:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn anything_but_a_plain_resize_of_a_colour_jpeg_takes_the_rgb_route() {
+        let Some(jpeg) = garden() else { return };
+        let gray = {
+            let img = image::load_from_memory(&jpeg).unwrap().to_luma8();
+            let mut out = Vec::new();
+            DynamicImage::ImageLuma8(img)
+                .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+                    &mut out, 85,
+                ))
+                .unwrap();
+            out
+        };
+        let cases = [
+            (&jpeg, "w=400&format=webp&rotate=90&fast_shrink=true"),
+            (&jpeg, "w=400&format=webp&flip=true&fast_shrink=true"),
+            (&jpeg, "w=400&h=400&fit=cover&format=webp&fast_shrink=true"),
+            (
+                &jpeg,
+                "w=400&h=400&fit=contain&format=webp&fast_shrink=true",
+            ),
+            (&jpeg, "w=400&format=webp&blur=1&fast_shrink=true"),
+            (&jpeg, "w=400&format=webp&lossless=true&fast_shrink=true"),
+            (&jpeg, "w=400&format=jpeg&fast_shrink=true"),
+            (&jpeg, "crop=0,0,1280,800&w=300&format=webp"),
+            // Shrunk by 1/2 on decode: libjpeg-turbo's RGB.
+            (&jpeg, "w=1200&format=webp"),
+            (&gray, "w=300&format=webp"),
+        ];
+        for (bytes, query) in cases {
+            let (planar, rgb) = both_routes(bytes, query);
+            assert_eq!(planar, rgb, "{query}");
+        }
+    }
 }

@@ -232,6 +232,51 @@ pub(crate) fn resize(
     from_raw(dst.0, dst.1, pt == fr::PixelType::U8x4, out.into_vec())
 }
 
+/// Resizes one 8-bit plane (`src` is `size.0 × size.1`, tightly packed) so that its
+/// `window` (width and height in source pixels, from the top-left corner) becomes `dst`,
+/// with `filter` (widened when shrinking, as [`resize`] does with Lanczos3). A window larger
+/// than the plane reaches past its right or bottom edge, which repeats.
+pub(crate) fn resize_plane(
+    src: &[u8],
+    size: (u32, u32),
+    window: (f64, f64),
+    dst: (u32, u32),
+    filter: fr::FilterType,
+) -> Result<Vec<u8>> {
+    let whole = window == (f64::from(size.0), f64::from(size.1));
+    if whole && size == dst {
+        return Ok(src.to_vec());
+    }
+    let need = (window.0.ceil() as u32, window.1.ceil() as u32);
+    let padded;
+    let (src, size) = if need.0 > size.0 || need.1 > size.1 {
+        let (w, h) = (size.0 as usize, size.1 as usize);
+        let (pw, ph) = (need.0.max(size.0), need.1.max(size.1));
+        let mut p = Vec::with_capacity(pw as usize * ph as usize);
+        for y in 0..ph as usize {
+            let row = &src[y.min(h - 1) * w..][..w];
+            p.extend_from_slice(row);
+            p.resize(p.len() + pw as usize - w, row[w - 1]);
+        }
+        padded = p;
+        (&padded[..], (pw, ph))
+    } else {
+        (src, size)
+    };
+    let pt = fr::PixelType::U8;
+    let src = fr::images::ImageRef::new(size.0, size.1, src, pt)
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    let mut out = fr::images::Image::new(dst.0, dst.1, pt);
+    let mut ro = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(filter));
+    if !whole {
+        ro = ro.crop(0.0, 0.0, window.0, window.1);
+    }
+    fr::Resizer::new()
+        .resize(&src, &mut out, &ro)
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    Ok(out.into_vec())
+}
+
 /// Applies a [`Geometry`] computed for this image's size. `smart` caches the window that
 /// `gravity=smart` picks, so that every frame of an animation is cut the same way.
 pub(crate) fn fit(

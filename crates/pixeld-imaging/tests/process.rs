@@ -132,6 +132,37 @@ fn transparent_edges_do_not_bleed_hidden_colour_when_resized() {
 }
 
 #[test]
+fn a_photo_shrunk_to_webp_keeps_its_exif_without_gps_when_asked() {
+    // 2560×1600 → 320 px: shrunk to 1/4 on decode, so the JPEG's own YCbCr goes straight to
+    // libwebp (src/pipeline.rs, `process_planar`); metadata must survive that route too.
+    let Some(garden) = common::wallpaper("nature/Garden.jpg") else {
+        return;
+    };
+    let mut payload = b"Exif\0\0".to_vec();
+    payload.extend_from_slice(&common::exif_block(1, true));
+    let jpeg = common::with_app1(&garden, &payload);
+    let out = run(&jpeg, "w=320&format=webp&metadata=keep");
+    assert_eq!((out.width, out.height), (320, 200));
+    assert_eq!(
+        &out.bytes[12..16],
+        b"VP8X",
+        "EXIF needs the extended container"
+    );
+    let exif = probe(&out.bytes, &Limits::default())
+        .unwrap()
+        .exif
+        .expect("EXIF kept");
+    assert_eq!(exif.make.as_deref(), Some("Pixeld Optics"));
+    assert!(!exif.gps, "GPS must be removed");
+    let img = common::second_decode(&out.bytes);
+    assert_eq!(img.dimensions(), (320, 200));
+
+    let stripped = run(&jpeg, "w=320&format=webp");
+    assert!(!common::has_exif(&stripped.bytes));
+    assert_eq!(&stripped.bytes[12..16], b"VP8 ");
+}
+
+#[test]
 fn lossy_webp_keeps_transparency_and_colour() {
     // Lossy pictures go to libwebp as YUV plus an alpha plane (vendor/webp/PIXELD.md).
     let png = common::red_disc_png();

@@ -93,6 +93,56 @@ impl<'a> Encoder<'a> {
     }
 }
 
+/// pixeld: encodes 8-bit YUV 4:2:0 planes (BT.601 limited range, what VP8 codes) lossily,
+/// for a caller that already holds such planes (a JPEG's own, resized), so that libwebp
+/// does not convert from RGB. The planes are tightly packed: `y` is `width × height` bytes,
+/// `u` and `v` are `⌈width/2⌉ × ⌈height/2⌉`. Errors when the config asks for lossless
+/// (which codes RGB) or a plane is too small; the planes are copied, never written.
+pub fn encode_yuv420(
+    y: &[u8],
+    u: &[u8],
+    v: &[u8],
+    width: u32,
+    height: u32,
+    config: &WebPConfig,
+) -> Result<WebPMemory, WebPEncodingError> {
+    let (w, h) = (width as usize, height as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    if config.lossless != 0 {
+        return Err(WebPEncodingError::VP8_ENC_ERROR_INVALID_CONFIGURATION);
+    }
+    if w == 0
+        || h == 0
+        || width > WEBP_MAX_DIMENSION
+        || height > WEBP_MAX_DIMENSION
+        || y.len() < w * h
+        || u.len() < cw * ch
+        || v.len() < cw * ch
+    {
+        return Err(WebPEncodingError::VP8_ENC_ERROR_BAD_DIMENSION);
+    }
+    unsafe {
+        let mut picture = ManageedPicture(WebPPicture::new().unwrap());
+        picture.use_argb = 0;
+        picture.colorspace = WebPEncCSP::WEBP_YUV420;
+        picture.width = width as i32;
+        picture.height = height as i32;
+        if WebPPictureAlloc(&mut *picture) == 0 {
+            return Err(picture.error_code);
+        }
+        // WebPPictureAlloc made planes of at least these sizes, with these strides.
+        let (ys, uvs) = (picture.y_stride as usize, picture.uv_stride as usize);
+        for row in 0..h {
+            std::ptr::copy_nonoverlapping(y.as_ptr().add(row * w), picture.y.add(row * ys), w);
+        }
+        for row in 0..ch {
+            std::ptr::copy_nonoverlapping(u.as_ptr().add(row * cw), picture.u.add(row * uvs), cw);
+            std::ptr::copy_nonoverlapping(v.as_ptr().add(row * cw), picture.v.add(row * uvs), cw);
+        }
+        encode(&mut picture, config)
+    }
+}
+
 /// This module contains the private CheckedEncoder so that it cannot be constructed directly from the outside.
 /// That ensures that the only way to construct one validates the supplied parameters.
 mod internal {
@@ -224,6 +274,27 @@ unsafe fn encode(
 mod tests {
     use super::*;
     use crate::shared;
+
+    #[test]
+    fn encode_yuv420_codes_planes_and_refuses_bad_input() {
+        let mut config = WebPConfig::new().unwrap();
+        config.quality = 90.0;
+        // 5×3: odd sizes, chroma 3×2. Mid grey with a reddish tint.
+        let (y, u, v) = (vec![126u8; 15], vec![110u8; 6], vec![170u8; 6]);
+        let mem = encode_yuv420(&y, &u, &v, 5, 3, &config).unwrap();
+        assert_eq!(&mem[..4], b"RIFF");
+        assert_eq!(&mem[12..16], b"VP8 ");
+        let image = crate::Decoder::new(&mem).decode().unwrap();
+        assert_eq!((image.width(), image.height()), (5, 3));
+        let px = &image[..3];
+        assert!(px[0] > px[1] && px[0] > px[2], "reddish: {px:?}");
+
+        assert!(encode_yuv420(&y[..14], &u, &v, 5, 3, &config).is_err());
+        assert!(encode_yuv420(&y, &u[..5], &v, 5, 3, &config).is_err());
+        assert!(encode_yuv420(&[], &[], &[], 0, 0, &config).is_err());
+        config.lossless = 1;
+        assert!(encode_yuv420(&y, &u, &v, 5, 3, &config).is_err());
+    }
 
     #[test]
     #[should_panic]
