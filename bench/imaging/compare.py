@@ -2,7 +2,9 @@
 
 Called by run.sh, which sets OURS (bench binary), WORK (inputs/outputs) and RUNS.
 Time: median of RUNS in-process runs for ours and sharp; vips is a CLI, so each run is a
-whole process (startup included, ~10 ms). Peak RSS: /usr/bin/time -v of one run, minus the
+whole process (startup included, ~10 ms). The three take turns for ROUNDS rounds (default 3)
+and each cell is the median over the rounds, the ratios the median of each round's own ratio:
+on a shared machine a slow spell then hits one round of all three, not all of one tool. Peak RSS: /usr/bin/time -v of one run, minus the
 same program doing nothing ("extra" = what the job itself costs).
 """
 import json
@@ -17,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OURS = os.environ["OURS"]
 WORK = os.environ["WORK"]
 RUNS = int(os.environ.get("RUNS", "9"))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
 
 ENV = dict(os.environ, RAYON_NUM_THREADS="1", UV_THREADPOOL_SIZE="1", VIPS_CONCURRENCY="1")
 # One CPU for every process, whatever threads a library starts on its own: libheif runs libaom
@@ -80,6 +83,20 @@ def ours(job):
     return res
 
 
+def ours_time(job):
+    name, inp, query, _, _, ext = job
+    src, out = os.path.join(WORK, inp), os.path.join(WORK, f"ours-{inp}.{ext}")
+    r = run([OURS, "run", src, query, str(RUNS), out], capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)["median_ms"]
+
+
+def sharp_time(job):
+    name, inp, _, sjob, _, ext = job
+    src, out = os.path.join(WORK, inp), os.path.join(WORK, f"sharp-{inp}.{ext}")
+    r = run(SHARP + [src, sjob, str(RUNS), out], capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)["median_ms"]
+
+
 def sharp(job):
     name, inp, _, sjob, _, ext = job
     src, out = os.path.join(WORK, inp), os.path.join(WORK, f"sharp-{inp}.{ext}")
@@ -90,7 +107,7 @@ def sharp(job):
     return res
 
 
-def vips(job):
+def vips(job, rss=True):
     name, inp, _, _, vcmd, ext = job
     src, out = os.path.join(WORK, inp), os.path.join(WORK, f"vips-{inp}.{ext}")
     cmd = [c.replace("IN", src).replace("OUT", out) for c in vcmd]
@@ -99,6 +116,8 @@ def vips(job):
         t = time.perf_counter()
         run(cmd, check=True, capture_output=True)
         times.append((time.perf_counter() - t) * 1000)
+    if not rss:
+        return {"median_ms": statistics.median(times)}
     return {
         "median_ms": statistics.median(times),
         "bytes": os.path.getsize(out),
@@ -156,7 +175,7 @@ def main():
         "sharp": peak_rss_kb(SHARP + ["noop"]),
         "vips": peak_rss_kb(["vips", "--version"]),
     }
-    print(f"\nsingle thread each; median of {RUNS} runs; RSS 'extra' = peak − idle process "
+    print(f"\nsingle thread each; median of {RUNS} runs, {ROUNDS} rounds taking turns; RSS 'extra' = peak − idle process "
           f"(idle: ours {base['ours']//1024} MB, sharp/node {base['sharp']//1024} MB, vips {base['vips']//1024} MB)\n")
     header = ("| job | ours ms | sharp ms | vips ms | ours÷sharp | ours÷vips | ours extra RSS MB | "
               "sharp extra RSS MB | RSS ours÷sharp | bytes ours / sharp / vips | SSIM ours / sharp / vips | "
@@ -165,11 +184,18 @@ def main():
     print("|" + "|".join(["---"] * (header.count("|") - 1)) + "|")
     for job in jobs:
         o, s, v = ours(job), sharp(job), vips(job)
+        rounds = [(o["median_ms"], s["median_ms"], v["median_ms"])]
+        for _ in range(ROUNDS - 1):
+            rounds.append((ours_time(job), sharp_time(job), vips(job, rss=False)["median_ms"]))
+        med = statistics.median
+        ot, st, vt = (med(r[i] for r in rounds) for i in range(3))
+        per_sharp = med(r[0] / r[1] for r in rounds)
+        per_vips = med(r[0] / r[2] for r in rounds)
         ox, sx = (o["rss"] - base["ours"]) / 1024, (s["rss"] - base["sharp"]) / 1024
         m = ours_at_ssim(job, s["ssim"])
         matched = "n/a" if m is None else f"q{m[0]}, {m[1]}, {m[2] / s['bytes']:.3f}"
-        print(f"| {job[0]} | {o['median_ms']:.1f} | {s['median_ms']:.1f} | {v['median_ms']:.1f} | "
-              f"{o['median_ms'] / s['median_ms']:.2f} | {o['median_ms'] / v['median_ms']:.2f} | "
+        print(f"| {job[0]} | {ot:.1f} | {st:.1f} | {vt:.1f} | "
+              f"{per_sharp:.2f} | {per_vips:.2f} | "
               f"{ox:.1f} | {sx:.1f} | {ox / sx if sx > 0 else float('nan'):.2f} | "
               f"{o['bytes']} / {s['bytes']} / {v['bytes']} | "
               f"{fmt_ssim(o['ssim'])} / {fmt_ssim(s['ssim'])} / {fmt_ssim(v['ssim'])} | {matched} |")
