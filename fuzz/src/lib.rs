@@ -21,16 +21,32 @@ const QUERIES: &[&str] = &[
     "w=16&h=48&fit=fill&format=png&metadata=keep&blur=1&sharpen=1",
     "crop=0,0,8,8&format=jpeg&progressive&metadata=keep&keep_gps",
     "w=100&enlarge&format=png&icc=keep",
+    // A JPEG shrunk to 1/4 or 1/8 and only resized to lossy WebP: its YCbCr planes go to
+    // libwebp directly (pixeld-imaging's `process_planar`), odd sizes included.
+    "w=24&format=webp&q=70",
+    "w=9&h=5&fit=fill&format=webp&fast_shrink&metadata=keep",
 ];
 
 /// Probe, analyze and process one input: any outcome but a panic, an abort or an
-/// out-of-memory is fine.
+/// out-of-memory is fine. The option set is picked by the input's length: every JPEG starts
+/// with the same byte, so the first byte would give all of them one set.
 pub fn decode_analyze(data: &[u8]) {
     let limits = limits();
     let _ = pixeld_imaging::probe(data, &limits);
     let _ = pixeld_imaging::analyze(data, &limits);
-    let pick = data.first().map_or(0, |b| usize::from(*b) % QUERIES.len());
-    let opts = Options::from_query(QUERIES[pick]).expect("the fuzz option sets are valid");
+    process(data, QUERIES[data.len() % QUERIES.len()]);
+}
+
+/// Every option set on one input (the corpus replay test; the fuzzer picks one per input).
+pub fn process_all(data: &[u8]) {
+    for query in QUERIES {
+        process(data, query);
+    }
+}
+
+fn process(data: &[u8], query: &str) {
+    let limits = limits();
+    let opts = Options::from_query(query).expect("the fuzz option sets are valid");
     if let Ok(out) = pixeld_imaging::process(data, &opts, &limits) {
         // What we write, we must be able to read back.
         assert!(out.width > 0 && out.height > 0);

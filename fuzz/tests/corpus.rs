@@ -10,6 +10,7 @@ fn the_corpus_goes_through_probe_analyze_and_process_without_crashing() {
     for entry in std::fs::read_dir(&dir).expect("corpus directory") {
         let bytes = std::fs::read(entry.expect("entry").path()).expect("read seed");
         pixeld_fuzz::decode_analyze(&bytes);
+        pixeld_fuzz::process_all(&bytes);
         // Truncations are the most common real-world corruption.
         for cut in (0..bytes.len()).step_by(bytes.len() / 16 + 1) {
             pixeld_fuzz::decode_analyze(&bytes[..cut]);

@@ -41,15 +41,82 @@ fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
 fn encode_jpeg(img: &DynamicImage, opts: &Options, keep: &Keep) -> Result<Vec<u8>> {
     let rgb = img.to_rgb8();
     let (w, h) = rgb.dimensions();
+    jpeg_encode(mozjpeg::ColorSpace::JCS_RGB, (w, h), opts, keep, |s| {
+        s.write_scanlines(rgb.as_raw())
+    })
+}
+
+/// Whether a JPEG written with `opts` keeps chroma at half resolution (4:2:0) rather than
+/// full (4:4:4).
+pub(crate) fn jpeg_subsampled(opts: &Options) -> bool {
+    let quality = opts.quality_for(OutputFormat::Jpeg);
+    opts.chroma.subsampled(quality, false, OutputFormat::Jpeg)
+}
+
+/// JPEG from JFIF (BT.601 full range) Y, Cb and Cr planes of a `size` picture, tightly
+/// packed, the chroma planes at half resolution (rounded up) when [`jpeg_subsampled`] and
+/// full resolution otherwise: handed to mozjpeg as they are, with the same settings as
+/// [`encode_jpeg`].
+pub(crate) fn encode_jpeg_ycc(
+    planes: [Vec<u8>; 3],
+    size: (u32, u32),
+    opts: &Options,
+    keep: &Keep,
+) -> Result<Vec<u8>> {
+    let f = if jpeg_subsampled(opts) { 2 } else { 1 };
+    let (w, h) = (size.0 as usize, size.1 as usize);
+    let dims = [
+        (w, h),
+        (w.div_ceil(f), h.div_ceil(f)),
+        (w.div_ceil(f), h.div_ceil(f)),
+    ];
+    jpeg_encode(mozjpeg::ColorSpace::JCS_YCbCr, size, opts, keep, |s| {
+        // mozjpeg takes whole blocks: each plane is padded to its component's size in
+        // blocks, repeating the last column and row as libjpeg's own edge expansion does.
+        let padded: Vec<Vec<u8>> = s
+            .components()
+            .iter()
+            .zip(&planes)
+            .zip(dims)
+            .map(|((c, plane), (pw, ph))| {
+                use mozjpeg::CompInfoExt;
+                let (stride, rows) = (c.row_stride(), c.col_stride());
+                let mut out = Vec::with_capacity(stride * rows);
+                for y in 0..rows {
+                    let row = &plane[y.min(ph - 1) * pw..][..pw];
+                    out.extend_from_slice(row);
+                    out.resize(out.len() + stride - pw, row[pw - 1]);
+                }
+                out
+            })
+            .collect();
+        let refs: Vec<&[u8]> = padded.iter().map(Vec::as_slice).collect();
+        if s.write_raw_data(&refs) {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("libjpeg took no raw data"))
+        }
+    })
+}
+
+/// One JPEG of `size` from pixels in `space`, written by `write` once the headers and
+/// metadata are out; mozjpeg's settings for `opts` (quality, chroma, progressive, trellis).
+fn jpeg_encode(
+    space: mozjpeg::ColorSpace,
+    (w, h): (u32, u32),
+    opts: &Options,
+    keep: &Keep,
+    write: impl FnOnce(&mut mozjpeg::compress::CompressStarted<Vec<u8>>) -> std::io::Result<()>,
+) -> Result<Vec<u8>> {
     let quality = opts.quality_for(OutputFormat::Jpeg);
     let progressive = opts.progressive.unwrap_or(false);
     let trellis = opts.trellis;
-    let subsampled = opts.chroma.subsampled(quality, false, OutputFormat::Jpeg);
+    let subsampled = jpeg_subsampled(opts);
     // mozjpeg reports errors by unwinding through libjpeg; the closure owns nothing that a
     // half-finished unwind could leave inconsistent.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
         || -> std::io::Result<Vec<u8>> {
-            let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+            let mut c = mozjpeg::Compress::new(space);
             if !trellis {
                 // libjpeg-turbo behaviour: no trellis, no scan search; still Huffman-optimised.
                 c.set_fastest_defaults();
@@ -65,6 +132,9 @@ fn encode_jpeg(img: &DynamicImage, opts: &Options, keep: &Keep) -> Result<Vec<u8
             } else {
                 c.set_optimize_scans(false);
             }
+            // YCbCr comes as planes at their own resolutions (`encode_jpeg_ycc`). Last, since
+            // libjpeg's defaults (set again by the calls above) clear it.
+            c.set_raw_data_in(space == mozjpeg::ColorSpace::JCS_YCbCr);
             let mut s = c.start_compress(Vec::with_capacity((w * h / 4) as usize))?;
             if let Some(icc) = &keep.icc {
                 s.write_icc_profile(icc);
@@ -78,7 +148,7 @@ fn encode_jpeg(img: &DynamicImage, opts: &Options, keep: &Keep) -> Result<Vec<u8
                     s.write_marker(mozjpeg::Marker::APP(1), &app1);
                 }
             }
-            s.write_scanlines(rgb.as_raw())?;
+            write(&mut s)?;
             s.finish()
         },
     ));

@@ -287,12 +287,12 @@ fn process_with(bytes: &[u8], opts: &Options, limits: &Limits, planar: bool) -> 
     })
 }
 
-/// JPEG to lossy WebP without RGB in between, where nothing but a resize happens: the
-/// JPEG's own YCbCr planes, shrunk on decode by [`crate::jpeg_scaled`], are each resized and
-/// coded by libwebp as they are (only the range changes, from JFIF's full to VP8's limited).
-/// Both formats code BT.601 YCbCr with half-resolution chroma, so the RGB route would
-/// upsample the chroma, convert to RGB, resize three full planes, convert back and subsample
-/// again. Skipping that is about a tenth of a 12 MP → 800 px WebP job
+/// JPEG to JPEG or lossy WebP without RGB in between, where nothing but a resize happens:
+/// the JPEG's own YCbCr planes, shrunk on decode by [`crate::jpeg_scaled`], are each resized
+/// and coded as they are (for WebP only the range changes, from JFIF's full to VP8's
+/// limited). Both formats code BT.601 YCbCr, with half-resolution chroma (JPEG below
+/// quality 90), so the RGB route would upsample the chroma, convert to RGB, resize three
+/// full planes, convert back and subsample again: about a tenth of a 12 MP → 800 px job
 /// (`bench/imaging/README.md`), and the chroma is filtered once instead of three times.
 ///
 /// `None` (the caller takes the RGB route) unless the source is a sequential YCbCr JPEG that
@@ -308,8 +308,7 @@ fn process_planar(
     format: OutputFormat,
     icc_mode: IccMode,
 ) -> Option<Result<Output>> {
-    let plain = format == OutputFormat::Webp
-        && !opts.lossless
+    let plain = (format == OutputFormat::Jpeg || format == OutputFormat::Webp && !opts.lossless)
         && header.format == SourceFormat::Jpeg
         && header.jpeg_components == 3
         && (header.icc.is_none() || icc_mode == IccMode::Keep)
@@ -331,22 +330,29 @@ fn process_planar(
     let ycc = decode::decode_jpeg_ycc(bytes, header, shrink)?;
     let keep = kept_metadata(header, opts, icc_mode, &mut meta.warnings);
     let (w, h) = geo.out;
-    let chroma = (w.div_ceil(2), h.div_ceil(2));
+    // Output pixels per chroma sample, across and down.
+    let f = if format == OutputFormat::Jpeg && !encode::jpeg_subsampled(opts) {
+        1
+    } else {
+        2
+    };
+    let chroma = (w.div_ceil(f), h.div_ceil(f));
     let planes = (|| {
         let size = (ycc.width as u32, ycc.height as u32);
         let whole = (f64::from(size.0), f64::from(size.1));
         let y = transform::resize_plane(&ycc.y, size, whole, (w, h), fr::FilterType::Lanczos3)?;
-        // Chroma sample j stands for output pixels 2j and 2j + 1, as in libwebp's own
-        // subsampling: with an odd width the last one lies half outside the picture, so
-        // the source window grows to match (past the plane's edge, which repeats).
+        // Chroma sample j stands for output pixels f·j to f·j + f − 1, as in libwebp's and
+        // libjpeg's own subsampling: with an odd width the last one lies half outside the
+        // picture, so the source window grows to match (past the plane's edge, which
+        // repeats).
         let c = (ycc.chroma.0 as u32, ycc.chroma.1 as u32);
         let (sx, sy) = (ycc.subsampling.0 as f64, ycc.subsampling.1 as f64);
         let window = (
-            f64::from(2 * chroma.0) * f64::from(size.0) / (f64::from(w) * sx),
-            f64::from(2 * chroma.1) * f64::from(size.1) / (f64::from(h) * sy),
+            f64::from(f * chroma.0) * f64::from(size.0) / (f64::from(w) * sx),
+            f64::from(f * chroma.1) * f64::from(size.1) / (f64::from(h) * sy),
         );
-        // The triangle filter: about as soft as the RGB route's chroma, which libwebp
-        // averages over 2×2 after the Lanczos step. With Lanczos3 here too the file was
+        // The triangle filter: about as soft as the RGB route's chroma, which the encoder
+        // averages over 2×2 after the Lanczos step. With Lanczos3 here too the WebP was
         // 1.3 % larger at the same SSIM (bench/imaging/README.md), for colour detail that
         // half-resolution chroma barely shows.
         let cb = transform::resize_plane(&ycc.cb, c, window, chroma, fr::FilterType::Bilinear)?;
@@ -355,7 +361,11 @@ fn process_planar(
     })();
     Some(planes.and_then(|planes| {
         Ok(Output {
-            bytes: encode::encode_webp_ycc(planes, (w, h), opts, &keep)?,
+            bytes: if format == OutputFormat::Jpeg {
+                encode::encode_jpeg_ycc(planes, (w, h), opts, &keep)?
+            } else {
+                encode::encode_webp_ycc(planes, (w, h), opts, &keep)?
+            },
             format,
             width: w,
             height: h,
@@ -515,17 +525,26 @@ mod tests {
     }
 
     fn pixels(out: &Output) -> DynamicImage {
-        image::load_from_memory_with_format(&out.bytes, ImageFormat::WebP).unwrap()
+        let format = match out.format {
+            OutputFormat::Jpeg => ImageFormat::Jpeg,
+            _ => ImageFormat::WebP,
+        };
+        image::load_from_memory_with_format(&out.bytes, format).unwrap()
     }
 
     #[test]
-    fn jpeg_to_webp_through_ycbcr_looks_like_the_rgb_route() {
+    fn jpeg_to_jpeg_or_webp_through_ycbcr_looks_like_the_rgb_route() {
         let Some(jpeg) = garden() else { return };
         for query in [
             "w=400&format=webp&q=90&fast_shrink=true",
             "w=300&format=webp&q=75",
             "w=300&h=188&fit=fill&format=webp",
             "w=301&h=187&fit=fill&format=webp",
+            "w=400&format=jpeg&fast_shrink=true",
+            "w=301&h=187&fit=fill&format=jpeg",
+            // Quality 90 and up keeps chroma at full resolution (4:4:4).
+            "w=301&format=jpeg&q=92",
+            "w=160&format=jpeg&q=80&progressive=true",
         ] {
             let (planar, rgb) = both_routes(&jpeg, query);
             assert_ne!(
@@ -559,8 +578,9 @@ mod tests {
 
     #[test]
     fn flat_colours_keep_their_value_through_the_ycbcr_route() {
-        // Full-range JFIF YCbCr must come out of VP8's limited range as the same colours:
-        // a wrong range mapping would wash out or crush them by 10-30 levels.
+        // Full-range JFIF YCbCr must come out of VP8's limited range as the same colours (a
+        // wrong range mapping would wash out or crush them by 10-30 levels), and out of a
+        // JPEG's planes, subsampled or not, too.
         let colours = [
             [230u8, 30, 40],
             [20, 160, 60],
@@ -578,17 +598,28 @@ mod tests {
                 &mut jpeg, 95,
             ))
             .unwrap();
-        let (planar, rgb) = both_routes(&jpeg, "w=96&format=webp&q=95");
-        assert_ne!(planar.bytes, rgb.bytes, "the YCbCr route was not taken");
-        let out = pixels(&planar).to_rgb8();
-        for (i, want) in colours.iter().enumerate() {
-            let (cx, cy) = (16 + 32 * (i as u32 % 3), 16 + 32 * (i as u32 / 3));
-            let got = out.get_pixel(cx, cy).0;
-            for c in 0..3 {
-                assert!(
-                    got[c].abs_diff(want[c]) <= 4,
-                    "colour {i}: {got:?} instead of {want:?}"
-                );
+        // Quality 80 quantises a flat saturated blue's chroma by up to ±3.5 levels, which
+        // moves its blue by up to 6 whichever route it takes.
+        for (query, tolerance) in [
+            ("w=96&format=webp&q=95", 4),
+            ("w=96&format=jpeg&q=95", 4),
+            ("w=96&format=jpeg&q=80", 7),
+        ] {
+            let (planar, rgb) = both_routes(&jpeg, query);
+            assert_ne!(
+                planar.bytes, rgb.bytes,
+                "{query}: the YCbCr route was not taken"
+            );
+            let (out, before) = (pixels(&planar).to_rgb8(), pixels(&rgb).to_rgb8());
+            for (i, want) in colours.iter().enumerate() {
+                let (cx, cy) = (16 + 32 * (i as u32 % 3), 16 + 32 * (i as u32 / 3));
+                let (got, old) = (out.get_pixel(cx, cy).0, before.get_pixel(cx, cy).0);
+                for c in 0..3 {
+                    assert!(
+                        got[c].abs_diff(want[c]) <= tolerance,
+                        "{query}: colour {i}: {got:?} instead of {want:?} (RGB route {old:?})"
+                    );
+                }
             }
         }
     }
@@ -616,7 +647,7 @@ mod tests {
             ),
             (&jpeg, "w=400&format=webp&blur=1&fast_shrink=true"),
             (&jpeg, "w=400&format=webp&lossless=true&fast_shrink=true"),
-            (&jpeg, "w=400&format=jpeg&fast_shrink=true"),
+            (&jpeg, "w=400&format=png&fast_shrink=true"),
             (&jpeg, "crop=0,0,1280,800&w=300&format=webp"),
             // Shrunk by 1/2 on decode: libjpeg-turbo's RGB.
             (&jpeg, "w=1200&format=webp"),
