@@ -21,10 +21,12 @@ const QUERIES: &[&str] = &[
     "w=16&h=48&fit=fill&format=png&metadata=keep&blur=1&sharpen=1",
     "crop=0,0,8,8&format=jpeg&progressive&metadata=keep&keep_gps",
     "w=100&enlarge&format=png&icc=keep",
-    // A JPEG shrunk to 1/4 or 1/8 and only resized to lossy WebP: its YCbCr planes go to
-    // libwebp directly (pixeld-imaging's `process_planar`), odd sizes included.
+    // A JPEG shrunk to 1/8, 1/4 or 3/8 and only resized to lossy WebP or JPEG: its YCbCr
+    // planes go to the encoder directly (pixeld-imaging's `process_planar`), odd sizes
+    // included.
     "w=24&format=webp&q=70",
     "w=9&h=5&fit=fill&format=webp&fast_shrink&metadata=keep",
+    "w=240&format=jpeg&q=85",
 ];
 
 /// Probe, analyze and process one input: any outcome but a panic, an abort or an

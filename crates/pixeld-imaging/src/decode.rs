@@ -1,5 +1,5 @@
-//! Pixel decoding: mozjpeg for JPEG (shrink-on-decode at 1/4 and 1/8 of sequential JPEGs by
-//! our own [`crate::jpeg_scaled`]), libdav1d for AVIF, the
+//! Pixel decoding: mozjpeg for JPEG (shrink-on-decode at 1/8, 1/4 and 3/8 of sequential
+//! JPEGs by our own [`crate::jpeg_scaled`]), libdav1d for AVIF, the
 //! `image` crate for the rest. Always called after [`crate::format::read_header`] has checked the limits.
 
 use image::{DynamicImage, RgbImage};
@@ -8,13 +8,13 @@ use crate::error::{Error, Result};
 use crate::format::{self, Header, SourceFormat};
 use crate::limits::Limits;
 
-/// Decodes to 8-bit RGB or RGBA. JPEGs are shrunk by `shrink` (1, 2, 4 or 8) in the DCT
-/// domain, the fastest way to a smaller image; other formats ignore it.
+/// Decodes to 8-bit RGB or RGBA. JPEGs are scaled to `eighths`/8 (1 to 8; 8 is full size)
+/// in the DCT domain, the fastest way to a smaller image; other formats ignore it.
 pub(crate) fn decode(
     bytes: &[u8],
     header: &Header,
     limits: &Limits,
-    shrink: u32,
+    eighths: u32,
 ) -> Result<DynamicImage> {
     if !header.format.is_decodable() {
         return Err(format::unsupported_decode(header.format));
@@ -30,7 +30,7 @@ pub(crate) fn decode(
                 "the JPEG is truncated (no end-of-image marker)",
             ));
         }
-        return decode_jpeg(bytes, shrink);
+        return decode_jpeg(bytes, eighths);
     }
     let dec = format::image_decoder(bytes, header.format, limits)?;
     let img = DynamicImage::from_decoder(dec).map_err(|e| match Error::from_image(e) {
@@ -41,13 +41,13 @@ pub(crate) fn decode(
     Ok(normalize(img))
 }
 
-/// A YCbCr JPEG's own planes at 1/`shrink` (4 or 8), by [`crate::jpeg_scaled`]; `None` for
+/// A YCbCr JPEG's own planes at `eighths`/8 (1 to 3), by [`crate::jpeg_scaled`]; `None` for
 /// anything it leaves to libjpeg-turbo, and for a truncated file (whose error the RGB route
 /// reports).
 pub(crate) fn decode_jpeg_ycc(
     bytes: &[u8],
     header: &Header,
-    shrink: u32,
+    eighths: u32,
 ) -> Option<crate::jpeg_scaled::Ycc> {
     if header.format != SourceFormat::Jpeg
         || header.jpeg_components != 3
@@ -55,7 +55,7 @@ pub(crate) fn decode_jpeg_ycc(
     {
         return None;
     }
-    crate::jpeg_scaled::decode_ycc(bytes, shrink)
+    crate::jpeg_scaled::decode_ycc(bytes, eighths)
 }
 
 /// Every later step works on 8-bit RGB or RGBA only.
@@ -67,12 +67,12 @@ pub(crate) fn normalize(img: DynamicImage) -> DynamicImage {
     }
 }
 
-fn decode_jpeg(bytes: &[u8], shrink: u32) -> Result<DynamicImage> {
-    // Shrink-on-decode of sequential JPEGs at 1/4 and 1/8: our own decoder, which skips the
-    // coefficients the smaller picture does not need. Whatever it does not cover (and 1/2
-    // and full size) goes to libjpeg-turbo.
-    if shrink >= 4
-        && let Some(d) = crate::jpeg_scaled::decode(bytes, shrink)
+fn decode_jpeg(bytes: &[u8], eighths: u32) -> Result<DynamicImage> {
+    // Shrink-on-decode of sequential JPEGs at 1/8, 1/4 and 3/8: our own decoder, which skips
+    // the coefficients the smaller picture does not need. Whatever it does not cover (and
+    // 1/2 and full size) goes to libjpeg-turbo.
+    if eighths <= crate::jpeg_scaled::MAX_EIGHTHS
+        && let Some(d) = crate::jpeg_scaled::decode(bytes, eighths)
         && let Some(img) = RgbImage::from_raw(d.width, d.height, d.rgb)
     {
         return Ok(DynamicImage::ImageRgb8(img));
@@ -81,7 +81,7 @@ fn decode_jpeg(bytes: &[u8], shrink: u32) -> Result<DynamicImage> {
     // can take the process down.
     let result = std::panic::catch_unwind(|| -> std::io::Result<(usize, usize, Vec<u8>)> {
         let mut d = mozjpeg::Decompress::new_mem(bytes)?;
-        d.scale((8 / shrink.clamp(1, 8)) as u8);
+        d.scale(eighths.clamp(1, 8) as u8);
         let mut started = d.rgb()?;
         let (w, h) = (started.width(), started.height());
         let px: Vec<u8> = started.read_scanlines()?;

@@ -1,10 +1,10 @@
-//! Our own decoder for shrink-on-decode of sequential Huffman JPEGs at 1/4 and 1/8 scale.
+//! Our own decoder for shrink-on-decode of sequential Huffman JPEGs at 1/8, 1/4 and 3/8 scale.
 //!
-//! At these scales a block contributes only its lowest 2×2 or 1×1 frequencies to the output,
-//! yet libjpeg-turbo still decodes every coefficient into a full 8×8 block before its reduced
-//! IDCT, and its Huffman decoder is two thirds of a 12 MP photograph's decode. This decoder
-//! does less work for the same picture (measured in `bench/imaging`: a 12 MP → 800 px job
-//! with `fast_shrink` went from 35.4 to 27.6 ms):
+//! At these scales a block contributes only its lowest 1×1, 2×2 or 3×3 frequencies to the
+//! output, yet libjpeg-turbo still decodes every coefficient into a full 8×8 block before its
+//! reduced IDCT, and its Huffman decoder is two thirds of a 12 MP photograph's decode. This
+//! decoder does less work for the same picture (measured in `bench/imaging`: a 12 MP → 800 px
+//! job with `fast_shrink` went from 35.4 to 27.6 ms):
 //!
 //! - **Coefficients past the kept corner are skipped, not decoded.** A lookup table gives,
 //!   for the next [`LOOKUP_BITS`] bits, every whole symbol they hold (code plus magnitude
@@ -15,8 +15,10 @@
 //!   their signed values (stb_image's "fast AC" table, doubled).
 //! - **The reduced IDCT is a sum of a few basis patterns.** Each kept coefficient adds its
 //!   value times a precomputed n×n pattern (dequantisation folded in). The patterns are the
-//!   exact box average of the full 8×8 IDCT over each output pixel's s×s source pixels
-//!   (s = 8 / n), as libjpeg's reduced IDCTs approximate, truncated to the kept frequencies.
+//!   exact box average of the full 8×8 IDCT over each output pixel's 8/n × 8/n source pixels
+//!   (at 3/8 a source pixel on the border between two output pixels counts for each by the
+//!   part of it that lies on its side), as libjpeg's reduced IDCTs approximate, truncated to
+//!   the kept frequencies.
 //! - **The bit reader refills eight bytes at a time** when none of them is 0xFF (then no byte
 //!   stuffing or marker can be among them), byte by byte otherwise.
 //!
@@ -51,24 +53,35 @@ pub(crate) struct Decoded {
     pub rgb: Vec<u8>,
 }
 
-/// Decodes `bytes` at 1/`shrink` scale (`shrink` 4 or 8; size rounded up, as libjpeg
-/// does), or returns `None` when the file is outside what this decoder covers or broken.
+/// The largest reduced IDCT this decoder does: `eighths` up to this (the output is
+/// `eighths`/8 of the source); larger scales are libjpeg-turbo's.
+pub(crate) const MAX_EIGHTHS: u32 = 3;
+
+/// The size of a `size`-pixel side at `eighths`/8 scale, rounded up, as libjpeg does.
+pub(crate) fn scaled(size: usize, eighths: u32) -> usize {
+    (size * eighths as usize).div_ceil(8)
+}
+
+/// Decodes `bytes` at `eighths`/8 scale (1, 2 or 3; see [`scaled`] for the size), or
+/// returns `None` when the file is outside what this decoder covers or broken.
 ///
 /// At 1/2 the kept corner holds most of a photograph's coefficients, so there is little to
 /// skip: measured in the 12 MP → 800 px job, this decoder was no faster than libjpeg-turbo
 /// there (whose chroma, decoded at full size, is also the better), and 1/2 stays with it.
-pub(crate) fn decode(bytes: &[u8], shrink: u32) -> Option<Decoded> {
-    let n = match shrink {
-        4 => 2,
-        8 => 1,
-        _ => return None,
-    };
+pub(crate) fn decode(bytes: &[u8], eighths: u32) -> Option<Decoded> {
     let parsed = parse(bytes)?;
-    let planes = match n {
-        2 => decode_scan::<2>(bytes, &parsed)?,
-        _ => decode_scan::<1>(bytes, &parsed)?,
-    };
-    Some(to_rgb(&parsed.frame, &planes, n, shrink))
+    let planes = decode_planes(bytes, &parsed, eighths)?;
+    Some(to_rgb(&parsed.frame, &planes, eighths))
+}
+
+/// The scan decoded into reduced planes at `eighths`/8; `None` for other scales.
+fn decode_planes(bytes: &[u8], parsed: &Parsed, eighths: u32) -> Option<Planes> {
+    match eighths {
+        1 => decode_scan::<1>(bytes, parsed),
+        2 => decode_scan::<2>(bytes, parsed),
+        3 => decode_scan::<3>(bytes, parsed),
+        _ => None,
+    }
 }
 
 /// A YCbCr JPEG's own planes (JFIF: BT.601, full range), each tightly packed: luma
@@ -87,22 +100,15 @@ pub(crate) struct Ycc {
 
 /// Like [`decode`], but stops before colour conversion and returns the YCbCr planes, for an
 /// encoder that codes YCbCr itself. `None` also for grayscale files.
-pub(crate) fn decode_ycc(bytes: &[u8], shrink: u32) -> Option<Ycc> {
+pub(crate) fn decode_ycc(bytes: &[u8], eighths: u32) -> Option<Ycc> {
     let parsed = parse(bytes)?;
     let f = &parsed.frame;
     if f.components.len() != 3 {
         return None;
     }
-    let (n, planes) = match shrink {
-        4 => (2, decode_scan::<2>(bytes, &parsed)?),
-        8 => (1, decode_scan::<1>(bytes, &parsed)?),
-        _ => return None,
-    };
-    let (width, height) = (
-        f.width.div_ceil(shrink as usize),
-        f.height.div_ceil(shrink as usize),
-    );
-    let chroma = chroma_size(f, n);
+    let planes = decode_planes(bytes, &parsed, eighths)?;
+    let (width, height) = (scaled(f.width, eighths), scaled(f.height, eighths));
+    let chroma = chroma_size(f, eighths);
     let pack = |i: usize, (w, h): (usize, usize)| -> Vec<u8> {
         let stride = planes.strides[i];
         let mut out = Vec::with_capacity(w * h);
@@ -122,12 +128,12 @@ pub(crate) fn decode_ycc(bytes: &[u8], shrink: u32) -> Option<Ycc> {
     })
 }
 
-/// The real (not MCU-padded) size of the chroma planes at n/8 scale.
-fn chroma_size(f: &Frame, n: usize) -> (usize, usize) {
+/// The real (not MCU-padded) size of the chroma planes at `eighths`/8 scale.
+fn chroma_size(f: &Frame, eighths: u32) -> (usize, usize) {
     let (sx, sy) = (f.hmax, f.vmax); // chroma is 1×1, luma hmax×vmax
     (
-        f.width.div_ceil(sx).div_ceil(8 / n).max(1),
-        f.height.div_ceil(sy).div_ceil(8 / n).max(1),
+        scaled(f.width.div_ceil(sx), eighths).max(1),
+        scaled(f.height.div_ceil(sy), eighths).max(1),
     )
 }
 
@@ -703,9 +709,15 @@ fn ac_symbol(bits: &mut Bits, ac: &Huffman) -> Option<Ac> {
     })
 }
 
+/// The zigzag index of each coefficient of the 3×3 corner, row-major.
+const CORNER: [usize; 9] = [0, 1, 5, 2, 4, 7, 3, 8, 12];
+
+/// The most output pixels one block makes (3 × 3 at 3/8).
+const MAX_PIXELS: usize = (MAX_EIGHTHS * MAX_EIGHTHS) as usize;
+
 /// `out += value × pattern` over the first `N × N` values.
 #[inline(always)]
-fn add<const N: usize>(out: &mut [f32; 4], pattern: &[f32; 4], value: f32) {
+fn add<const N: usize>(out: &mut [f32; MAX_PIXELS], pattern: &[f32; MAX_PIXELS], value: f32) {
     for (o, &w) in out[..N * N].iter_mut().zip(&pattern[..N * N]) {
         *o += value * w;
     }
@@ -751,19 +763,31 @@ struct Planes {
 /// Per component: for each zigzag index inside the kept corner, its n×n pattern with the
 /// dequantisation folded in (`n * n` floats each; others are zero).
 struct Patterns {
-    per_k: Vec<[f32; 4]>,
+    per_k: Vec<[f32; MAX_PIXELS]>,
     /// Zigzag indices 0..=last hold every kept coefficient.
     last: usize,
+    /// At 3/8 (nine coefficients, nine pixels) the coefficients are gathered and the block
+    /// transformed in two 1-D passes instead: 18 four-lane multiply-adds per block rather
+    /// than nine per coefficient. The quantiser step of each kept coefficient, row-major
+    /// (at the zigzag indices of [`CORNER`]).
+    steps: [f32; 9],
+    /// `weights(3)` as columns: `across[u][x]` is output column x's weight of frequency u.
+    across: [[f32; 4]; 3],
+    /// `weights(3)` as it is: `down[y][v]`.
+    down: [[f32; 3]; 3],
 }
 
-/// The 1-D weights of the box-averaged IDCT: output pixel m (of n) from frequency u (< n).
-fn weights(n: usize) -> &'static [[f32; 2]; 2] {
-    static W: OnceLock<[[[f32; 2]; 2]; 2]> = OnceLock::new();
+/// The 1-D weights of the box-averaged IDCT at n/8 scale: output pixel m (of n) from
+/// frequency u (< n). Output pixel m covers source pixels 8m/n to 8(m+1)/n; a source pixel
+/// that straddles a border counts for the part of it on each side.
+fn weights(n: usize) -> &'static [[f32; 3]; 3] {
+    static W: OnceLock<[[[f32; 3]; 3]; 3]> = OnceLock::new();
     let all = W.get_or_init(|| {
-        let mut all = [[[0f32; 2]; 2]; 2];
-        for (table, n) in all.iter_mut().zip([1usize, 2]) {
-            let s = 8 / n;
+        let mut all = [[[0f32; 3]; 3]; 3];
+        for (table, n) in all.iter_mut().zip(1usize..) {
+            let s = 8.0 / n as f64;
             for (m, row) in table.iter_mut().enumerate().take(n) {
+                let (from, to) = (s * m as f64, s * (m + 1) as f64);
                 for (u, weight) in row.iter_mut().enumerate().take(n) {
                     let cu = if u == 0 {
                         std::f64::consts::FRAC_1_SQRT_2
@@ -771,24 +795,27 @@ fn weights(n: usize) -> &'static [[f32; 2]; 2] {
                         1.0
                     };
                     let mut sum = 0.0;
-                    for j in 0..s {
-                        let x = (s * m + j) as f64;
-                        sum += ((2.0 * x + 1.0) * u as f64 * std::f64::consts::PI / 16.0).cos();
+                    for j in 0..8 {
+                        let x = j as f64;
+                        let part = (to.min(x + 1.0) - from.max(x)).max(0.0);
+                        sum +=
+                            part * ((2.0 * x + 1.0) * u as f64 * std::f64::consts::PI / 16.0).cos();
                     }
-                    *weight = (cu / 2.0 * sum / s as f64) as f32;
+                    *weight = (cu / 2.0 * sum / s) as f32;
                 }
             }
         }
         all
     });
-    &all[usize::from(n == 2)]
+    &all[n - 1]
 }
 
 impl Patterns {
     fn new(q: &[u16; 64], n: usize) -> Patterns {
         let w = weights(n);
-        let mut per_k = vec![[0f32; 4]; 64];
+        let mut per_k = vec![[0f32; MAX_PIXELS]; 64];
         let mut last = 0;
+        let mut steps = [0f32; 9];
         for (k, &natural) in ZIGZAG.iter().enumerate() {
             let (v, u) = (usize::from(natural) / 8, usize::from(natural) % 8);
             if v >= n || u >= n {
@@ -801,8 +828,24 @@ impl Patterns {
                     per_k[k][y * n + x] = qk * w[y][v] * w[x][u];
                 }
             }
+            if n == 3 {
+                steps[v * 3 + u] = qk;
+            }
         }
-        Patterns { per_k, last }
+        let w3 = weights(3);
+        let mut across = [[0f32; 4]; 3];
+        for (u, lanes) in across.iter_mut().enumerate() {
+            for (x, lane) in lanes.iter_mut().take(3).enumerate() {
+                *lane = w3[x][u];
+            }
+        }
+        Patterns {
+            per_k,
+            last,
+            steps,
+            across,
+            down: *w3,
+        }
     }
 }
 
@@ -827,7 +870,7 @@ fn decode_scan<const N: usize>(data: &[u8], p: &Parsed) -> Option<Planes> {
     let mut pred = [0i32; 3];
     let total = mcus_x * mcus_y;
     let mut restarts = 0usize;
-    let mut block = [0f32; 4];
+    let mut block = [0f32; MAX_PIXELS];
     for mcu in 0..total {
         if p.restart_interval > 0 && mcu > 0 && mcu % p.restart_interval == 0 {
             bits.restart(restarts)?;
@@ -845,12 +888,14 @@ fn decode_scan<const N: usize>(data: &[u8], p: &Parsed) -> Option<Planes> {
                     let y0 = (my * v + by) * n;
                     let stride = strides[ci];
                     let plane = &mut planes[ci];
-                    for y in 0..n {
-                        let row = &mut plane[(y0 + y) * stride + x0..][..n];
-                        for (px, &val) in row.iter_mut().zip(&block[y * n..y * n + n]) {
-                            // `as` saturates: values outside 0..=255 clamp.
-                            *px = (val + 128.5) as u8;
-                        }
+                    // All of the block's pixels at once (the compiler vectorises it), then
+                    // row by row into the plane.
+                    let mut px = [0u8; MAX_PIXELS];
+                    for (p, &val) in px.iter_mut().zip(&block).take(N * N) {
+                        *p = (val + 128.5).clamp(0.0, 255.0) as u8;
+                    }
+                    for (y, src) in px.chunks_exact(n).take(n).enumerate() {
+                        plane[(y0 + y) * stride + x0..][..n].copy_from_slice(src);
                     }
                 }
             }
@@ -871,7 +916,7 @@ fn decode_block<const N: usize>(
     ac: &Huffman,
     pat: &Patterns,
     pred: &mut i32,
-    out: &mut [f32; 4],
+    out: &mut [f32; MAX_PIXELS],
 ) -> Option<()> {
     bits.refill();
     let fast = dc.dc_values[bits.peek(LOOKUP_BITS) as usize];
@@ -891,11 +936,16 @@ fn decode_block<const N: usize>(
     };
     // Wrapping: a broken stream must not overflow in a debug build.
     *pred = pred.wrapping_add(diff);
-    let dcv = *pred as f32 * pat.per_k[0][0];
-    out.fill(dcv);
+    // At 3/8 the coefficients are gathered and transformed at the end (see [`put`]).
+    let mut coef = [0f32; 16];
+    if N == 3 {
+        coef[0] = *pred as f32;
+    } else {
+        out[..N * N].fill(*pred as f32 * pat.per_k[0][0]);
+    }
     let mut k = 1usize;
     // Kept coefficients: value, dequantise, add the pattern; two at a time where their
-    // codes are short. k stays below 5 + 2 × 16 here, inside `per_k`.
+    // codes are short. k stays below 13 + 2 × 16 here, inside `per_k`.
     while k <= pat.last {
         if bits.count < 32 {
             bits.refill();
@@ -904,18 +954,34 @@ fn decode_block<const N: usize>(
         if e != 0 {
             bits.consume((e & Pair::BITS) as u32);
             k += ((e >> Pair::RUN1) & 15) as usize;
-            add::<N>(out, &pat.per_k[k], f32::from((e >> Pair::V1) as u16 as i16));
+            put::<N>(
+                &mut coef,
+                out,
+                pat,
+                k,
+                f32::from((e >> Pair::V1) as u16 as i16),
+            );
             k += ((e >> Pair::HAS1) & 1) as usize;
             k += ((e >> Pair::RUN2) & 15) as usize;
-            add::<N>(out, &pat.per_k[k], f32::from((e >> Pair::V2) as u16 as i16));
+            put::<N>(
+                &mut coef,
+                out,
+                pat,
+                k,
+                f32::from((e >> Pair::V2) as u16 as i16),
+            );
             k += ((e >> Pair::HAS2) & 1) as usize;
             if e & Pair::EOB != 0 {
+                finish::<N>(pat, &coef, out);
                 return Some(());
             }
             continue;
         }
         match ac_symbol(bits, ac)? {
-            Ac::End => return Some(()),
+            Ac::End => {
+                finish::<N>(pat, &coef, out);
+                return Some(());
+            }
             Ac::Zeros16 => k += 16,
             Ac::Coefficient { run, size } => {
                 let value = extend(bits.bits(size), size);
@@ -923,11 +989,12 @@ fn decode_block<const N: usize>(
                 if k > 63 {
                     return None;
                 }
-                add::<N>(out, &pat.per_k[k], value as f32);
+                put::<N>(&mut coef, out, pat, k, value as f32);
                 k += 1;
             }
         }
     }
+    finish::<N>(pat, &coef, out);
     // The rest: lengths only, several symbols at a time.
     while k < 64 {
         if bits.count < 32 {
@@ -959,13 +1026,58 @@ fn decode_block<const N: usize>(
     Some(())
 }
 
+/// One kept coefficient (or a zero, or one past the corner, which changes nothing): below
+/// 3/8 it adds its pattern to `out`; at 3/8 it is gathered by zigzag index (those past the
+/// corner land in the last slot, unused) for [`finish`].
+#[inline(always)]
+fn put<const N: usize>(
+    coef: &mut [f32; 16],
+    out: &mut [f32; MAX_PIXELS],
+    pat: &Patterns,
+    k: usize,
+    value: f32,
+) {
+    if N == 3 {
+        coef[k.min(15)] = value;
+    } else {
+        add::<N>(out, &pat.per_k[k], value);
+    }
+}
+
+/// At 3/8: the gathered coefficients, dequantised, through the 3-point box IDCT across
+/// (rows of four lanes, the fourth unused) and then down. Below 3/8, `out` is done already.
+#[inline(always)]
+fn finish<const N: usize>(pat: &Patterns, coef: &[f32; 16], out: &mut [f32; MAX_PIXELS]) {
+    if N != 3 {
+        return;
+    }
+    let mut rows = [[0f32; 4]; 3];
+    for (v, row) in rows.iter_mut().enumerate() {
+        for u in 0..3 {
+            let c = coef[CORNER[v * 3 + u]] * pat.steps[v * 3 + u];
+            for (r, &w) in row.iter_mut().zip(&pat.across[u]) {
+                *r += c * w;
+            }
+        }
+    }
+    for (y, down) in pat.down.iter().enumerate() {
+        let mut px = [0f32; 4];
+        for (row, &w) in rows.iter().zip(down) {
+            for (p, &r) in px.iter_mut().zip(row) {
+                *p += w * r;
+            }
+        }
+        out[y * 3..y * 3 + 3].copy_from_slice(&px[..3]);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Upsampling and colour
 
 /// The full-resolution output: chroma upsampled with the triangle filter, then YCbCr → RGB.
-fn to_rgb(f: &Frame, planes: &Planes, n: usize, shrink: u32) -> Decoded {
-    let out_w = f.width.div_ceil(shrink as usize);
-    let out_h = f.height.div_ceil(shrink as usize);
+fn to_rgb(f: &Frame, planes: &Planes, eighths: u32) -> Decoded {
+    let out_w = scaled(f.width, eighths);
+    let out_h = scaled(f.height, eighths);
     let mut rgb = vec![0u8; out_w * out_h * 3];
     let y_plane = &planes.planes[0];
     let y_stride = planes.strides[0];
@@ -984,7 +1096,7 @@ fn to_rgb(f: &Frame, planes: &Planes, n: usize, shrink: u32) -> Decoded {
     }
     let (sx, sy) = (f.hmax, f.vmax); // chroma is 1×1, luma hmax×vmax
     // The chroma planes' real size (not MCU padding), for edge replication.
-    let (cw, ch) = chroma_size(f, n);
+    let (cw, ch) = chroma_size(f, eighths);
     let c_stride = planes.strides[1];
     let mut cb = vec![0u8; out_w];
     let mut cr = vec![0u8; out_w];
@@ -1174,10 +1286,10 @@ mod tests {
         out
     }
 
-    /// libjpeg-turbo's own reduced decode, the reference.
-    fn libjpeg(bytes: &[u8], shrink: u32) -> (u32, u32, Vec<u8>) {
+    /// libjpeg-turbo's own reduced decode at `eighths`/8, the reference.
+    fn libjpeg(bytes: &[u8], eighths: u32) -> (u32, u32, Vec<u8>) {
         let mut d = mozjpeg::Decompress::new_mem(bytes).expect("libjpeg reads it");
-        d.scale((8 / shrink) as u8);
+        d.scale(eighths as u8);
         let mut started = d.rgb().expect("rgb");
         let (w, h) = (started.width() as u32, started.height() as u32);
         let px: Vec<u8> = started.read_scanlines().expect("scanlines");
@@ -1210,22 +1322,25 @@ mod tests {
         for (name, sampling) in layouts {
             for restart in [0u16, 1, 7] {
                 let jpeg = encode(&photo, sampling, restart);
-                for shrink in [4u32, 8] {
-                    let ours = decode(&jpeg, shrink)
+                for eighths in [1u32, 2, 3] {
+                    let ours = decode(&jpeg, eighths)
                         .unwrap_or_else(|| panic!("{name}, restart {restart}: not decoded"));
-                    let (w, h, reference) = libjpeg(&jpeg, shrink);
+                    let (w, h, reference) = libjpeg(&jpeg, eighths);
                     assert_eq!(
                         (ours.width, ours.height),
                         (w, h),
-                        "{name} at 1/{shrink}: size"
+                        "{name} at {eighths}/8: size"
                     );
-                    assert_eq!((w, h), (1001u32.div_ceil(shrink), 667u32.div_ceil(shrink)));
+                    assert_eq!(
+                        (w as usize, h as usize),
+                        (scaled(1001, eighths), scaled(667, eighths))
+                    );
                     let (db, mean) = psnr(&ours.rgb, &reference);
                     // The two differ only in how a block's coefficients become its few
                     // pixels (see the module notes): well above visible differences.
                     assert!(
                         db > 34.0 && mean < 2.5,
-                        "{name}, restart {restart}, 1/{shrink}: {db:.1} dB, mean {mean:.2}"
+                        "{name}, restart {restart}, {eighths}/8: {db:.1} dB, mean {mean:.2}"
                     );
                 }
             }
@@ -1233,11 +1348,54 @@ mod tests {
     }
 
     #[test]
+    fn at_three_eighths_the_two_pass_transform_is_the_sum_of_the_patterns() {
+        // Any quantiser table and coefficients: the gathered, separable transform must give
+        // what adding each coefficient's pattern gives (as 1/8 and 1/4 do).
+        let mut q = [0u16; 64];
+        for (i, step) in q.iter_mut().enumerate() {
+            *step = 1 + (i as u16 * 7) % 23;
+        }
+        let pat = Patterns::new(&q, 3);
+        assert_eq!(pat.last, 12, "(2, 2) is zigzag index 12");
+        for (i, &k) in CORNER.iter().enumerate() {
+            assert_eq!(usize::from(ZIGZAG[k]), (i / 3) * 8 + i % 3, "corner {i}");
+        }
+        let mut seed = 99u32;
+        for _ in 0..50 {
+            let mut coef = [0f32; 16];
+            let mut expect = [0f32; MAX_PIXELS];
+            for (k, c) in coef.iter_mut().enumerate().take(13) {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                *c = f32::from((seed >> 20) as u16 as i16 % 200 - 100);
+                add::<3>(&mut expect, &pat.per_k[k], *c);
+            }
+            let mut got = [0f32; MAX_PIXELS];
+            finish::<3>(&pat, &coef, &mut got);
+            for (g, e) in got.iter().zip(&expect) {
+                assert!(
+                    (g - e).abs() < 1e-2 * e.abs().max(1.0),
+                    "{got:?} against {expect:?}"
+                );
+            }
+        }
+        // Each output pixel's weights average 8/3 source pixels: a flat block stays flat and
+        // the three pixels of a row split the block's 8 pixels evenly.
+        let w = weights(3);
+        for m in 0..3 {
+            assert!((w[m][0] - w[0][0]).abs() < 1e-6);
+        }
+        assert!(
+            (w[0][1] + w[2][1]).abs() < 1e-6 && w[1][1].abs() < 1e-6,
+            "odd symmetry"
+        );
+    }
+
+    #[test]
     fn at_one_eighth_a_full_colour_block_is_its_exact_average() {
         // At 1/8 a block is its DC coefficient, which libjpeg rounds the same way.
         let jpeg = encode(&photo(), Some(SamplingFactor::F_1_1), 0);
-        let ours = decode(&jpeg, 8).expect("decoded");
-        let (_, _, reference) = libjpeg(&jpeg, 8);
+        let ours = decode(&jpeg, 1).expect("decoded");
+        let (_, _, reference) = libjpeg(&jpeg, 1);
         let worst = ours
             .rgb
             .iter()
@@ -1255,10 +1413,10 @@ mod tests {
     fn what_it_does_not_cover_is_left_to_libjpeg() {
         let photo = photo();
         let baseline = encode(&photo, Some(SamplingFactor::F_2_2), 0);
-        assert!(decode(&baseline, 4).is_some());
+        assert!(decode(&baseline, 2).is_some());
         // Full size and 1/2 are libjpeg's (its SIMD IDCTs are the right tool there).
-        assert!(decode(&baseline, 1).is_none());
-        assert!(decode(&baseline, 2).is_none());
+        assert!(decode(&baseline, 8).is_none());
+        assert!(decode(&baseline, 4).is_none());
         // Progressive.
         let mut progressive = Vec::new();
         let mut enc = Encoder::new(&mut progressive, 80);
@@ -1266,25 +1424,25 @@ mod tests {
         let (w, h, px) = &photo;
         enc.encode(px, *w as u16, *h as u16, ColorType::Rgb)
             .expect("encode");
-        assert!(decode(&progressive, 4).is_none());
+        assert!(decode(&progressive, 2).is_none());
         // 4:1:1 (luma four blocks wide).
-        assert!(decode(&encode(&photo, Some(SamplingFactor::F_4_1), 0), 4).is_none());
+        assert!(decode(&encode(&photo, Some(SamplingFactor::F_4_1), 0), 2).is_none());
         // Adobe RGB-transform and CMYK files: an APP14 with transform 0.
         let mut adobe = baseline[..2].to_vec();
         adobe.extend([0xFF, 0xEE, 0, 14]);
         adobe.extend(b"Adobe\x00\x64\x00\x00\x00\x00\x00");
         adobe.extend(&baseline[2..]);
-        assert!(decode(&adobe, 4).is_none());
+        assert!(decode(&adobe, 2).is_none());
         // Truncated in the middle of the scan, and not a JPEG at all.
-        assert!(decode(&baseline[..baseline.len() / 2], 8).is_none());
-        assert!(decode(b"\xFF\xD8\xFF", 4).is_none());
-        assert!(decode(b"GIF89a", 4).is_none());
+        assert!(decode(&baseline[..baseline.len() / 2], 1).is_none());
+        assert!(decode(b"\xFF\xD8\xFF", 2).is_none());
+        assert!(decode(b"GIF89a", 2).is_none());
     }
 
     #[test]
     fn restart_markers_out_of_order_are_left_to_libjpeg() {
         let mut jpeg = encode(&photo(), Some(SamplingFactor::F_2_2), 4);
-        assert!(decode(&jpeg, 4).is_some());
+        assert!(decode(&jpeg, 2).is_some());
         // Rename the second RST marker (RST1) to RST5: libjpeg resynchronises; we refuse.
         let sos = jpeg
             .windows(2)
@@ -1296,7 +1454,7 @@ mod tests {
                 .position(|w| w == [0xFF, 0xD1])
                 .expect("RST1");
         jpeg[rst1 + 1] = 0xD5;
-        assert!(decode(&jpeg, 4).is_none());
+        assert!(decode(&jpeg, 2).is_none());
     }
 
     #[test]
@@ -1314,8 +1472,8 @@ mod tests {
                 let at = sos + 20 + (seed as usize >> 8) % (bad.len() - sos - 22);
                 bad[at] = (seed >> 3) as u8;
             }
-            for shrink in [4, 8] {
-                if let Some(d) = decode(&bad, shrink) {
+            for eighths in [1, 2, 3] {
+                if let Some(d) = decode(&bad, eighths) {
                     assert_eq!(d.rgb.len(), (d.width * d.height * 3) as usize);
                 }
             }

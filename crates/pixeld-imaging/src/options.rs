@@ -422,8 +422,9 @@ pub struct Options {
     /// so it is opt-in.
     pub trellis: bool,
     /// JPEG shrink-on-decode straight to the target size (query `fast_shrink`; default
-    /// false). By default the decoder stops at 2× the target and Lanczos3 does the rest,
-    /// which avoids the aliasing of DCT block averaging.
+    /// false). By default the decoder leaves the Lanczos3 step room to filter out the
+    /// aliasing of the reduced IDCT: it stops at 2× the target at 1/8 and 1/4 scale and at
+    /// 1.5× at 3/8.
     pub fast_shrink: bool,
     /// Lossless PNG reductions to a palette / fewer bits when the image allows it (query
     /// `palette`; default true). No lossy quantiser is used.

@@ -101,25 +101,31 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe> {
     })
 }
 
-/// How far a JPEG shrinks on decode (1, 2, 4 or 8) when the output is `scale` of it.
-fn jpeg_shrink(header: &Header, scale: f64, fast: bool) -> u32 {
+/// How far a JPEG shrinks on decode when the output is `scale` of it, in eighths of its size
+/// (1, 2, 3, 4, or 8 for full size; see [`crate::jpeg_scaled::scaled`]).
+fn jpeg_eighths(header: &Header, scale: f64, fast: bool) -> u32 {
     // `scale` is output pixels per source pixel; DCT scaling is uniform so axes don't matter.
-    // Only the power-of-two scales have fast reduced IDCTs in libjpeg-turbo/mozjpeg. At 1/4
-    // and 1/8 the reduced IDCT is close to a block average that aliases, so those leave at
-    // least 2× for the Lanczos step (as libvips does): measured SSIM 0.995 instead of 0.947
-    // against a full decode at 1/8, and +0.015 on a q80 JPEG at 1/4. At 1/2 the 4×4 IDCT is
-    // good enough to go straight to the target (no measurable SSIM change on a q80 JPEG).
-    // `fast` skips the margin everywhere, like sharp's default.
+    // A reduced IDCT works block by block, so the smaller it gets the more it aliases, and
+    // the Lanczos step after it needs room to filter that out: each scale is used only when
+    // the decoded picture is at least `margin` times the output (as libvips does at 1/8 and
+    // 1/4). Measured against a full decode resized with Lanczos3:
+    // - 1/8 and 1/4 (a near block average): 2×; SSIM 0.995 instead of 0.947 at 1/8, and
+    //   +0.015 on a q80 JPEG at 1/4;
+    // - 3/8: 1.5× (see `bench/imaging/README.md`);
+    // - 1/2 (4×4 IDCT): good enough to go straight to the target (no measurable SSIM
+    //   change on a q80 JPEG).
+    // Only 1/2 and full size have SIMD IDCTs in libjpeg-turbo; 1/8 to 3/8 are our own
+    // decoder's. `fast` skips the margin everywhere, like sharp's default.
     if header.format != SourceFormat::Jpeg || scale <= 0.0 {
-        return 1;
+        return 8;
     }
-    [8u32, 4, 2]
+    [(1u32, 2.0), (2, 2.0), (3, 1.5), (4, 1.0)]
         .into_iter()
-        .find(|&k| {
-            let margin = if fast || k == 2 { 1.0 } else { 2.0 };
-            f64::from(k) * scale * margin <= 1.0
+        .find(|&(eighths, margin)| {
+            let margin = if fast { 1.0 } else { margin };
+            scale * margin <= f64::from(eighths) / 8.0
         })
-        .unwrap_or(1)
+        .map_or(8, |(eighths, _)| eighths)
 }
 
 pub(crate) struct Upright {
@@ -142,8 +148,8 @@ pub(crate) fn decode_upright(
     let mut meta = read_meta(&header);
     let full = transform::oriented_size(header.width, header.height, meta.orientation);
     let (scale, icc_mode) = shrink_to.unwrap_or((1.0, IccMode::Srgb));
-    let shrink = jpeg_shrink(&header, scale, fast);
-    let mut image = decode::decode(bytes, &header, limits, shrink)?;
+    let eighths = jpeg_eighths(&header, scale, fast);
+    let mut image = decode::decode(bytes, &header, limits, eighths)?;
     if let (Some(icc), IccMode::Srgb) = (&header.icc, icc_mode)
         && let Err(w) = color::convert_to_srgb(&mut image, icc)
     {
@@ -323,11 +329,11 @@ fn process_planar(
         return None;
     }
     let mut meta = read_meta(header);
-    let shrink = jpeg_shrink(header, scale, opts.fast_shrink);
-    if meta.orientation != 1 || shrink < 4 {
+    let eighths = jpeg_eighths(header, scale, opts.fast_shrink);
+    if meta.orientation != 1 || eighths > crate::jpeg_scaled::MAX_EIGHTHS {
         return None;
     }
-    let ycc = decode::decode_jpeg_ycc(bytes, header, shrink)?;
+    let ycc = decode::decode_jpeg_ycc(bytes, header, eighths)?;
     let keep = kept_metadata(header, opts, icc_mode, &mut meta.warnings);
     let (w, h) = geo.out;
     // Output pixels per chroma sample, across and down.
@@ -540,6 +546,9 @@ mod tests {
             "w=300&format=webp&q=75",
             "w=300&h=188&fit=fill&format=webp",
             "w=301&h=187&fit=fill&format=webp",
+            // 3/8 on decode (2560 → 960 px, 1.6× the output).
+            "w=600&format=webp",
+            "w=601&h=375&fit=fill&format=jpeg",
             "w=400&format=jpeg&fast_shrink=true",
             "w=301&h=187&fit=fill&format=jpeg",
             // Quality 90 and up keeps chroma at full resolution (4:4:4).

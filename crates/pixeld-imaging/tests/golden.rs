@@ -239,11 +239,11 @@ fn a_large_photo_is_analysed_with_its_full_dimensions() {
     assert!(!a.blurhash.is_empty());
 }
 
-/// Thumbnails of baseline photographs go through our own 1/4 and 1/8 decoder
+/// Thumbnails of baseline photographs go through our own 1/8, 1/4 and 3/8 decoder
 /// (`src/jpeg_scaled.rs`): they must look like the full picture resized, keep EXIF rotation,
 /// and keep their size under `fast_shrink` (which decodes to just above the target).
 #[test]
-fn thumbnails_shrunk_a_quarter_or_an_eighth_on_decode_keep_their_look() {
+fn thumbnails_shrunk_an_eighth_to_three_eighths_on_decode_keep_their_look() {
     for name in [
         "nature/Garden.jpg",
         "nature/Wood.jpg",
@@ -253,9 +253,9 @@ fn thumbnails_shrunk_a_quarter_or_an_eighth_on_decode_keep_their_look() {
             return;
         };
         let full = decode_reference(&src, &limits()).unwrap();
-        // 2560 → 320 decodes at 1/4, → 160 at 1/8 (a 2× margin for Lanczos); 600 with
-        // fast_shrink decodes at 1/4 straight to 640.
-        for query in ["w=320", "w=160", "w=600&fast_shrink"] {
+        // 2560 → 320 decodes at 1/4, → 160 at 1/8 (a 2× margin for Lanczos), → 600 at 3/8
+        // (960, a 1.6× margin); 600 with fast_shrink decodes at 1/4 straight to 640.
+        for query in ["w=320", "w=160", "w=600", "w=600&fast_shrink"] {
             let out = process(
                 &src,
                 &Options::from_query(&format!("{query}&format=png")).unwrap(),
