@@ -41,13 +41,14 @@ pub(crate) fn decode(
     Ok(normalize(img))
 }
 
-/// A YCbCr JPEG's own planes at `eighths`/8 (1 to 3), by [`crate::jpeg_scaled`]; `None` for
-/// anything it leaves to libjpeg-turbo, and for a truncated file (whose error the RGB route
-/// reports).
+/// A YCbCr JPEG's own planes, luma at `eighths`/8 (1 to 3) and chroma at `chroma_eighths`/8,
+/// by [`crate::jpeg_scaled`]; `None` for anything it leaves to libjpeg-turbo, and for a
+/// truncated file (whose error the RGB route reports).
 pub(crate) fn decode_jpeg_ycc(
     bytes: &[u8],
     header: &Header,
     eighths: u32,
+    chroma_eighths: u32,
 ) -> Option<crate::jpeg_scaled::Ycc> {
     if header.format != SourceFormat::Jpeg
         || header.jpeg_components != 3
@@ -55,7 +56,7 @@ pub(crate) fn decode_jpeg_ycc(
     {
         return None;
     }
-    crate::jpeg_scaled::decode_ycc(bytes, eighths)
+    crate::jpeg_scaled::decode_ycc(bytes, eighths, chroma_eighths)
 }
 
 /// Every later step works on 8-bit RGB or RGBA only.

@@ -70,24 +70,27 @@ pub(crate) fn scaled(size: usize, eighths: u32) -> usize {
 /// there (whose chroma, decoded at full size, is also the better), and 1/2 stays with it.
 pub(crate) fn decode(bytes: &[u8], eighths: u32) -> Option<Decoded> {
     let parsed = parse(bytes)?;
-    let planes = decode_planes(bytes, &parsed, eighths)?;
+    let planes = decode_planes(bytes, &parsed, eighths, eighths)?;
     Some(to_rgb(&parsed.frame, &planes, eighths))
 }
 
-/// The scan decoded into reduced planes at `eighths`/8; `None` for other scales.
-fn decode_planes(bytes: &[u8], parsed: &Parsed, eighths: u32) -> Option<Planes> {
-    match eighths {
-        1 => decode_scan::<1>(bytes, parsed),
-        2 => decode_scan::<2>(bytes, parsed),
-        3 => decode_scan::<3>(bytes, parsed),
+/// The scan decoded into reduced planes, luma at `luma`/8 and chroma at `chroma`/8; `None`
+/// for other scales.
+fn decode_planes(bytes: &[u8], parsed: &Parsed, luma: u32, chroma: u32) -> Option<Planes> {
+    match (luma, chroma) {
+        (1, 1) => decode_scan::<1, 1>(bytes, parsed),
+        (2, 2) => decode_scan::<2, 2>(bytes, parsed),
+        (3, 3) => decode_scan::<3, 3>(bytes, parsed),
+        (3, 2) => decode_scan::<3, 2>(bytes, parsed),
         _ => None,
     }
 }
 
 /// A YCbCr JPEG's own planes (JFIF: BT.601, full range), each tightly packed: luma
-/// `width × height`, both chroma planes `chroma.0 × chroma.1`, subsampled as in the file
-/// (one chroma sample per `subsampling.0 × subsampling.1` luma samples, the last ones
-/// reaching past the edge when the size is not a multiple).
+/// `width × height`, both chroma planes `chroma.0 × chroma.1`, one chroma sample per
+/// `subsampling.0 × subsampling.1` luma samples (the last ones reaching past the edge when
+/// the size is not a multiple): the file's own subsampling, times the ratio of the two
+/// scales when chroma was decoded smaller.
 pub(crate) struct Ycc {
     pub width: usize,
     pub height: usize,
@@ -95,20 +98,22 @@ pub(crate) struct Ycc {
     pub cb: Vec<u8>,
     pub cr: Vec<u8>,
     pub chroma: (usize, usize),
-    pub subsampling: (usize, usize),
+    pub subsampling: (f64, f64),
 }
 
 /// Like [`decode`], but stops before colour conversion and returns the YCbCr planes, for an
-/// encoder that codes YCbCr itself. `None` also for grayscale files.
-pub(crate) fn decode_ycc(bytes: &[u8], eighths: u32) -> Option<Ycc> {
+/// encoder that codes YCbCr itself: luma at `eighths`/8, chroma at `chroma_eighths`/8 (the
+/// same, or 2 with luma at 3). `None` also for grayscale files.
+pub(crate) fn decode_ycc(bytes: &[u8], eighths: u32, chroma_eighths: u32) -> Option<Ycc> {
     let parsed = parse(bytes)?;
     let f = &parsed.frame;
     if f.components.len() != 3 {
         return None;
     }
-    let planes = decode_planes(bytes, &parsed, eighths)?;
+    let planes = decode_planes(bytes, &parsed, eighths, chroma_eighths)?;
     let (width, height) = (scaled(f.width, eighths), scaled(f.height, eighths));
-    let chroma = chroma_size(f, eighths);
+    let chroma = chroma_size(f, chroma_eighths);
+    let ratio = f64::from(eighths) / f64::from(chroma_eighths);
     let pack = |i: usize, (w, h): (usize, usize)| -> Vec<u8> {
         let stride = planes.strides[i];
         let mut out = Vec::with_capacity(w * h);
@@ -124,7 +129,7 @@ pub(crate) fn decode_ycc(bytes: &[u8], eighths: u32) -> Option<Ycc> {
         cb: pack(1, chroma),
         cr: pack(2, chroma),
         chroma,
-        subsampling: (f.hmax, f.vmax),
+        subsampling: (f.hmax as f64 * ratio, f.vmax as f64 * ratio),
     })
 }
 
@@ -849,9 +854,9 @@ impl Patterns {
     }
 }
 
-/// Decodes the scan into reduced planes (N×N pixels per block).
-fn decode_scan<const N: usize>(data: &[u8], p: &Parsed) -> Option<Planes> {
-    let n = N;
+/// Decodes the scan into reduced planes: NY×NY pixels per luma block, NC×NC per chroma
+/// block.
+fn decode_scan<const NY: usize, const NC: usize>(data: &[u8], p: &Parsed) -> Option<Planes> {
     let f = &p.frame;
     let interleaved = f.components.len() > 1;
     let (mcu_w, mcu_h) = (8 * f.hmax, 8 * f.vmax);
@@ -860,7 +865,8 @@ fn decode_scan<const N: usize>(data: &[u8], p: &Parsed) -> Option<Planes> {
     let mut planes = Vec::new();
     let mut strides = Vec::new();
     let mut patterns = Vec::new();
-    for c in &f.components {
+    for (ci, c) in f.components.iter().enumerate() {
+        let n = if ci == 0 { NY } else { NC };
         let stride = mcus_x * c.h * n;
         planes.push(vec![0u8; stride * mcus_y * c.v * n]);
         strides.push(stride);
@@ -883,19 +889,14 @@ fn decode_scan<const N: usize>(data: &[u8], p: &Parsed) -> Option<Planes> {
             let (h, v) = if interleaved { (c.h, c.v) } else { (1, 1) };
             for by in 0..v {
                 for bx in 0..h {
-                    decode_block::<N>(&mut bits, dc, ac, &patterns[ci], &mut pred[ci], &mut block)?;
-                    let x0 = (mx * h + bx) * n;
-                    let y0 = (my * v + by) * n;
-                    let stride = strides[ci];
-                    let plane = &mut planes[ci];
-                    // All of the block's pixels at once (the compiler vectorises it), then
-                    // row by row into the plane.
-                    let mut px = [0u8; MAX_PIXELS];
-                    for (p, &val) in px.iter_mut().zip(&block).take(N * N) {
-                        *p = (val + 128.5).clamp(0.0, 255.0) as u8;
-                    }
-                    for (y, src) in px.chunks_exact(n).take(n).enumerate() {
-                        plane[(y0 + y) * stride + x0..][..n].copy_from_slice(src);
+                    let (plane, stride) = (&mut planes[ci], strides[ci]);
+                    let (pat, pred) = (&patterns[ci], &mut pred[ci]);
+                    if ci == 0 {
+                        decode_block::<NY>(&mut bits, dc, ac, pat, pred, &mut block)?;
+                        store::<NY>(&block, plane, stride, mx * h + bx, my * v + by);
+                    } else {
+                        decode_block::<NC>(&mut bits, dc, ac, pat, pred, &mut block)?;
+                        store::<NC>(&block, plane, stride, mx * h + bx, my * v + by);
                     }
                 }
             }
@@ -905,6 +906,27 @@ fn decode_scan<const N: usize>(data: &[u8], p: &Parsed) -> Option<Planes> {
         return None; // the data ended (or a marker came) before the last block
     }
     Some(Planes { planes, strides })
+}
+
+/// Writes an N×N block's pixels into its place in the plane: block column `bx`, row `by`.
+#[inline(always)]
+fn store<const N: usize>(
+    block: &[f32; MAX_PIXELS],
+    plane: &mut [u8],
+    stride: usize,
+    bx: usize,
+    by: usize,
+) {
+    let (x0, y0) = (bx * N, by * N);
+    // All of the block's pixels at once (the compiler vectorises it), then row by row into
+    // the plane.
+    let mut px = [0u8; MAX_PIXELS];
+    for (p, &val) in px.iter_mut().zip(block).take(N * N) {
+        *p = (val + 128.5).clamp(0.0, 255.0) as u8;
+    }
+    for (y, src) in px.chunks_exact(N).take(N).enumerate() {
+        plane[(y0 + y) * stride + x0..][..N].copy_from_slice(src);
+    }
 }
 
 /// One 8×8 block: its DC and the kept AC coefficients summed into `out` (n×n, level shift
