@@ -72,7 +72,8 @@ pub struct OptionFlags {
     #[arg(long)]
     trellis: bool,
     /// JPEG shrink-on-decode straight to the target size, as sharp does (default: stop at 2×
-    /// the target and let Lanczos3 do the rest, which is sharper).
+    /// the target at 1/8 and 1/4 scale, 1.5× at 3/8, and let Lanczos3 do the rest, which is
+    /// sharper).
     #[arg(long)]
     fast_shrink: bool,
     /// Lossless PNG palette / bit-depth reduction when the image allows it (true/false;
