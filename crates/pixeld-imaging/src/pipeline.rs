@@ -639,6 +639,52 @@ mod tests {
     }
 
     #[test]
+    fn three_eighths_on_decode_by_either_decoder_looks_like_the_picture() {
+        // 1001 px → 240 px decodes at 3/8 (376 px, a 1.57× margin): baseline by our decoder,
+        // progressive by libjpeg-turbo's 3×3 IDCT. Both must look like the full picture.
+        let Some(jpeg) = garden() else { return };
+        let img = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+        let crop = image::imageops::crop_imm(&img, 37, 21, 1001, 667).to_image();
+        let limits = Limits::default();
+        let opts = Options::from_query("w=240&format=png").unwrap();
+        let header = |b: &[u8]| format::read_header(b, &limits).unwrap();
+        for progressive in [false, true] {
+            let mut bytes = Vec::new();
+            let mut enc = jpeg_encoder::Encoder::new(&mut bytes, 90);
+            enc.set_progressive(progressive);
+            enc.encode(crop.as_raw(), 1001, 667, jpeg_encoder::ColorType::Rgb)
+                .unwrap();
+            assert_eq!(jpeg_eighths(&header(&bytes), 240.0 / 1001.0, false), 3);
+            assert_eq!(
+                crate::jpeg_scaled::decode(&bytes, 3).is_some(),
+                !progressive,
+                "only baseline is ours"
+            );
+            let out = process(&bytes, &opts, &limits).unwrap();
+            assert_eq!((out.width, out.height), (240, 160));
+            let got = image::load_from_memory(&out.bytes).unwrap();
+            let reference = crate::compare::resize_exact(
+                &crate::compare::decode_reference(&bytes, &limits).unwrap(),
+                240,
+                160,
+            )
+            .unwrap();
+            let similar = ssim(&reference, &got).unwrap();
+            assert!(similar > 0.99, "progressive {progressive}: SSIM {similar}");
+        }
+        // The scale each margin picks, for a 4000 px photo.
+        let h = header(&jpeg);
+        let pick = |w: f64, fast| jpeg_eighths(&h, w / 4000.0, fast);
+        assert_eq!(pick(200.0, false), 1); // 500 px: 2.5×
+        assert_eq!(pick(500.0, false), 2); // 1000 px: 2×
+        assert_eq!(pick(800.0, false), 3); // 1500 px: 1.875×
+        assert_eq!(pick(1000.0, false), 3); // 1500 px: 1.5×
+        assert_eq!(pick(1100.0, false), 4); // 2000 px
+        assert_eq!(pick(800.0, true), 2); // straight to 1000 px
+        assert_eq!(pick(2001.0, false), 8);
+    }
+
+    #[test]
     fn anything_but_a_plain_resize_of_a_colour_jpeg_takes_the_rgb_route() {
         let Some(jpeg) = garden() else { return };
         let gray = {
