@@ -10,6 +10,10 @@
 
 use std::time::Instant;
 
+/// The `pixeld` binary's allocator, so that the bench measures what the server does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use pixeld_imaging::compare::{decode_reference, resize_exact, ssim};
 use pixeld_imaging::{Limits, Options, process};
 

@@ -7,6 +7,10 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use pixeld_server::config::Config;
 
+/// mimalloc for the whole process, the C codecs' malloc included (workspace `Cargo.toml`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admin;
 mod optimize;
 mod render;

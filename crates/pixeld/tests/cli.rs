@@ -306,6 +306,44 @@ fn optimize_converts_a_folder_names_failures_and_carries_on() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// One allocator for the whole process: the C libraries' `malloc` and `free` (libc's own, and
+/// a shared codec's such as libdav1d) resolve to pixeld's mimalloc, like the Rust code's, so
+/// memory that changes hands between them is freed by the allocator that made it. glibc's
+/// loader reports each binding with `LD_DEBUG=bindings`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn c_libraries_allocate_with_the_binarys_allocator() {
+    let bin = env!("CARGO_BIN_EXE_pixeld");
+    let o = Command::new(bin)
+        .arg("--version")
+        .env("LD_DEBUG", "bindings")
+        .env("LD_BIND_NOW", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let log = String::from_utf8_lossy(&o.stderr);
+    let bindings: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            ["malloc", "free", "calloc", "realloc"]
+                .iter()
+                .any(|f| l.contains(&format!("symbol `{f}'")))
+        })
+        .collect();
+    let from_libc = bindings.iter().filter(|l| l.contains("/libc.so")).count();
+    assert!(
+        from_libc >= 2,
+        "libc's own malloc and free are bound: {bindings:#?}"
+    );
+    for line in &bindings {
+        let target = line.split(" to ").nth(1).unwrap_or_default();
+        assert!(
+            target.starts_with(bin),
+            "every allocation function resolves to the pixeld binary: {line}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_operator_grants_and_adjusts_credits_with_a_reason_on_record() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
