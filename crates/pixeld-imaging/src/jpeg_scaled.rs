@@ -379,23 +379,37 @@ fn parse_huffman(
 // ---------------------------------------------------------------------------------------
 // Huffman tables
 
+/// A lookup table indexed by the next [`LOOKUP_BITS`] bits. A fixed-size array, so that an
+/// index of `LOOKUP_BITS` bits needs no bounds check in the decoder's loops.
+type Table<T> = Box<[T; 1 << LOOKUP_BITS]>;
+
+/// A table with `entry(window)` for each window (the other kind of table's are all zero and
+/// never read: a DC table has no pairs or skips, an AC table no DC values).
+fn table<T: Copy + Default>(entry: impl Fn(u32) -> T) -> Table<T> {
+    let mut t = Box::new([T::default(); 1 << LOOKUP_BITS]);
+    for (w, e) in (0u32..).zip(t.iter_mut()) {
+        *e = entry(w);
+    }
+    t
+}
+
 /// One Huffman table, with lookup tables for its short codes.
 struct Huffman {
     /// `(length << 8) | symbol` for every code of at most `LOOKUP_BITS` bits, indexed by the
     /// next `LOOKUP_BITS` bits of the stream; 0 where the code is longer.
-    lookup: Vec<u16>,
+    lookup: Table<u16>,
     /// DC tables only: `difference << 8 | bits` where the code and its magnitude bits fit in
     /// the next `LOOKUP_BITS` bits; 0 otherwise.
-    dc_values: Vec<i32>,
+    dc_values: Table<i32>,
     /// AC tables only: up to two coefficients (or one and the end of block) whose codes and
     /// magnitude bits fit in the next `LOOKUP_BITS` bits, decoded at once: see [`Pair`].
     /// 0 where the first symbol does not fit (or is ZRL).
-    pairs: Vec<u64>,
+    pairs: Table<u64>,
     /// AC tables only: for the coefficients that are skipped, as many whole symbols as fit
     /// in the next `LOOKUP_BITS` bits: `advance << 8 | eob << 7 | bits`, where `advance`
     /// is how far they move through the block (run + 1 for a coefficient, 16 for ZRL) and
     /// `eob` says the last one ends the block. 0 where the first symbol does not fit.
-    skips: Vec<u16>,
+    skips: Table<u16>,
     /// Canonical decoding of longer codes: the largest code of each length (−1: none).
     maxcode: [i32; 18],
     /// `symbols[code + offset[len]]` for a code of length `len`.
@@ -403,16 +417,24 @@ struct Huffman {
     symbols: Vec<u8>,
 }
 
-/// Fields of a [`Huffman::pairs`] entry.
+/// Fields of a [`Huffman::pairs`] entry, laid out so that the decoder does one shift and
+/// mask per field: where the two values go relative to the current position, and how far
+/// the position moves. Without a second coefficient its value is 0 and its place the next
+/// position, which stays 0 until a later coefficient lands there.
 struct Pair;
 
 impl Pair {
+    /// Bits used (codes and magnitude bits): 6 bits.
     const BITS: u64 = 0x3F;
+    /// The entry ends the block.
     const EOB: u64 = 1 << 6;
-    const RUN1: u32 = 8;
-    const HAS1: u32 = 16;
-    const RUN2: u32 = 24;
-    const HAS2: u32 = 28;
+    /// The first coefficient's offset from the position: its run, 4 bits.
+    const AT1: u32 = 8;
+    /// The second's offset: run + 1 + its run, 5 bits.
+    const AT2: u32 = 16;
+    /// How far the position moves: 6 bits.
+    const ADVANCE: u32 = 24;
+    /// The values, 16-bit two's complement.
     const V1: u32 = 32;
     const V2: u32 = 48;
 }
@@ -420,12 +442,11 @@ impl Pair {
 impl Huffman {
     /// Builds the tables of a DHT segment. `None` when the lengths over-fill the code space.
     fn new(counts: &[u8; 16], symbols: &[u8], is_ac: bool) -> Option<Huffman> {
-        let size = 1usize << LOOKUP_BITS;
         let mut t = Huffman {
-            lookup: vec![0; size],
-            dc_values: Vec::new(),
-            pairs: Vec::new(),
-            skips: Vec::new(),
+            lookup: table(|_| 0),
+            dc_values: table(|_| 0),
+            pairs: table(|_| 0),
+            skips: table(|_| 0),
             maxcode: [-1; 18],
             offset: [0; 17],
             symbols: symbols.to_vec(),
@@ -455,10 +476,10 @@ impl Huffman {
         }
         t.maxcode[17] = i32::MAX; // sentinel: ends the search
         if is_ac {
-            t.pairs = (0..size as u32).map(|w| t.pair_entry(w)).collect();
-            t.skips = (0..size as u32).map(|w| t.skip_entry(w)).collect();
+            t.pairs = table(|w| t.pair_entry(w));
+            t.skips = table(|w| t.skip_entry(w));
         } else {
-            t.dc_values = (0..size as u32).map(|w| t.dc_entry(w)).collect();
+            t.dc_values = table(|w| t.dc_entry(w));
         }
         Some(t)
     }
@@ -509,8 +530,9 @@ impl Huffman {
             };
         }
         let mut e = u64::from(t1)
-            | u64::from(run1) << Pair::RUN1
-            | 1 << Pair::HAS1
+            | u64::from(run1) << Pair::AT1
+            | u64::from(run1 + 1) << Pair::AT2
+            | u64::from(run1 + 1) << Pair::ADVANCE
             | u64::from(v1 as u16) << Pair::V1;
         let rest = avail - t1;
         if rest == 0 {
@@ -524,10 +546,11 @@ impl Huffman {
                     e |= Pair::EOB;
                 }
             } else {
-                e += u64::from(t2);
-                e |= u64::from(run2) << Pair::RUN2
-                    | 1 << Pair::HAS2
-                    | u64::from(v2 as u16) << Pair::V2;
+                // The second's offset grows by its run; the move by its run and itself.
+                e += u64::from(t2)
+                    + (u64::from(run2) << Pair::AT2)
+                    + (u64::from(run2 + 1) << Pair::ADVANCE);
+                e |= u64::from(v2 as u16) << Pair::V2;
             }
         }
         e
@@ -570,6 +593,10 @@ fn extend(bits: u32, size: u32) -> i32 {
 // ---------------------------------------------------------------------------------------
 // Bit reader
 
+/// The reader is `Copy`, and everything that is not inlined into the block loop takes it (or
+/// its bits) by value: a reader whose address reaches a call lives on the stack, and then
+/// every bit consumed goes through a store and a reload on the decoder's critical path.
+#[derive(Clone, Copy)]
 struct Bits<'a> {
     data: &'a [u8],
     pos: usize,
@@ -607,13 +634,14 @@ impl<'a> Bits<'a> {
                 return;
             }
         }
-        self.refill_bytes();
+        *self = self.refilled_bytewise();
     }
 
     /// Byte by byte: undoes 0xFF00 stuffing, stops at a marker and then feeds zeros, as
     /// libjpeg does.
     #[cold]
-    fn refill_bytes(&mut self) {
+    #[inline(never)]
+    fn refilled_bytewise(mut self) -> Self {
         while self.count <= 56 {
             let mut byte = 0u8;
             match self.data.get(self.pos) {
@@ -638,6 +666,7 @@ impl<'a> Bits<'a> {
             self.acc |= u64::from(byte) << (56 - self.count);
             self.count += 8;
         }
+        self
     }
 
     #[inline(always)]
@@ -664,8 +693,10 @@ impl<'a> Bits<'a> {
         self.padding * 8 > self.count
     }
 
-    /// At a restart interval's end: drops the partial byte and expects RSTn.
-    fn restart(&mut self, n: usize) -> Option<()> {
+    /// At a restart interval's end: drops the partial byte and expects RSTn; the reader
+    /// after it.
+    #[inline(never)]
+    fn restarted(mut self, n: usize) -> Option<Self> {
         // Every valid bit left must be byte padding (at most 7 one-bits) or prefetched data
         // beyond the marker, which the refill never crosses, so what is left in the data
         // must be the marker itself.
@@ -689,7 +720,7 @@ impl<'a> Bits<'a> {
         self.acc = 0;
         self.count = 0;
         self.padding = 0;
-        Some(())
+        Some(self)
     }
 }
 
@@ -736,24 +767,27 @@ fn symbol(bits: &mut Bits, t: &Huffman) -> Option<u8> {
         bits.consume(u32::from(e >> 8));
         return Some(e as u8);
     }
-    symbol_slow(bits, t)
+    let (len, symbol) = long_symbol(bits.acc, t)?;
+    bits.consume(len);
+    Some(symbol)
 }
 
+/// A code longer than [`LOOKUP_BITS`] at the top of `acc`: its length and symbol.
 #[cold]
-fn symbol_slow(bits: &mut Bits, t: &Huffman) -> Option<u8> {
+#[inline(never)]
+fn long_symbol(acc: u64, t: &Huffman) -> Option<(u32, u8)> {
+    let peek = |n: u32| (acc >> (64 - n)) as i32;
     let mut len = LOOKUP_BITS + 1;
-    let mut code = bits.peek(len) as i32;
+    let mut code = peek(len);
     while code > t.maxcode[len as usize] {
         len += 1;
         if len > 16 {
             return None; // no such code: a broken stream
         }
-        code = bits.peek(len) as i32;
+        code = peek(len);
     }
-    bits.consume(len);
-    t.symbols
-        .get((code + t.offset[len as usize]) as usize)
-        .copied()
+    let symbol = *t.symbols.get((code + t.offset[len as usize]) as usize)?;
+    Some((len, symbol))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -877,9 +911,11 @@ fn decode_scan<const NY: usize, const NC: usize>(data: &[u8], p: &Parsed) -> Opt
     let total = mcus_x * mcus_y;
     let mut restarts = 0usize;
     let mut block = [0f32; MAX_PIXELS];
+    // At 3/8, a block's coefficients by zigzag index (see `put`).
+    let mut coef = [0i32; 64];
     for mcu in 0..total {
         if p.restart_interval > 0 && mcu > 0 && mcu % p.restart_interval == 0 {
-            bits.restart(restarts)?;
+            bits = bits.restarted(restarts)?;
             restarts += 1;
             pred = [0; 3];
         }
@@ -892,10 +928,10 @@ fn decode_scan<const NY: usize, const NC: usize>(data: &[u8], p: &Parsed) -> Opt
                     let (plane, stride) = (&mut planes[ci], strides[ci]);
                     let (pat, pred) = (&patterns[ci], &mut pred[ci]);
                     if ci == 0 {
-                        decode_block::<NY>(&mut bits, dc, ac, pat, pred, &mut block)?;
+                        decode_block::<NY>(&mut bits, dc, ac, pat, pred, &mut coef, &mut block)?;
                         store::<NY>(&block, plane, stride, mx * h + bx, my * v + by);
                     } else {
-                        decode_block::<NC>(&mut bits, dc, ac, pat, pred, &mut block)?;
+                        decode_block::<NC>(&mut bits, dc, ac, pat, pred, &mut coef, &mut block)?;
                         store::<NC>(&block, plane, stride, mx * h + bx, my * v + by);
                     }
                 }
@@ -918,11 +954,17 @@ fn store<const N: usize>(
     by: usize,
 ) {
     let (x0, y0) = (bx * N, by * N);
-    // All of the block's pixels at once (the compiler vectorises it), then row by row into
-    // the plane.
+    // All of the block's pixels at once, then row by row into the plane. Rounded by adding
+    // 1.5 × 2^23, which leaves the nearest integer (0 to 255 after the clamp) in the low byte
+    // of the float's bits: `f32 as u8`, a saturating conversion, took more than twice the
+    // instructions (4 % of all the decoder's at 3/8). The float rounds halves to even;
+    // the 2^-10 nudge rounds them up, as libjpeg does (a flat block's value is often an exact
+    // half at 1/8).
+    const ROUND: f32 = 12_582_912.0;
+    const HALF_UP: f32 = 1.0 / 1024.0;
     let mut px = [0u8; MAX_PIXELS];
     for (p, &val) in px.iter_mut().zip(block).take(N * N) {
-        *p = (val + 128.5).clamp(0.0, 255.0) as u8;
+        *p = ((val + (128.0 + HALF_UP)).max(0.0).min(255.0) + ROUND).to_bits() as u8;
     }
     for (y, src) in px.chunks_exact(N).take(N).enumerate() {
         plane[(y0 + y) * stride + x0..][..N].copy_from_slice(src);
@@ -938,6 +980,7 @@ fn decode_block<const N: usize>(
     ac: &Huffman,
     pat: &Patterns,
     pred: &mut i32,
+    coef: &mut [i32; 64],
     out: &mut [f32; MAX_PIXELS],
 ) -> Option<()> {
     bits.refill();
@@ -958,10 +1001,11 @@ fn decode_block<const N: usize>(
     };
     // Wrapping: a broken stream must not overflow in a debug build.
     *pred = pred.wrapping_add(diff);
-    // At 3/8 the coefficients are gathered and transformed at the end (see [`put`]).
-    let mut coef = [0f32; 16];
+    // At 3/8 the coefficients are gathered and transformed at the end (see [`put`]); only
+    // the corner's slots are read there, so only they need clearing.
     if N == 3 {
-        coef[0] = *pred as f32;
+        coef[..16].fill(0);
+        coef[0] = *pred;
     } else {
         out[..N * N].fill(*pred as f32 * pat.per_k[0][0]);
     }
@@ -975,33 +1019,34 @@ fn decode_block<const N: usize>(
         let e = ac.pairs[bits.peek(LOOKUP_BITS) as usize];
         if e != 0 {
             bits.consume((e & Pair::BITS) as u32);
-            k += ((e >> Pair::RUN1) & 15) as usize;
+            let (at1, at2) = (
+                ((e >> Pair::AT1) & 15) as usize,
+                ((e >> Pair::AT2) & 31) as usize,
+            );
             put::<N>(
-                &mut coef,
+                coef,
                 out,
                 pat,
-                k,
-                f32::from((e >> Pair::V1) as u16 as i16),
+                k + at1,
+                i32::from((e >> Pair::V1) as u16 as i16),
             );
-            k += ((e >> Pair::HAS1) & 1) as usize;
-            k += ((e >> Pair::RUN2) & 15) as usize;
             put::<N>(
-                &mut coef,
+                coef,
                 out,
                 pat,
-                k,
-                f32::from((e >> Pair::V2) as u16 as i16),
+                k + at2,
+                i32::from((e >> Pair::V2) as u16 as i16),
             );
-            k += ((e >> Pair::HAS2) & 1) as usize;
+            k += ((e >> Pair::ADVANCE) & 63) as usize;
             if e & Pair::EOB != 0 {
-                finish::<N>(pat, &coef, out);
+                finish::<N>(pat, coef, out);
                 return Some(());
             }
             continue;
         }
         match ac_symbol(bits, ac)? {
             Ac::End => {
-                finish::<N>(pat, &coef, out);
+                finish::<N>(pat, coef, out);
                 return Some(());
             }
             Ac::Zeros16 => k += 16,
@@ -1011,12 +1056,12 @@ fn decode_block<const N: usize>(
                 if k > 63 {
                     return None;
                 }
-                put::<N>(&mut coef, out, pat, k, value as f32);
+                put::<N>(coef, out, pat, k, value);
                 k += 1;
             }
         }
     }
-    finish::<N>(pat, &coef, out);
+    finish::<N>(pat, coef, out);
     // The rest: lengths only, several symbols at a time.
     while k < 64 {
         if bits.count < 32 {
@@ -1050,33 +1095,34 @@ fn decode_block<const N: usize>(
 
 /// One kept coefficient (or a zero, or one past the corner, which changes nothing): below
 /// 3/8 it adds its pattern to `out`; at 3/8 it is gathered by zigzag index (those past the
-/// corner land in the last slot, unused) for [`finish`].
+/// corner, k < 64, land in slots that are never read) for [`finish`], as an integer: the
+/// conversion to float is done there, for the nine that count.
 #[inline(always)]
 fn put<const N: usize>(
-    coef: &mut [f32; 16],
+    coef: &mut [i32; 64],
     out: &mut [f32; MAX_PIXELS],
     pat: &Patterns,
     k: usize,
-    value: f32,
+    value: i32,
 ) {
     if N == 3 {
-        coef[k.min(15)] = value;
+        coef[k & 63] = value;
     } else {
-        add::<N>(out, &pat.per_k[k], value);
+        add::<N>(out, &pat.per_k[k], value as f32);
     }
 }
 
 /// At 3/8: the gathered coefficients, dequantised, through the 3-point box IDCT across
 /// (rows of four lanes, the fourth unused) and then down. Below 3/8, `out` is done already.
 #[inline(always)]
-fn finish<const N: usize>(pat: &Patterns, coef: &[f32; 16], out: &mut [f32; MAX_PIXELS]) {
+fn finish<const N: usize>(pat: &Patterns, coef: &[i32; 64], out: &mut [f32; MAX_PIXELS]) {
     if N != 3 {
         return;
     }
     let mut rows = [[0f32; 4]; 3];
     for (v, row) in rows.iter_mut().enumerate() {
         for u in 0..3 {
-            let c = coef[CORNER[v * 3 + u]] * pat.steps[v * 3 + u];
+            let c = coef[CORNER[v * 3 + u]] as f32 * pat.steps[v * 3 + u];
             for (r, &w) in row.iter_mut().zip(&pat.across[u]) {
                 *r += c * w;
             }
@@ -1384,12 +1430,12 @@ mod tests {
         }
         let mut seed = 99u32;
         for _ in 0..50 {
-            let mut coef = [0f32; 16];
+            let mut coef = [0i32; 64];
             let mut expect = [0f32; MAX_PIXELS];
             for (k, c) in coef.iter_mut().enumerate().take(13) {
                 seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                *c = f32::from((seed >> 20) as u16 as i16 % 200 - 100);
-                add::<3>(&mut expect, &pat.per_k[k], *c);
+                *c = i32::from((seed >> 20) as u16 as i16 % 200 - 100);
+                add::<3>(&mut expect, &pat.per_k[k], *c as f32);
             }
             let mut got = [0f32; MAX_PIXELS];
             finish::<3>(&pat, &coef, &mut got);
@@ -1544,22 +1590,33 @@ mod tests {
                 Some(&(_, 15, 0, _)) => assert_eq!(pair, 0, "ZRL is left to the general path"),
                 Some(&(bits, _, 0, _)) => assert_eq!(pair, u64::from(bits) | Pair::EOB),
                 Some(&(bits, run, _, value)) => {
-                    assert_eq!((pair >> Pair::RUN1) & 15, u64::from(run));
+                    assert_eq!((pair >> Pair::AT1) & 15, u64::from(run));
                     assert_eq!((pair >> Pair::V1) as u16 as i16, value as i16);
+                    let at2 = (pair >> Pair::AT2) & 31;
+                    let advance = (pair >> Pair::ADVANCE) & 63;
+                    let v2 = (pair >> Pair::V2) as u16 as i16;
                     let mut expect_bits = bits;
                     match one.get(1) {
-                        Some(&(b2, r2, s2, v2)) if s2 > 0 => {
+                        Some(&(b2, r2, s2, value2)) if s2 > 0 => {
                             pairs_used += 1;
                             expect_bits += b2;
-                            assert_eq!((pair >> Pair::HAS2) & 1, 1);
-                            assert_eq!((pair >> Pair::RUN2) & 15, u64::from(r2));
-                            assert_eq!((pair >> Pair::V2) as u16 as i16, v2 as i16);
+                            assert_eq!(at2, u64::from(run + 1 + r2));
+                            assert_eq!(v2, value2 as i16);
+                            assert_eq!(advance, u64::from(run + 1 + r2 + 1));
                         }
-                        Some(&(b2, r2, 0, _)) if r2 != 15 => {
-                            expect_bits += b2;
-                            assert_ne!(pair & Pair::EOB, 0);
+                        second => {
+                            // One coefficient: the second slot writes 0 just past it.
+                            assert_eq!((at2, v2), (u64::from(run + 1), 0));
+                            assert_eq!(advance, u64::from(run + 1));
+                            if let Some(&(b2, r2, 0, _)) = second
+                                && r2 != 15
+                            {
+                                expect_bits += b2;
+                                assert_ne!(pair & Pair::EOB, 0);
+                            } else {
+                                assert_eq!(pair & Pair::EOB, 0);
+                            }
                         }
-                        _ => assert_eq!((pair >> Pair::HAS2) & 1, 0),
                     }
                     assert_eq!(pair & Pair::BITS, u64::from(expect_bits));
                 }
