@@ -69,7 +69,12 @@ export RUST_LOG=${RUST_LOG:-warn}
 unset PIXELD_DATABASE_URL
 base="http://127.0.0.1:$port"
 password="correct horse battery staple"
-PIXELD_ADMIN_PASSWORD="$password" "$BIN" admin create-user --email bench@example.com >/dev/null
+PIXELD_ADMIN_PASSWORD="$password" "$BIN" admin create-user --email bench@example.com --admin >/dev/null
+# Uploads and transform misses are metered (a credit each, see the README's Credits): grant
+# enough for every run, so that metering stays on and its ledger writes are part of what is
+# measured, without the free monthly allowance running out a few seconds in (402).
+"$BIN" admin credits grant --user bench@example.com --amount 100000000 \
+  --reason "images-http benchmark" --by bench@example.com >/dev/null
 
 "$BIN" serve >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
@@ -108,6 +113,11 @@ run() {
   local cache="-"
   if [[ $(field misses) != 0 || $(field hits) != 0 ]]; then
     cache="$(field misses) miss / $(field hits) hit"
+  fi
+  if [[ $(field non2xx) != 0 ]]; then
+    echo "$label: $(field non2xx) requests failed; the server's log ends:" >&2
+    tail -n 20 "$WORK/server.log" >&2
+    exit 1
   fi
   ROWS+=("$(printf '| %-30s | %8s | %8s | %8s | %8s | %7s | %-18s | %11s |' \
     "$label" "$(field requests)" "$(field rps)" "$(field p50_ms)" "$(field p99_ms)" \

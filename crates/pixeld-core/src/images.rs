@@ -43,6 +43,9 @@ pub struct Rendition {
     pub bytes: Vec<u8>,
     /// Served from an earlier identical request.
     pub cached: bool,
+    /// The upload it was made from (its expiry bounds how long the output may be cached), so
+    /// that callers need not look it up a second time.
+    pub source: ImageRecord,
 }
 
 /// One processing log entry, before it gets its id and time.
@@ -252,9 +255,10 @@ impl Pixeld {
                 variant: v,
                 bytes,
                 cached: true,
+                source: img,
             });
         }
-        self.make_variant(p, &img, opts, "thumbnail", key, started)
+        self.make_variant(p, img, opts, "thumbnail", key, started)
             .await
     }
 
@@ -342,12 +346,13 @@ impl Pixeld {
                 variant: v,
                 bytes,
                 cached: true,
+                source: img,
             });
         }
         let hold = self
             .reserve(p.org_id, p.token_id(), Metered::Optimize, None)
             .await?;
-        hold.conclude(self.make_variant(p, &img, opts, op, key, started).await)
+        hold.conclude(self.make_variant(p, img, opts, op, key, started).await)
             .await
     }
 
@@ -355,7 +360,7 @@ impl Pixeld {
     async fn make_variant(
         &self,
         p: &Principal,
-        img: &ImageRecord,
+        img: ImageRecord,
         opts: pixeld_imaging::Options,
         op: &str,
         key: String,
@@ -423,6 +428,7 @@ impl Pixeld {
             variant,
             bytes: out.bytes,
             cached: false,
+            source: img,
         })
     }
 

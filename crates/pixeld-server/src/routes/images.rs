@@ -311,12 +311,11 @@ pub async fn delete_image(
 
 fn rendition_response(
     r: pixeld_core::images::Rendition,
-    expires_at: OffsetDateTime,
     now: OffsetDateTime,
     headers: &HeaderMap,
 ) -> Response {
     let etag = format!("\"{}\"", r.variant.cache_key);
-    let max_age = (expires_at - now).whole_seconds().max(0);
+    let max_age = (r.source.expires_at - now).whole_seconds().max(0);
     let mut resp = if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -375,14 +374,8 @@ pub async fn content(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let img = st.app.image(&p, id).await?;
     let r = st.app.transform_image(&p, id, opts, "transform").await?;
-    Ok(rendition_response(
-        r,
-        img.expires_at,
-        st.app.now(),
-        &headers,
-    ))
+    Ok(rendition_response(r, st.app.now(), &headers))
 }
 
 /// Processing options from a JSON object. `Options` alone would also take a JSON array
@@ -448,17 +441,11 @@ pub async fn optimize(
         .unwrap_or("")
         .to_string();
     opts.accept = Some(accept.clone());
-    let img = st.app.image(&p, id).await?;
     let r = st.app.transform_image(&p, id, opts, "optimize").await?;
     if accept.split(',').any(|a| a.trim().starts_with("image/"))
         && !accept.contains("application/json")
     {
-        return Ok(rendition_response(
-            r,
-            img.expires_at,
-            st.app.now(),
-            &headers,
-        ));
+        return Ok(rendition_response(r, st.app.now(), &headers));
     }
     use base64::Engine as _;
     let data_base64 = (r.bytes.len() <= 1024 * 1024)
@@ -469,9 +456,9 @@ pub async fn optimize(
         width: r.variant.width,
         height: r.variant.height,
         bytes: r.variant.bytes,
-        source_bytes: img.bytes,
-        savings: if img.bytes > 0 {
-            1.0 - r.variant.bytes as f64 / img.bytes as f64
+        source_bytes: r.source.bytes,
+        savings: if r.source.bytes > 0 {
+            1.0 - r.variant.bytes as f64 / r.source.bytes as f64
         } else {
             0.0
         },

@@ -94,8 +94,17 @@ async fn an_uploaded_photo_is_analysed_transformed_cached_and_deleted_on_request
                 .header("accept", accept)
                 .send()
         };
+        // Outputs may be cached by the client until the upload itself expires, never longer.
+        let left = (expires - created).whole_seconds();
+        let max_age = |r: &reqwest::Response| -> i64 {
+            let v = r.headers()["cache-control"].to_str().unwrap();
+            v.strip_prefix("private, max-age=")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("Cache-Control: {v}"))
+        };
         let first = get("w=320&format=webp&q=70", "*/*").await.unwrap();
         assert_eq!(first.status(), 200);
+        assert!((left - 60..=left).contains(&max_age(&first)), "{left}");
         assert_eq!(first.headers()["content-type"], "image/webp");
         assert_eq!(first.headers()["x-pixeld-cache"], "miss");
         let etag = first.headers()["etag"].to_str().unwrap().to_string();
@@ -105,6 +114,7 @@ async fn an_uploaded_photo_is_analysed_transformed_cached_and_deleted_on_request
 
         let second = get("w=320&format=webp&q=70", "*/*").await.unwrap();
         assert_eq!(second.headers()["x-pixeld-cache"], "hit");
+        assert!((left - 60..=left).contains(&max_age(&second)), "{left}");
         assert_eq!(second.bytes().await.unwrap(), bytes);
         let not_modified = c
             .get(app.url(&format!("/v1/images/{id}/content?w=320&format=webp&q=70")))
@@ -136,6 +146,7 @@ async fn an_uploaded_photo_is_analysed_transformed_cached_and_deleted_on_request
             (Some(200), Some("jpeg"))
         );
         assert!(opt["savings"].as_f64().unwrap() > 0.0, "{opt}");
+        assert_eq!(opt["source_bytes"], img["bytes"], "{opt}");
         let bad = c
             .post(app.url(&format!("/v1/images/{id}/optimize")))
             .bearer_auth(&token)
