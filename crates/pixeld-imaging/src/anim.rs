@@ -189,6 +189,7 @@ impl Sink {
             Looping::Gif(repeat) => Sink::Gif { enc: None, repeat },
             Looping::Webp(loop_count) => Sink::Webp(WebpAnim {
                 cfg: encode::webp_config(opts)?,
+                effort: opts.effort(),
                 frames: Vec::new(),
                 size: None,
                 alpha: false,
@@ -310,6 +311,8 @@ fn quantize(rgba: &RgbaImage) -> (Vec<u8>, Vec<u8>, Option<u8>) {
 /// keeps the last frame's duration, which the `webp` crate's wrapper loses.
 pub(crate) struct WebpAnim {
     cfg: webp::WebPConfig,
+    /// Effort for lossless frames of many colours (our own encoder's).
+    effort: u8,
     frames: Vec<u8>,
     size: Option<(u32, u32)>,
     alpha: bool,
@@ -327,7 +330,7 @@ impl WebpAnim {
         if *self.size.get_or_insert((w, h)) != (w, h) {
             return Err(Error::Encode("animation frames differ in size".to_owned()));
         }
-        let simple = encode::webp_encode(img, &self.cfg)?;
+        let simple = encode::webp_encode(img, &self.cfg, self.effort)?;
         self.alpha |= img.color().has_alpha();
         let mut anmf = Vec::with_capacity(simple.len() + 16);
         u24(&mut anmf, 0);

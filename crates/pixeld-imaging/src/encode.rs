@@ -1,4 +1,4 @@
-//! Encoders: mozjpeg, oxipng, libwebp and rav1e (via ravif).
+//! Encoders: mozjpeg, oxipng, libwebp, our own lossless WebP (`vp8l`) and rav1e (via ravif).
 
 use image::DynamicImage;
 #[cfg(feature = "avif")]
@@ -223,8 +223,14 @@ pub(crate) fn webp_config(opts: &Options) -> Result<webp::WebPConfig> {
     Ok(cfg)
 }
 
-/// One simple (RIFF/VP8 or VP8L) WebP with the given settings.
-pub(crate) fn webp_encode(img: &DynamicImage, cfg: &webp::WebPConfig) -> Result<Vec<u8>> {
+/// One simple (RIFF/VP8 or VP8L) WebP with the given settings. Lossless pictures of more
+/// than 256 colours go to our own VP8L encoder at `effort` (see `vp8l`); libwebp keeps
+/// lossy ones and palette pictures, which its colour-indexing transform packs into bits.
+pub(crate) fn webp_encode(
+    img: &DynamicImage,
+    cfg: &webp::WebPConfig,
+    effort: u8,
+) -> Result<Vec<u8>> {
     let layout = if img.color().has_alpha() {
         webp::PixelLayout::Rgba
     } else {
@@ -235,6 +241,21 @@ pub(crate) fn webp_encode(img: &DynamicImage, cfg: &webp::WebPConfig) -> Result<
         DynamicImage::ImageRgba8(i) => i.as_raw(),
         _ => return Err(Error::Encode("unexpected pixel layout".to_owned())),
     };
+    let channels = if img.color().has_alpha() { 4 } else { 3 };
+    if cfg.lossless == 1
+        && img.width() <= crate::vp8l::MAX_SIZE
+        && img.height() <= crate::vp8l::MAX_SIZE
+        && !crate::vp8l::fits_palette(buf, channels)
+    {
+        let settings = crate::vp8l::Settings::for_effort(effort);
+        return Ok(crate::vp8l::encode(
+            buf,
+            channels,
+            img.width(),
+            img.height(),
+            settings,
+        ));
+    }
     let mem = webp::Encoder::new(buf, layout, img.width(), img.height())
         .encode_advanced(cfg)
         .map_err(|e| Error::Encode(format!("libwebp: {e:?}")))?;
@@ -244,7 +265,7 @@ pub(crate) fn webp_encode(img: &DynamicImage, cfg: &webp::WebPConfig) -> Result<
 fn encode_webp(img: &DynamicImage, opts: &Options, keep: &Keep) -> Result<Vec<u8>> {
     let alpha = img.color().has_alpha();
     let (w, h) = (img.width(), img.height());
-    let bytes = webp_encode(img, &webp_config(opts)?)?;
+    let bytes = webp_encode(img, &webp_config(opts)?, opts.effort())?;
     if keep.icc.is_none() && keep.exif.is_none() {
         return Ok(bytes);
     }

@@ -46,6 +46,7 @@ mod options;
 mod pipeline;
 mod raw;
 mod transform;
+mod vp8l;
 mod zlib;
 
 pub use analyze::{Analysis, ImageKind, PaletteColor, blurhash_png, hamming_distance};

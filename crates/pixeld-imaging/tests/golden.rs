@@ -175,6 +175,25 @@ fn graphics_survive_lossless_webp_and_png_pixel_for_pixel() {
 }
 
 #[test]
+fn photos_survive_lossless_webp_pixel_for_pixel() {
+    // Resized photographs have many thousands of colours: they take pixeld's own lossless
+    // WebP encoder, not libwebp's palette path. PNG output of the same job is the reference.
+    for name in &PHOTOS[..2] {
+        let Some(src) = common::wallpaper(name) else {
+            return;
+        };
+        let job = |q: &str| {
+            let out = process(&src, &Options::from_query(q).unwrap(), &limits()).unwrap();
+            common::second_decode(&out.bytes).to_rgba8()
+        };
+        let webp = job("w=640&format=webp&lossless");
+        let png = job("w=640&format=png&effort=1");
+        assert_eq!(webp.dimensions(), png.dimensions(), "{name}");
+        assert!(webp == png, "{name}: lossless WebP differs from PNG");
+    }
+}
+
+#[test]
 fn photos_are_told_from_graphics() {
     for name in PHOTOS {
         let Some(src) = common::wallpaper(name) else {
